@@ -1,0 +1,30 @@
+"""InternVideo2 for Hugging Face Transformers.
+
+Importing the package registers every model, configuration and processor with the Transformers Auto classes, so
+`AutoModel.from_pretrained(<converted folder>)` and `pipeline(...)` work without `trust_remote_code`. Folders saved by
+this package also carry an `auto_map` and the modeling files, for users who load them with `trust_remote_code=True`
+without installing the package.
+"""
+
+from .configuration_internvideo2 import INTERNVIDEO2_VISION_PRESETS, InternVideo2VisionConfig
+from .modeling_internvideo2 import (
+    InternVideo2ForPreTraining,
+    InternVideo2ForVideoClassification,
+    InternVideo2VisionModel,
+    InternVideo2VisionPreTrainedModel,
+)
+from .registration import register_auto_classes
+
+__version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = [
+    "INTERNVIDEO2_VISION_PRESETS",
+    "InternVideo2VisionConfig",
+    "InternVideo2VisionPreTrainedModel",
+    "InternVideo2VisionModel",
+    "InternVideo2ForVideoClassification",
+    "InternVideo2ForPreTraining",
+    "register_auto_classes",
+]
