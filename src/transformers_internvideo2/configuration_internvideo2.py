@@ -199,4 +199,16 @@ class InternVideo2VisionConfig(PreTrainedConfig):
         return cls(**kwargs)
 
 
-__all__ = ["InternVideo2VisionConfig", "INTERNVIDEO2_VISION_PRESETS"]
+# The `auto_map` a saved vision checkpoint carries, so that every Auto class resolves from the code files copied next
+# to the weights (`trust_remote_code=True` without installing this package). It lives here, in a file that is copied
+# with the modeling file, because the saving model completes its config's map from it (Transformers itself only writes
+# the entry of the class being saved).
+VISION_AUTO_MAP: dict[str, str] = {
+    "AutoConfig": "configuration_internvideo2.InternVideo2VisionConfig",
+    "AutoModel": "modeling_internvideo2.InternVideo2VisionModel",
+    "AutoModelForVideoClassification": "modeling_internvideo2.InternVideo2ForVideoClassification",
+    "AutoModelForPreTraining": "modeling_internvideo2.InternVideo2ForPreTraining",
+}
+
+
+__all__ = ["InternVideo2VisionConfig", "INTERNVIDEO2_VISION_PRESETS", "VISION_AUTO_MAP"]

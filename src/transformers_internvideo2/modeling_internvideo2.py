@@ -25,9 +25,9 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, selected_hidden_states
 
-from .configuration_internvideo2 import InternVideo2VisionConfig
+from .configuration_internvideo2 import VISION_AUTO_MAP, InternVideo2VisionConfig
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -456,7 +456,8 @@ class InternVideo2VisionEncoder(nn.Module):
     def __init__(self, config: InternVideo2VisionConfig):
         super().__init__()
         self.config = config
-        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        # on CPU explicitly: the rates are Python floats, and models may be built under `torch.device("meta")`
+        rates = torch.linspace(0, config.drop_path_rate, config.num_hidden_layers, device="cpu").tolist()
         self.layer = nn.ModuleList(InternVideo2VisionLayer(config, rate) for rate in rates)
         self.gradient_checkpointing = False
 
@@ -539,6 +540,14 @@ class InternVideo2VisionPreTrainedModel(PreTrainedModel):
         elif isinstance(module, InternVideo2PositionEmbeddings):
             self._init_position_embeddings(module)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        # Transformers writes only the saved class's own `auto_map` entry. When the classes are registered for remote
+        # code (importing the package does that), complete the map so that AutoConfig, AutoModel,
+        # AutoModelForVideoClassification and AutoModelForPreTraining all resolve from the copied code files.
+        if self._auto_class is not None:
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **VISION_AUTO_MAP}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @staticmethod
     def _init_position_embeddings(module: InternVideo2PositionEmbeddings):
         # Fixed 3-D sincos values as the starting point of the learned tables (cls rows zero), as the original.
@@ -570,8 +579,10 @@ class InternVideo2VisionModel(InternVideo2VisionPreTrainedModel):
         self.pooler = InternVideo2AttentionPooler(config) if add_pooling_layer else None
         self.post_init()
 
-    def get_input_embeddings(self) -> InternVideo2PatchEmbeddings:
-        return self.embeddings.patch_embeddings
+    def get_input_embeddings(self) -> nn.Conv3d:
+        # The tubelet projection: a module whose output is the embedded tensor, so `enable_input_require_grads` (PEFT,
+        # gradient checkpointing with a frozen backbone) can hook it; the patch-embedding wrapper returns a tuple.
+        return self.embeddings.patch_embeddings.projection
 
     @merge_with_config_defaults
     @capture_outputs(tie_last_hidden_states=False)
@@ -704,7 +715,8 @@ def alignment_loss(
     """Mean of `2 - 2 cos(student, teacher)` (MILAN-style, as the original). The mean runs over layers and tokens per
     sample; across samples it is a mean, or a sum divided by `num_items_in_batch` (exact gradient accumulation)."""
     cosine = (F.normalize(student.float(), dim=-1) * F.normalize(teacher.float(), dim=-1)).sum(-1)
-    per_sample = (2 - 2 * cosine).movedim(batch_dim, 0).flatten(1).mean(1)
+    # (batch, everything else): also right for pooled features, where the cosine is just (batch,)
+    per_sample = (2 - 2 * cosine).movedim(batch_dim, 0).reshape(cosine.shape[batch_dim], -1).mean(1)
     if num_items_in_batch is None:
         return per_sample.mean()
     return per_sample.sum() / num_items_in_batch
@@ -783,13 +795,23 @@ class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
         """
         config = self.config
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        user_hidden_states = kwargs.pop("output_hidden_states", None) or config.output_hidden_states
         clip_layers, mae_layers = config.clip_student_return_indices, config.mae_student_return_indices
+        # The aligned layers are always captured; what the caller asked for (a flag, or indices into the
+        # `num_hidden_layers + 1` hidden states, negative ones counted from the end) decides which are returned.
+        requested = kwargs.pop("output_hidden_states", None)
+        requested = config.output_hidden_states if requested is None else requested
+        num_hidden_states = config.num_hidden_layers + 1
+        requested_indices = selected_hidden_states(requested)
+        if requested_indices is None:
+            returned = set(range(num_hidden_states)) if requested else set()
+        else:
+            returned = {index % num_hidden_states for index in requested_indices}
+        captured = {i + 1 for i in clip_layers + mae_layers} | returned
         outputs = self.internvideo2(
             pixel_values,
             bool_masked_pos=bool_masked_pos,
             interpolate_pos_encoding=interpolate_pos_encoding,
-            output_hidden_states=True if user_hidden_states else sorted({i + 1 for i in clip_layers + mae_layers}),
+            output_hidden_states=True if len(captured) == num_hidden_states else sorted(captured),
             **kwargs,
         )
         batch_size = pixel_values.shape[0]
@@ -850,7 +872,11 @@ class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
             mae_aligned=mae_aligned,
             last_hidden_state=outputs.last_hidden_state,
             pooler_output=outputs.pooler_output,
-            hidden_states=outputs.hidden_states if user_hidden_states else None,
+            hidden_states=(
+                tuple(state if i in returned else None for i, state in enumerate(outputs.hidden_states))
+                if returned
+                else None
+            ),
             attentions=outputs.attentions,
             **losses,
         )

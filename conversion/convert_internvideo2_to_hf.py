@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Convert an original single-modality InternVideo2 checkpoint (classifier, attentive probe, stage-1 pretraining
+student, distilled S/B/L student) into a Hugging Face `save_pretrained` folder.
+
+    python conversion/convert_internvideo2_to_hf.py --checkpoint 1B_ft_k710_ft_k400_f8.pth --output out/ \
+        --preset internvideo2-1b
+    python conversion/convert_internvideo2_to_hf.py --checkpoint checkpoint.pth --output out/ \
+        --original-kwargs constructor_kwargs.json
+
+Stage-2 video-text checkpoints (1B, and the video-text part of 6B with --skip-audio) take `--family stage2`:
+
+    python conversion/convert_internvideo2_to_hf.py --family stage2 --checkpoint InternVideo2-stage2_1b-224p-f4.pt \
+        --output out/
+
+All the logic lives in `transformers_internvideo2.convert_original` (see docs/conversion.md) and, for stage 2,
+`transformers_internvideo2.convert_original_video_text` (see docs/video_text_models.md).
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    import transformers_internvideo2  # noqa: F401
+except ImportError:  # running from a source checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+
+def _is_stage2(argv: list[str]) -> bool:
+    return "--family=stage2" in argv or any(a == "--family" and b == "stage2" for a, b in zip(argv, argv[1:]))
+
+
+def run(argv: list[str]) -> int:
+    if _is_stage2(argv):
+        from transformers_internvideo2.convert_original_video_text import main as main_stage2
+
+        return main_stage2(argv)
+    from transformers_internvideo2.convert_original import main
+
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
