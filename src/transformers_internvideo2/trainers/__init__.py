@@ -1,0 +1,41 @@
+"""Transformers `Trainer` subclasses for InternVideo2 training stages (see docs/training.md)."""
+
+from .classification import (
+    InternVideo2ClassificationArguments,
+    InternVideo2ClassificationTrainer,
+    MultiViewMetrics,
+    classification_metrics,
+    layer_decay_parameter_groups,
+    mixup_cutmix,
+    multi_view_probabilities,
+    soft_target_cross_entropy,
+    top_k_accuracy,
+)
+from .common import VideoTrainerMixin, scale_batch_mean_for_accumulation
+from .pretraining import (
+    InternVideo2PretrainingArguments,
+    InternVideo2PretrainingTrainer,
+    TeacherTargets,
+    clip_teacher_targets,
+    mae_teacher_targets,
+)
+
+
+__all__ = [
+    "InternVideo2ClassificationArguments",
+    "InternVideo2ClassificationTrainer",
+    "InternVideo2PretrainingArguments",
+    "InternVideo2PretrainingTrainer",
+    "MultiViewMetrics",
+    "TeacherTargets",
+    "VideoTrainerMixin",
+    "classification_metrics",
+    "clip_teacher_targets",
+    "layer_decay_parameter_groups",
+    "mae_teacher_targets",
+    "mixup_cutmix",
+    "multi_view_probabilities",
+    "scale_batch_mean_for_accumulation",
+    "soft_target_cross_entropy",
+    "top_k_accuracy",
+]
