@@ -26,6 +26,16 @@ from .modeling_internvideo2_video_text import (
     InternVideo2TextModel,
     InternVideo2TextPreTrainedModel,
 )
+from .configuration_internvideo2_chat import (
+    INTERNVIDEO2_CHAT_PRESETS,
+    InternVideo2ChatConfig,
+    InternVideo2QFormerConfig,
+)
+from .modeling_internvideo2_chat import (
+    InternVideo2ChatPreTrainedModel,
+    InternVideo2ForConditionalGeneration,
+    InternVideo2QFormerModel,
+)
 from .registration import register_auto_classes
 
 __version__ = "0.1.0"
@@ -48,5 +58,11 @@ __all__ = [
     "InternVideo2TextPreTrainedModel",
     "InternVideo2TextModel",
     "InternVideo2TextForMaskedLM",
+    "INTERNVIDEO2_CHAT_PRESETS",
+    "InternVideo2ChatConfig",
+    "InternVideo2QFormerConfig",
+    "InternVideo2ChatPreTrainedModel",
+    "InternVideo2ForConditionalGeneration",
+    "InternVideo2QFormerModel",
     "register_auto_classes",
 ]

