@@ -54,6 +54,22 @@ def _register_video_text_tasks():
     register_video_text_tasks()
 
 
+def _register_chat_processor():
+    # The chat processor (video processor + the LLM's tokenizer + chat template) under AutoProcessor, so that
+    # `AutoProcessor.from_pretrained(<chat folder>)` and `pipeline("image-text-to-text", model=<chat folder>)` find it.
+    # Like the video processor it needs torchvision; without it the models still import.
+    try:
+        from transformers import AutoProcessor
+
+        from .configuration_internvideo2_chat import InternVideo2ChatConfig
+        from .processing_internvideo2_chat import InternVideo2ChatProcessor
+    except ModuleNotFoundError as error:  # pragma: no cover - torchvision missing
+        if error.name != "torchvision" and not (error.name or "").startswith("torchvision."):
+            raise
+        return
+    AutoProcessor.register(InternVideo2ChatConfig, InternVideo2ChatProcessor, exist_ok=True)
+    InternVideo2ChatProcessor.register_for_auto_class("AutoProcessor")
+
 
 def _register_video_text_models():
     # Stage-2 video-text models: the composite dual encoder (AutoModel) with its training/retrieval variant
@@ -110,4 +126,5 @@ def register_auto_classes() -> None:
     _register_chat_models()
     _register_video_processor()
     _register_video_text_tasks()
+    _register_chat_processor()
     _REGISTERED = True

@@ -39,3 +39,4 @@ __all__ = [
     "soft_target_cross_entropy",
     "top_k_accuracy",
 ]
+from .chat import InternVideo2ChatDataCollator, InternVideo2ChatTrainer, InternVideo2ChatTrainingArguments  # noqa: E402

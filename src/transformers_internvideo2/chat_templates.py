@@ -1,0 +1,132 @@
+"""Chat templates of the InternVideo2 chat models (VideoChat2 on InternVideo2), as Jinja templates for
+`processor.apply_chat_template`.
+
+Two prompt formats exist (spec_stage3_chat.md §7):
+
+* **Mistral `[INST]`** (InternVideo2-Chat-8B and its HD variant). A conversation is an optional system text (the
+  original "instruction", written with no separator), one *media turn* that holds only the video(s), then
+  question/answer turns::
+
+      {system}[INST] <Video>{video}</Video>[/INST] [INST] {q1} [/INST]{a1}</s> [INST] {q2} [/INST]{a2}</s>...
+
+  (`[INST]`, `[/INST]` are control tokens of the Mistral v0.3 tokenizer; `</s>` is the end-of-sequence token.)
+
+* **ChatML** (InternVideo2-Chat-8B-InternLM2.5; also what SmolLM2 and Qwen speak)::
+
+      <|im_start|>system\\n{system}<|im_end|>\\n                      (only when the system text is not empty)
+      <|im_start|>user\\n<vid>{video}</vid><|im_end|>\\n             (the media turn)
+      <|im_start|>user\\n{q1}<|im_end|>\\n<|im_start|>assistant\\n{a1}<|im_end|>\\n</s>...
+
+  The answer ends with `<|im_end|>\\n` followed by the tokenizer's end-of-sequence token (`</s>` for InternLM2.5); for
+  tokenizers whose end-of-sequence token *is* `<|im_end|>` (SmolLM2, Qwen) it is not written twice.
+
+Mapping of Transformers chat messages onto these formats:
+
+* a `system` message becomes the system text;
+* a `user` message: its `{"type": "video", ...}` items form one media turn (one `<Video>...</Video>` block per video,
+  no separators; videos are expected before the text, as in the original, where the media turn comes first); its text
+  items, joined with a newline, form a question turn. A message with only a video gives only the media turn (the
+  original "caption" samples with an empty question), a message with only text only the question turn;
+* an `assistant` message is an answer.
+
+`{video}` is the template variable `video_token`, which the processor sets to its placeholder token and later
+expands into one placeholder per visual token (per view for HD videos). The ChatML template writes
+`<|im_start|>assistant\\n` as the generation prompt; the Mistral prompt already ends where the answer starts.
+Images are not supported by the models of this package (pass a one-frame video), so the templates reject them.
+"""
+
+from __future__ import annotations
+
+
+__all__ = [
+    "CHATML_VIDEO_CHAT_TEMPLATE",
+    "CHAT_TEMPLATES",
+    "HD_VIEW_SEPARATORS",
+    "MISTRAL_VIDEO_CHAT_TEMPLATE",
+    "chat_template_for",
+]
+
+# Shared prologue: normalise a message's content into a list of items and split it into texts and videos.
+_CONTENT_ITEMS = (
+    "{%- if message['content'] is string -%}"
+    "{%- set items = [{'type': 'text', 'text': message['content']}] -%}"
+    "{%- else -%}"
+    "{%- set items = message['content'] -%}"
+    "{%- endif -%}"
+    "{%- for item in items -%}"
+    "{%- if item['type'] not in ['text', 'video'] -%}"
+    "{{- raise_exception('InternVideo2 chat templates accept text and video content only, got a ' + item['type'] + "
+    "' item (pass an image as a one-frame video).') -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set text = items | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('\\n') -%}"
+    "{%- set num_videos = items | selectattr('type', 'equalto', 'video') | list | length -%}"
+)
+
+_UNKNOWN_ROLE = "{{- raise_exception('Unknown chat role ' + message['role'] + '; expected system, user or assistant.') -}}"
+
+MISTRAL_VIDEO_CHAT_TEMPLATE = (
+    "{%- set video_token = video_token | default('<video>') -%}"
+    "{%- for message in messages -%}"
+    + _CONTENT_ITEMS
+    + "{%- if message['role'] == 'system' -%}"
+    "{{- text -}}"
+    "{%- elif message['role'] == 'user' -%}"
+    "{%- if num_videos > 0 -%}"
+    "{{- '[INST] ' -}}"
+    "{%- for _ in range(num_videos) -%}{{- '<Video>' + video_token + '</Video>' -}}{%- endfor -%}"
+    "{{- '[/INST]' -}}"
+    "{%- endif -%}"
+    "{%- if text -%}{{- ' [INST] ' + text + ' [/INST]' -}}{%- endif -%}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{%- generation -%}{{- text + eos_token -}}{%- endgeneration -%}"
+    "{%- else -%}" + _UNKNOWN_ROLE + "{%- endif -%}"
+    "{%- endfor -%}"
+)
+
+CHATML_VIDEO_CHAT_TEMPLATE = (
+    "{%- set video_token = video_token | default('<video>') -%}"
+    "{%- for message in messages -%}"
+    + _CONTENT_ITEMS
+    + "{%- if message['role'] == 'system' -%}"
+    "{%- if text -%}{{- '<|im_start|>system\\n' + text + '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- elif message['role'] == 'user' -%}"
+    "{%- if num_videos > 0 -%}"
+    "{{- '<|im_start|>user\\n' -}}"
+    "{%- for _ in range(num_videos) -%}{{- '<vid>' + video_token + '</vid>' -}}{%- endfor -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endif -%}"
+    "{%- if text -%}{{- '<|im_start|>user\\n' + text + '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- generation -%}"
+    "{{- text + '<|im_end|>\\n' -}}"
+    "{%- if eos_token is defined and eos_token and eos_token != '<|im_end|>' -%}{{- eos_token -}}{%- endif -%}"
+    "{%- endgeneration -%}"
+    "{%- else -%}" + _UNKNOWN_ROLE + "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+CHAT_TEMPLATES: dict[str, str] = {
+    "mistral": MISTRAL_VIDEO_CHAT_TEMPLATE,
+    "chatml": CHATML_VIDEO_CHAT_TEMPLATE,
+    # the InternLM2.5 variant speaks ChatML
+    "internlm2_5": CHATML_VIDEO_CHAT_TEMPLATE,
+}
+
+# Text written between the placeholder runs of two consecutive views of one HD video: the original repeats the whole
+# media block once per view (`<Video>v1</Video><Video>v2</Video>...`).
+HD_VIEW_SEPARATORS: dict[str, str] = {
+    "mistral": "</Video><Video>",
+    "chatml": "</vid><vid>",
+    "internlm2_5": "</vid><vid>",
+}
+
+
+def chat_template_for(name: str) -> str:
+    """The Jinja template called `name`: `"mistral"` (`[INST]`, InternVideo2-Chat-8B), `"chatml"` or
+    `"internlm2_5"` (ChatML, InternVideo2-Chat-8B-InternLM2.5, SmolLM2)."""
+    if name not in CHAT_TEMPLATES:
+        raise ValueError(f"Unknown chat template {name!r}; expected one of {sorted(CHAT_TEMPLATES)}.")
+    return CHAT_TEMPLATES[name]
