@@ -4,7 +4,7 @@ transformers_internvideo2.cli``).
 
 Commands:
 
-* ``demo``      -- the package end to end on the sample video, offline (see :mod:`transformers_internvideo2.demo`).
+* ``demo``      -- the bundled tiny models end to end, offline (see :mod:`transformers_internvideo2.demo`).
 * ``classify``  -- top-k labels of video files with a converted classifier (what ``pipeline("video-classification")``
   computes), with a progress bar and timings.
 * ``embed``     -- video features to a ``.safetensors`` file: the backbone's ``pooler_output`` for single-modality
@@ -63,7 +63,18 @@ def _delegate(module: str, function: str, what: str) -> Callable[[Sequence[str]]
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(video=args.video, save_dir=args.save_dir, frame_counts=tuple(args.frames), top_k=args.top_k)
+    return run_demo(video=args.video, num_clips=args.clips, seed=args.seed, top_k=args.top_k,
+                    progress=not args.no_progress)  # fmt: skip
+
+
+def _default_model(args: argparse.Namespace, bundled_name: str) -> None:
+    """`--model` omitted: use the model bundled with the package (trained on the shapes world) and say so."""
+    if args.model is None:
+        from .bundled import bundled_model_dir
+
+        args.model = str(bundled_model_dir(bundled_name))
+        print(f"no --model given: using the bundled {bundled_name} model (trained on the shapes world only)",
+              file=sys.stderr)
 
 
 def _print_classification_table(run) -> None:
@@ -87,6 +98,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from .inference import classify_videos, collect_video_paths, load_video_classifier
 
     videos = collect_video_paths(args.videos)  # fail on a bad path before loading a model
+    _default_model(args, "shapes-direction-classifier")
     start = time.perf_counter()
     model, processor = load_video_classifier(args.model, device=args.device, dtype=_dtype(args.dtype))
     load_seconds = time.perf_counter() - start
@@ -141,6 +153,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from .inference import collect_video_paths, embed_videos_vision, load_vision_backbone, save_vision_embeddings
 
     videos = collect_video_paths(args.videos)
+    _default_model(args, "shapes-video-text")
     if _is_video_text_folder(args.model):
         # projected, L2-normalised video-text embeddings (+ pooled features): the retrieval module's command
         embed_main = _delegate("retrieval", "embed_main", "Embedding with video-text models")
@@ -166,7 +179,15 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_retrieve(argv: Sequence[str]) -> int:
-    return _delegate("retrieval", "retrieve_main", "Video-text retrieval")(list(argv))
+    argv = list(argv)
+    has_model = any(a == "--model" or a.startswith("--model=") for a in argv)
+    if not has_model and not any(a in ("-h", "--help") for a in argv):
+        from .bundled import bundled_model_dir
+
+        argv = ["--model", str(bundled_model_dir("shapes-video-text")), *argv]
+        print("no --model given: using the bundled shapes-video-text model (trained on the shapes world only)",
+              file=sys.stderr)
+    return _delegate("retrieval", "retrieve_main", "Video-text retrieval")(argv)
 
 
 def _is_stage2(argv: Sequence[str]) -> bool:
@@ -208,14 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="run the package end to end on the sample video (offline; tiny RANDOM model for now)",
-        description="Decode the sample video, classify it, extract embeddings and change the frame count, with "
-        "timings. The demo model currently has RANDOM weights: its predictions are meaningless.",
+        help="run the bundled tiny models end to end, offline: shapes-world clips and a real video",
+        description="Render fresh held-out shapes-world clips, classify their motion, answer zero-shot and "
+        "retrieval queries with the bundled models, then run them on a real video (the sample video) and say what "
+        "a model trained on shapes can and cannot tell about it.",
     )
-    demo.add_argument("--video", default=None, help="use this video instead of the sample video")
-    demo.add_argument("--frames", type=int, nargs="+", default=[4, 8, 16], help="frame counts to try (default 4 8 16)")
-    demo.add_argument("--top-k", type=int, default=3, help="labels shown per prediction (default 3)")
-    demo.add_argument("--save-dir", default=None, help="keep the saved demo model folder here")
+    demo.add_argument("--video", default=None, help="real video to use instead of the sample video")
+    demo.add_argument("--clips", type=int, default=16, help="fresh shapes-world clips to render (default 16)")
+    demo.add_argument("--seed", type=int, default=None, help="which block of held-out clips (default: a new one)")
+    demo.add_argument("--top-k", type=int, default=3, help="results shown per query (default 3)")
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     demo.set_defaults(handler=_cmd_demo)
 
     classify = commands.add_parser(
@@ -223,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify videos with a converted InternVideo2 classifier",
         description="Top-k labels per video, as pipeline('video-classification') computes them.",
     )
-    classify.add_argument("--model", required=True, help="converted folder (or a Hub id already in the local cache)")
+    classify.add_argument("--model", default=None,
+                          help="converted folder or Hub id (default: the bundled shapes-world direction classifier)")
     classify.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and/or folders of videos")
     classify.add_argument("--num-frames", type=int, default=None,
                           help="frames sampled per video (default: the model's; others resample the position "
@@ -239,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Vision folders (classifier, backbone, student): the attention-pooled `pooler_output` of the "
         "backbone. Video-text (stage-2) folders: projected, L2-normalised embeddings (see `retrieval`).",
     )
-    embed.add_argument("--model", required=True, help="converted folder")
+    embed.add_argument("--model", default=None,
+                       help="converted folder or Hub id (default: the bundled shapes-world video-text model)")
     embed.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and/or folders of videos")
     embed.add_argument("--output", required=True, metavar="FILE.safetensors", help="output file")
     embed.add_argument("--num-frames", type=int, default=None, help="frames per video (default: the processor's)")
@@ -255,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands whose modules own their options (`internvideo2 convert --help` prints the converter's own help).
 _PASSTHROUGH_COMMANDS = {"retrieve": _cmd_retrieve, "convert": _cmd_convert, "chat": _cmd_chat}
 _PASSTHROUGH_HELP = {
-    "retrieve": "text <-> video retrieval with a converted video-text model",
+    "retrieve": "text <-> video retrieval with a video-text model (default: the bundled shapes-world one)",
     "convert": "convert an original InternVideo2 checkpoint (options of conversion/convert_internvideo2_to_hf.py)",
     "chat": "chat about a video with an InternVideo2 chat model",
 }

@@ -868,11 +868,15 @@ def video_text_contrastive_loss(
     temperature: torch.Tensor,
     sample_ids: torch.Tensor | None = None,
     num_items_in_batch: int | torch.Tensor | None = None,
+    original_gradient_scaling: bool = False,
 ) -> torch.Tensor:
     """VTC loss of the package (`contrastive.video_text_contrastive_loss`: symmetric InfoNCE of `cos / temperature`,
     gathered across processes, pairs sharing a sample id all positive). It averages over the local pairs; with
-    `num_items_in_batch` (pairs across accumulated batches) the average becomes a sum divided by it."""
-    loss = _contrastive_loss(video_embeds, text_embeds, temperature, sample_ids=sample_ids)
+    `num_items_in_batch` (pairs across accumulated batches) the average becomes a sum divided by it.
+    `original_gradient_scaling=True` reproduces the original's gather (encoder gradients divided by the world size)."""
+    loss = _contrastive_loss(
+        video_embeds, text_embeds, temperature, sample_ids=sample_ids, original_gradient_scaling=original_gradient_scaling
+    )
     if num_items_in_batch is None:
         return loss
     return loss * video_embeds.shape[0] / num_items_in_batch
@@ -1064,8 +1068,11 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         # per pair: the positive and its two negatives, summed over the batch and divided by the pairs across steps
         return F.cross_entropy(logits.float(), labels, reduction="sum") / (3 * n_items), logits
 
-    def _mlm_loss(self, input_ids, attention_mask, video_tokens):
-        masked_ids, labels = mask_tokens_for_mlm(input_ids, self.config.text_config, self.config.mlm_probability)
+    def _mlm_loss(self, input_ids, attention_mask, video_tokens, masked_ids=None, labels=None):
+        if (masked_ids is None) != (labels is None):
+            raise ValueError("Pass both `mlm_input_ids` and `mlm_labels` (a corruption drawn outside), or neither.")
+        if masked_ids is None:
+            masked_ids, labels = mask_tokens_for_mlm(input_ids, self.config.text_config, self.config.mlm_probability)
         text_hidden = self.text_model(input_ids=masked_ids, attention_mask=attention_mask, mode="text").last_hidden_state
         fused = self.text_model.fuse(text_hidden, attention_mask, video_tokens).last_hidden_state
         logits = self.mlm_head(fused)
@@ -1085,6 +1092,9 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         sample_ids: torch.Tensor | None = None,
         return_loss: bool = True,
         interpolate_pos_encoding: bool = False,
+        mlm_input_ids: torch.Tensor | None = None,
+        mlm_labels: torch.Tensor | None = None,
+        original_gradient_scaling: bool = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2ForRetrievalOutput:
         r"""
@@ -1102,6 +1112,12 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         return_loss (`bool`, defaults to `True`): compute the losses (VTC, VTM, MLM with their config weights).
             `num_items_in_batch` (pairs across accumulated batches) turns the per-pair means of VTC and VTM into sums
             divided by it; the MLM loss is the mean over this batch's masked tokens (they are drawn inside forward).
+        mlm_input_ids, mlm_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            An MLM corruption drawn outside (e.g. by the trainer, which must count the masked tokens of all
+            accumulated batches before the first forward): corrupted ids and targets (-100 = not masked). Default:
+            drawn here with `mask_tokens_for_mlm`.
+        original_gradient_scaling (`bool`, defaults to `False`): VTC with the original's gather, whose encoder
+            gradients are divided by the number of processes (see `contrastive.py`).
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         _check_video_batch(pixel_values)
@@ -1124,14 +1140,16 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         if return_loss:
             if config.vtc_loss_weight:
                 losses["loss_vtc"] = video_text_contrastive_loss(
-                    video_embeds, text_embeds, self.temperature, sample_ids, num_items_in_batch
+                    video_embeds, text_embeds, self.temperature, sample_ids, num_items_in_batch, original_gradient_scaling
                 )
             if config.vtm_loss_weight:
                 losses["loss_vtm"], matching_logits = self._vtm_loss(
                     video_tokens, text_hidden, attention_mask, video_embeds, text_embeds, sample_ids, num_items_in_batch
                 )
             if config.mlm_loss_weight:
-                losses["loss_mlm"], mlm_logits = self._mlm_loss(input_ids, attention_mask, video_tokens)
+                losses["loss_mlm"], mlm_logits = self._mlm_loss(
+                    input_ids, attention_mask, video_tokens, mlm_input_ids, mlm_labels
+                )
         weights = {"loss_vtc": config.vtc_loss_weight, "loss_vtm": config.vtm_loss_weight,
                    "loss_mlm": config.mlm_loss_weight}
         loss = sum(weights[name] * value for name, value in losses.items()) if losses else None

@@ -40,3 +40,4 @@ __all__ = [
     "top_k_accuracy",
 ]
 from .chat import InternVideo2ChatDataCollator, InternVideo2ChatTrainer, InternVideo2ChatTrainingArguments  # noqa: E402
+from .video_text import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer, VIDEO_MASK_TYPES  # noqa: E402

@@ -1,0 +1,1 @@
+"""Laptop-scale training recipes (see docs/shapes_world_recipe.md)."""

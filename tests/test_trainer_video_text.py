@@ -1,0 +1,265 @@
+"""Stage-2 (video-text) trainer: masking, per-component logging, exact accumulation, and 2 real processes (torchrun,
+gloo on CPU) against 1 process on the concatenated batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
+from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2ForRetrieval, mask_tokens_for_mlm
+from transformers_internvideo2.trainers import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
+
+
+FRAMES, IMAGE, PATCH, TEXT_LENGTH = 4, 16, 8, 7
+PATCHES = FRAMES * (IMAGE // PATCH) ** 2  # 16 patch tokens per clip
+
+
+def tiny_model(seed: int = 0, **loss_weights) -> InternVideo2ForRetrieval:
+    vision = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32, image_size=IMAGE,
+        patch_size=PATCH, num_frames=FRAMES, pooler_output_size=16, pooler_num_attention_heads=4,
+    )  # fmt: skip
+    text = dict(
+        vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+        max_position_embeddings=16, fusion_layer=1, encoder_width=32, cls_token_id=2, mask_token_id=3,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    config = InternVideo2Config(vision_config=vision, text_config=text, projection_dim=8, **loss_weights)
+    torch.manual_seed(seed)
+    return InternVideo2ForRetrieval(config)
+
+
+def make_rows(count: int, seed: int = 0, fixed_masks: bool = True) -> list[dict]:
+    """Paired clips and captions. With `fixed_masks`, every row carries its video-token mask and MLM corruption, so
+    that the runs being compared see the same randomness; row `i` masks a different number of text tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for i in range(count):
+        length = 3 + i % 4
+        input_ids = torch.zeros(TEXT_LENGTH, dtype=torch.long)
+        input_ids[0] = 2
+        input_ids[1:length] = torch.randint(4, 40, (length - 1,), generator=generator)
+        row = {
+            "pixel_values": torch.randn(FRAMES, 3, IMAGE, IMAGE, generator=generator),
+            "input_ids": input_ids,
+            "attention_mask": (input_ids != 0).long(),
+        }
+        if fixed_masks:
+            visible = torch.randperm(PATCHES, generator=generator)[: PATCHES // 4]
+            mask = torch.ones(PATCHES, dtype=torch.bool)
+            mask[visible] = False
+            labels = torch.full_like(input_ids, -100)
+            masked = input_ids.clone()
+            chosen = 1 + torch.randperm(length - 1, generator=generator)[: 1 + i % (length - 1)]
+            labels[chosen] = input_ids[chosen]
+            masked[chosen] = 3
+            row.update(bool_masked_pos=mask, mlm_input_ids=masked, mlm_labels=labels)
+        rows.append(row)
+    return rows
+
+
+def make_args(output_dir, **overrides) -> InternVideo2VideoTextArguments:
+    kwargs = dict(
+        output_dir=str(output_dir), per_device_train_batch_size=4, max_steps=1, optim="sgd", learning_rate=1.0,
+        max_grad_norm=0.0, lr_scheduler_type="constant", report_to=[], save_strategy="no", use_cpu=True,
+        logging_steps=1, disable_tqdm=True, seed=0, dataloader_drop_last=True,
+    )  # fmt: skip
+    kwargs.update(overrides)
+    return InternVideo2VideoTextArguments(**kwargs)
+
+
+def one_step_update(output_dir, rows, model=None, **overrides) -> tuple[dict, InternVideo2VideoTextTrainer]:
+    model = model if model is not None else tiny_model()
+    trainer = InternVideo2VideoTextTrainer(model=model, args=make_args(output_dir, **overrides), train_dataset=rows)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer.train()
+    return {n: p.detach() - before[n] for n, p in model.named_parameters()}, trainer
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def test_arguments_and_model_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="video_mask_type"):
+        make_args(tmp_path, video_mask_type="attention")
+    with pytest.raises(ValueError, match="video_mask_ratio"):
+        make_args(tmp_path, video_mask_ratio=1.0)
+    from transformers import TrainingArguments
+
+    with pytest.raises(TypeError, match="InternVideo2VideoTextArguments"):
+        InternVideo2VideoTextTrainer(model=tiny_model(), args=TrainingArguments(str(tmp_path), use_cpu=True))
+    with pytest.raises(TypeError, match="InternVideo2ForRetrieval"):
+        InternVideo2VideoTextTrainer(model=torch.nn.Linear(2, 2), args=make_args(tmp_path))
+
+
+def test_training_masks_80_percent_of_video_tokens_and_50_percent_of_images(tmp_path):
+    trainer = InternVideo2VideoTextTrainer(model=tiny_model(), args=make_args(tmp_path), train_dataset=make_rows(4))
+    video_mask = trainer.video_token_mask(torch.zeros(3, FRAMES, 3, IMAGE, IMAGE))
+    assert video_mask.shape == (3, PATCHES) and (video_mask.sum(1) == int(PATCHES * 0.8)).all()
+    image_mask = trainer.video_token_mask(torch.zeros(3, 1, 3, IMAGE, IMAGE))
+    assert image_mask.shape == (3, 4) and (image_mask.sum(1) == 2).all()
+    assert not torch.equal(video_mask[0], video_mask[1])  # random per sample
+    tube = InternVideo2VideoTextTrainer(
+        model=tiny_model(), args=make_args(tmp_path, video_mask_type="tube"), train_dataset=make_rows(4)
+    ).video_token_mask(torch.zeros(2, FRAMES, 3, IMAGE, IMAGE))
+    assert torch.equal(tube.view(2, FRAMES, -1)[:, 0], tube.view(2, FRAMES, -1)[:, -1])
+
+    # the mask reaches the encoder during training (fewer tokens), and evaluation sees every token
+    seen = []
+    model = trainer.model
+    hook = model.vision_model.register_forward_hook(lambda m, i, out: seen.append((m.training, out.last_hidden_state.shape[1])))
+    batch = trainer.data_collator(make_rows(4, fixed_masks=False))
+    model.train()
+    trainer.compute_loss(model, batch)
+    model.eval()
+    with torch.no_grad():
+        trainer.compute_loss(model, batch)
+    hook.remove()
+    assert seen == [(True, 1 + PATCHES - int(PATCHES * 0.8)), (False, 1 + PATCHES)]
+
+
+def test_losses_are_logged_per_component_and_the_total_is_their_weighted_sum(tmp_path):
+    model = tiny_model(vtm_loss_weight=0.5, mlm_loss_weight=2.0)
+    rows = make_rows(4)
+    _, trainer = one_step_update(tmp_path, rows, model=model)
+    logged = trainer.state.log_history[0]
+    for name in ("loss_vtc", "loss_vtm", "loss_mlm"):
+        assert name in logged and logged[name] > 0
+    torch.testing.assert_close(
+        logged["loss"], logged["loss_vtc"] + 0.5 * logged["loss_vtm"] + 2.0 * logged["loss_mlm"], atol=1e-4, rtol=1e-4
+    )
+
+
+def test_mlm_corruption_is_drawn_by_the_trainer_and_counted_before_the_forward(tmp_path):
+    trainer = InternVideo2VideoTextTrainer(model=tiny_model(), args=make_args(tmp_path), train_dataset=make_rows(4))
+    batches = [trainer.data_collator(make_rows(4, seed=s, fixed_masks=False)) for s in (1, 2)]
+    counts = trainer._get_num_items_in_batch(batches, torch.device("cpu"))
+    tokens = sum(int((b["mlm_labels"] != -100).sum()) for b in batches)
+    assert counts.tolist() == [8, tokens] and tokens > 0
+    for batch in batches:  # never [PAD] or [CLS]
+        labelled = batch["mlm_labels"] != -100
+        assert not (batch["input_ids"][labelled] == 0).any() and not (batch["input_ids"][labelled] == 2).any()
+
+
+def test_gradient_accumulation_is_exact_for_the_token_weighted_mlm_loss(tmp_path):
+    """MLM only (VTC and VTM contrast inside a micro-batch, so they cannot be batch-size independent): 2 micro-batches
+    of 2 give the update of 1 batch of 4, although the halves hold different numbers of masked tokens."""
+    rows = make_rows(4)
+    weights = dict(vtc_loss_weight=0.0, vtm_loss_weight=0.0)
+    full, _ = one_step_update(tmp_path / "a", rows, model=tiny_model(**weights))
+    accumulated, _ = one_step_update(
+        tmp_path / "b", rows, model=tiny_model(**weights), per_device_train_batch_size=2, gradient_accumulation_steps=2
+    )
+    assert max(u.abs().max().item() for u in full.values()) > 1e-3
+    for name, update in full.items():
+        torch.testing.assert_close(accumulated[name], update, atol=1e-6, rtol=1e-5, msg=name)
+
+    # the token weighting matters here: averaging the two micro-batch means would give another update
+    model = tiny_model(**weights)
+    trainer = InternVideo2VideoTextTrainer(model=model, args=make_args(tmp_path / "c"), train_dataset=rows)
+    order = list(trainer.get_train_dataloader().sampler)
+    halves = [[rows[i] for i in order[:2]], [rows[i] for i in order[2:]]]
+    tokens = [sum(int((r["mlm_labels"] != -100).sum()) for r in half) for half in halves]
+    assert tokens[0] != tokens[1]
+
+
+def test_gradient_accumulation_weights_pair_losses_by_pairs(tmp_path):
+    """Full loss, 2 micro-batches: the update equals the gradient of mean-over-pairs of each micro-batch's VTC + VTM
+    (weighted by its share of the pairs) plus the MLM sum over all masked tokens / their count. With 2 pairs per
+    micro-batch each VTM negative is the other pair, so nothing random is left."""
+    rows = make_rows(4)
+    torch.manual_seed(123)
+    accumulated, trainer = one_step_update(
+        tmp_path / "a", rows, per_device_train_batch_size=2, gradient_accumulation_steps=2
+    )
+    order = list(trainer.get_train_dataloader().sampler)
+    # reference: the same micro-batches by hand (the sampler's order is fixed by the seed)
+    model = tiny_model()
+    model.train()
+    collate = trainer.data_collator
+    halves = [collate([rows[i] for i in order[:2]]), collate([rows[i] for i in order[2:]])]
+    total_tokens = sum(int((h["mlm_labels"] != -100).sum()) for h in halves)
+    for half in halves:
+        out = model(**half)
+        tokens = int((half["mlm_labels"] != -100).sum())
+        loss = (out.loss_vtc + out.loss_vtm) * 2 / 4 + out.loss_mlm * tokens / total_tokens
+        loss.backward()
+    assert accumulated["temperature"].abs() > 0
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(accumulated[name], -param.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 2 processes (torchrun, gloo) vs 1 process on the concatenated batch
+# ----------------------------------------------------------------------------------------------------------------
+WORKER = r'''
+import json, os, sys
+import torch
+torch.set_num_threads(1)
+sys.path.insert(0, sys.argv[2])
+from test_trainer_video_text import make_rows, one_step_update, tiny_model
+
+out_dir, rank = sys.argv[1], int(os.environ["RANK"])
+rows = make_rows(8)
+results = {}
+for mode, weights, original in (("exact", dict(vtm_loss_weight=0.0), False),
+                                ("original", dict(vtm_loss_weight=0.0, mlm_loss_weight=0.0), True)):
+    update, trainer = one_step_update(os.path.join(out_dir, mode), rows, model=tiny_model(**weights),
+                                      ddp_find_unused_parameters=True, original_gradient_scaling=original)
+    results[mode] = {"update": update, "loss": trainer.state.log_history[0]["loss"],
+                     "world_size": trainer.args.world_size}
+torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def torchrun_results(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("ddp")
+    script = out_dir / "worker.py"
+    script.write_text(WORKER)
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), str(script), str(out_dir), str(Path(__file__).parent)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return [torch.load(out_dir / f"rank{r}.pt") for r in range(2)]
+
+
+def test_two_processes_equal_one_process_on_the_concatenated_batch(torchrun_results, tmp_path):
+    """VTC (gathered across processes) + MLM (token counts summed across processes), fixed video masks and MLM
+    corruption in the rows; VTM is off because its hard negatives are drawn from the local batch (as the original)."""
+    reference, trainer = one_step_update(
+        tmp_path, make_rows(8), model=tiny_model(vtm_loss_weight=0.0), per_device_train_batch_size=8
+    )
+    for rank in torchrun_results:
+        assert rank["exact"]["world_size"] == 2
+        # the logged loss is the mean over processes of their scaled shares = the full-batch loss
+        assert abs(rank["exact"]["loss"] - trainer.state.log_history[0]["loss"]) < 1e-4
+        for name, update in reference.items():
+            torch.testing.assert_close(rank["exact"]["update"][name], update, atol=2e-6, rtol=1e-4, msg=name)
+    assert max(u.abs().max().item() for u in reference.values()) > 1e-3
+
+
+def test_original_gradient_scaling_divides_encoder_gradients_by_the_world_size(torchrun_results, tmp_path):
+    reference, _ = one_step_update(
+        tmp_path, make_rows(8), model=tiny_model(vtm_loss_weight=0.0, mlm_loss_weight=0.0), per_device_train_batch_size=8
+    )
+    for rank in torchrun_results:
+        update = rank["original"]["update"]
+        torch.testing.assert_close(update["temperature"], reference["temperature"], atol=1e-6, rtol=1e-4)
+        for name in ("vision_projection.weight", "text_projection.weight", "vision_model.embeddings.patch_embeddings.projection.weight"):
+            torch.testing.assert_close(update[name], reference[name] / 2, atol=1e-6, rtol=1e-4, msg=name)
+        assert (update["vision_projection.weight"] - reference["vision_projection.weight"]).abs().max() > 1e-4
