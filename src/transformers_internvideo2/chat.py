@@ -151,12 +151,16 @@ def chat_main(argv=None) -> int:
         raise ValueError(f"--max-new-tokens must be positive, got {args.max_new_tokens}.")
 
     import torch
-    from transformers.utils import logging as hf_logging
+
+    from .inference import quiet_transformers_logging
 
     if args.seed is not None:
         torch.manual_seed(args.seed)
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    with quiet_transformers_logging():
+        return _chat(args)
+
+
+def _chat(args) -> int:
     start = time.perf_counter()
     model, processor, description, shapes_model = load_chat_model(args.model, device=args.device)
     load_seconds = time.perf_counter() - start
@@ -175,10 +179,6 @@ def chat_main(argv=None) -> int:
     if shapes_model:
         print(SHAPES_ONLY_NOTE)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(chat_main())
 
 
 def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict | None:
@@ -214,3 +214,7 @@ def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict
         log(f"  {SHAPES_ONLY_NOTE}")
         result["real_video_answer"] = reply.text
     return result
+
+
+if __name__ == "__main__":
+    sys.exit(chat_main())

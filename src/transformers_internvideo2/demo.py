@@ -15,11 +15,12 @@ What runs is decided in ONE place, :func:`load_demo_models`: the two models of `
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .inference import quiet_transformers_logging
 
 
 __all__ = ["DemoModels", "find_sample_video", "load_demo_models", "render_demo_clips", "run_demo"]
@@ -162,22 +163,6 @@ def _force_offline() -> None:
     huggingface_hub.constants.HF_HUB_OFFLINE = True
 
 
-@contextlib.contextmanager
-def _quiet_transformers():
-    # The load reports and per-file progress bars of from_pretrained would bury the demo's own output. Restored
-    # afterwards for in-process callers (tests).
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def run_demo(
@@ -197,7 +182,7 @@ def run_demo(
         progress: show progress bars.
     """
     _force_offline()
-    with _quiet_transformers():
+    with quiet_transformers_logging():
         return _run_demo(video, num_clips, seed, top_k, progress)
 
 

@@ -16,6 +16,7 @@ Any frame count works: the position embeddings are resampled at forward time (``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ __all__ = [
     "load_video_classifier",
     "load_video_processor",
     "load_vision_backbone",
+    "quiet_transformers_logging",
     "resolve_device",
     "save_vision_embeddings",
 ]
@@ -358,3 +360,21 @@ def save_vision_embeddings(embeddings: VisionEmbeddings, path: str | os.PathLike
     }
     save_file({"pooler_output": embeddings.pooler_output.contiguous()}, str(path), metadata=metadata)
     return path
+
+
+@contextlib.contextmanager
+def quiet_transformers_logging():
+    # Load reports and per-file progress bars of from_pretrained would bury a command's own output. The previous
+    # settings are restored afterwards, so in-process callers (tests, notebooks) keep their logging.
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

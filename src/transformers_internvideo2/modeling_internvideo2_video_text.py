@@ -37,7 +37,7 @@ from .configuration_internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2TextConfig,
 )
-from .modeling_internvideo2 import InternVideo2ForPreTraining, InternVideo2VisionModel
+from .modeling_internvideo2 import InternVideo2ForPreTraining, InternVideo2VisionModel, eager_attention_forward
 
 
 # The original pads with an additive -10000 (not the dtype's minimum); kept so that padded positions weigh exactly
@@ -189,25 +189,6 @@ class InternVideo2ForRetrievalOutput(ModelOutput):
 # ------------------------------------------------------------------------------------------------------------------
 # Text encoder: BERT with cross-attention in the layers from `fusion_layer` on
 # ------------------------------------------------------------------------------------------------------------------
-def eager_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float,
-    dropout: float = 0.0,
-    **kwargs,
-):
-    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        attn_weights = attn_weights + attention_mask
-    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
-    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
-    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
-    return attn_output, attn_weights
-
-
 def additive_padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """`(B, L)` 1/0 padding mask -> `(B, 1, 1, L)` additive mask with 0 on tokens and -10000 on padding (the
     original's value, in the model dtype)."""
