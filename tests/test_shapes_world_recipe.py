@@ -92,13 +92,6 @@ def test_bundled_models_reproduce_their_recorded_held_out_metrics():
     assert accuracy >= 0.9
 
 
-# Known open problem (issue 4 stays open): stage-2 VTC collapses on the shapes world (loss stays at ln(batch)), so the
-# bundled video-text model retrieves at chance. Strict: the day a run learns, these tests pass and must be un-marked.
-VTC_COLLAPSE = pytest.mark.xfail(
-    strict=True, reason="stage-2 VTC collapses on the shapes world (open problem): retrieval is at chance"
-)
-
-
 def test_bundled_video_text_reproduces_its_recorded_retrieval_metrics():
     record = bundled.bundled_metrics(bundled.BUNDLED_VIDEO_TEXT)
     settings = recipe.RecipeSettings(**record["settings"])
@@ -108,7 +101,6 @@ def test_bundled_video_text_reproduces_its_recorded_retrieval_metrics():
     assert abs(retrieval["t2v_r1"] - record["metrics"]["stage2_t2v_r1"]) < 1e-6
 
 
-@VTC_COLLAPSE
 def test_bundled_video_text_retrieves_far_above_chance():
     record = bundled.bundled_metrics(bundled.BUNDLED_VIDEO_TEXT)
     settings = recipe.RecipeSettings(**record["settings"])
@@ -133,7 +125,6 @@ def test_real_run_classifies_motion_direction(real_run):
 
 
 @pytest.mark.slow
-@VTC_COLLAPSE
 def test_real_run_retrieval_far_above_chance(real_run):
     metrics = real_run.metrics
     assert metrics["stage2_num_clips"] == 100 and metrics["stage2_chance_r1"] == 1.0

@@ -148,6 +148,9 @@ class InternVideo2Config(PreTrainedConfig):
             instead of uniformly.
         vtc_loss_weight, vtm_loss_weight, mlm_loss_weight (`float`, defaults to 1.0): weights of the training losses.
         tie_word_embeddings (`bool`, defaults to `True`): tie the MLM decoder to the word embeddings.
+    text_pooling (`str`, defaults to `"cls"`): the text feature that is projected for VTC and retrieval: the `[CLS]`
+        state of the text path (`"cls"`, the original) or the masked mean over its tokens (`"mean"`, a deviation for
+        text encoders whose `[CLS]` was never trained as a sentence feature, such as a few MiniLM layers).
     """
 
     model_type = "internvideo2"
@@ -169,6 +172,7 @@ class InternVideo2Config(PreTrainedConfig):
     vtm_loss_weight: float | int = 1.0
     mlm_loss_weight: float | int = 1.0
     tie_word_embeddings: bool = True
+    text_pooling: str = "cls"
     initializer_range: float = 0.02
 
     def validate_architecture(self):
@@ -188,6 +192,8 @@ class InternVideo2Config(PreTrainedConfig):
             raise ValueError(f"mlm_probability must lie in (0, 1); got {self.mlm_probability}.")
         if not 0.0 < self.temperature_min <= self.temperature_init <= self.temperature_max:
             raise ValueError("Expected 0 < temperature_min <= temperature_init <= temperature_max.")
+        if self.text_pooling not in ("cls", "mean"):
+            raise ValueError(f"text_pooling must be 'cls' or 'mean'; got {self.text_pooling!r}.")
         if self.matching_rerank_k < 1:
             raise ValueError(f"matching_rerank_k must be >= 1; got {self.matching_rerank_k}.")
 

@@ -733,8 +733,16 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         embeds = self.vision_projection(pooled)
         return F.normalize(embeds, dim=-1) if normalize else embeds
 
-    def _project_text(self, text_hidden_states: torch.Tensor, normalize: bool) -> torch.Tensor:
-        embeds = self.text_projection(text_hidden_states[:, 0])
+    def _project_text(
+        self, text_hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, normalize: bool
+    ) -> torch.Tensor:
+        if self.config.text_pooling == "mean":  # masked mean of the text path (a configurable deviation, see config)
+            mask = torch.ones_like(text_hidden_states[..., 0]) if attention_mask is None else attention_mask
+            mask = mask[..., None].to(text_hidden_states.dtype)
+            pooled = (text_hidden_states * mask).sum(1) / mask.sum(1).clamp(min=1)
+        else:  # the original: the [CLS] state
+            pooled = text_hidden_states[:, 0]
+        embeds = self.text_projection(pooled)
         return F.normalize(embeds, dim=-1) if normalize else embeds
 
     def encode_video(
@@ -763,7 +771,7 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         """The text path: projected (normalised) `[CLS]` embeddings and the hidden states the fusion path needs."""
         hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
         return InternVideo2TextEncoding(
-            text_embeds=self._project_text(hidden, normalize), last_hidden_state=hidden, attention_mask=attention_mask
+            text_embeds=self._project_text(hidden, attention_mask, normalize), last_hidden_state=hidden, attention_mask=attention_mask
         )
 
     def get_video_features(
@@ -822,7 +830,7 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         vision_outputs = self._run_vision(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         text_outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text", **kwargs)
         video_embeds = self._project_video(vision_outputs.pooler_output, normalize=True)
-        text_embeds = self._project_text(text_outputs.last_hidden_state, normalize=True)
+        text_embeds = self._project_text(text_outputs.last_hidden_state, attention_mask, normalize=True)
         loss = None
         if return_loss:
             if self.training:
@@ -1113,7 +1121,7 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         video_tokens = self._video_tokens(vision_outputs.last_hidden_state)
         video_embeds = self._project_video(vision_outputs.pooler_output, normalize=True)
         text_hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
-        text_embeds = self._project_text(text_hidden, normalize=True)
+        text_embeds = self._project_text(text_hidden, attention_mask, normalize=True)
         logits_per_video = video_embeds @ text_embeds.t() / self.temperature
 
         losses, matching_logits, mlm_logits = {}, None, None
