@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import transformers_internvideo2  # noqa: F401
-from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
 from transformers_internvideo2.metrics import retrieval_metrics
 from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
 from transformers_internvideo2.processing_internvideo2 import InternVideo2Processor
@@ -23,23 +22,11 @@ from transformers_internvideo2.retrieval import (
 )
 from transformers_internvideo2.tokenization import load_bert_uncased_tokenizer
 
+from test_zero_shot_pipeline import tiny_config  # the same tiny stage-2 model with the real vocabulary
+
 
 CAPTIONS = ["a dog plays in the snow", "people ride bikes", "a bunny in a meadow", "a man on the phone", "noise"]
 
-
-def tiny_config() -> InternVideo2Config:
-    return InternVideo2Config(
-        vision_config=dict(
-            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=28,
-            patch_size=14, num_frames=4, image_position_embedding_type="separate", pooler_output_size=48,
-            pooler_num_attention_heads=4,
-        ),
-        text_config=dict(
-            hidden_size=32, num_hidden_layers=3, fusion_layer=2, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=64, encoder_width=64,
-        ),
-        projection_dim=16,
-    )
 
 
 @pytest.fixture(scope="module")

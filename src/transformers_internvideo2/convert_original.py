@@ -551,6 +551,28 @@ class KeyMapping:
     def to_original(self, our_key: str) -> str | None:
         return self._apply(self._backward, our_key)
 
+    def apply(
+        self, state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, str], dict[str, str], list[str]]:
+        """Rename a whole state dict: `(converted, renamed {ours: original}, dropped {original: reason}, unmapped)`.
+        Floating tensors are cast to `dtype` when given. The caller decides how to report `unmapped` keys."""
+        converted: dict[str, torch.Tensor] = {}
+        renamed: dict[str, str] = {}
+        dropped: dict[str, str] = {}
+        unmapped: list[str] = []
+        for original_key, tensor in state_dict.items():
+            reason = self.drop_reason(original_key)
+            if reason is not None:
+                dropped[original_key] = reason
+                continue
+            our_key = self.to_ours(original_key)
+            if our_key is None:
+                unmapped.append(original_key)
+                continue
+            converted[our_key] = tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
+            renamed[our_key] = original_key
+        return converted, renamed, dropped, unmapped
+
 
 def key_mapping(family: str, config: InternVideo2VisionConfig, target: str | None = None) -> KeyMapping:
     """The renaming table for `family`, converted to `target` (a family name; defaults to the family itself,
@@ -603,23 +625,7 @@ def convert_state_dict(
         dtype: floating-point tensors are cast to it (`None` keeps them; bf16 checkpoints are upcast by default).
     """
     mapping = key_mapping(family, config, target)
-    converted: dict[str, torch.Tensor] = {}
-    renamed: dict[str, str] = {}
-    dropped: dict[str, str] = {}
-    unmapped: list[str] = []
-    for original_key, tensor in state_dict.items():
-        reason = mapping.drop_reason(original_key)
-        if reason is not None:
-            dropped[original_key] = reason
-            continue
-        our_key = mapping.to_ours(original_key)
-        if our_key is None:
-            unmapped.append(original_key)
-            continue
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        converted[our_key] = tensor
-        renamed[our_key] = original_key
+    converted, renamed, dropped, unmapped = mapping.apply(state_dict, dtype)
     if unmapped:
         try:
             detected = detect_family(state_dict)

@@ -349,20 +349,7 @@ def convert_stage2_state_dict(
     text_prefix = _text_prefix(state_dict)
     _check_tied_copies(state_dict, text_prefix)
     mapping = stage2_key_mapping(config, text_prefix, for_retrieval, skip_audio)
-    converted, renamed, dropped, unmapped = {}, {}, {}, []
-    for original_key, tensor in state_dict.items():
-        reason = mapping.drop_reason(original_key)
-        if reason is not None:
-            dropped[original_key] = reason
-            continue
-        our_key = mapping.to_ours(original_key)
-        if our_key is None:
-            unmapped.append(original_key)
-            continue
-        if dtype is not None and tensor.is_floating_point():
-            tensor = tensor.to(dtype)
-        converted[our_key] = tensor
-        renamed[our_key] = original_key
+    converted, renamed, dropped, unmapped = mapping.apply(state_dict, dtype)
     if unmapped:
         raise ConversionError(
             f"{len(unmapped)} key(s) of the stage-2 checkpoint have no counterpart (neither renamed nor dropped with "
@@ -388,18 +375,7 @@ def convert_stage2_vision_state_dict(
         stage2_vision_rules(config, with_heads),
         [] if with_heads else [(pattern, DISTILLATION_HEAD_REASON) for pattern in _DISTILLATION_HEAD_PATTERNS],
     )
-    converted, renamed, dropped, unmapped = {}, {}, {}, []
-    for original_key, tensor in state_dict.items():
-        reason = mapping.drop_reason(original_key)
-        if reason is not None:
-            dropped[original_key] = reason
-            continue
-        our_key = mapping.to_ours(original_key)
-        if our_key is None:
-            unmapped.append(original_key)
-            continue
-        converted[our_key] = tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor
-        renamed[our_key] = original_key
+    converted, renamed, dropped, unmapped = mapping.apply(state_dict, dtype)
     if unmapped:
         raise ConversionError(f"Keys without a counterpart in the stage-2 vision encoder: {unmapped[:20]}.")
     if expected is not None:
