@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -186,7 +187,11 @@ def load_chat_bundle(folder: str | os.PathLike, merge_lora: bool = True, device:
 
     lora_config = LoraConfig.from_pretrained(str(folder))
     lora_config.inference_mode = True  # adapters are loaded, not trained further
-    peft_model = get_peft_model(model, lora_config)
+    with warnings.catch_warnings():
+        # PEFT reads `model.is_gradient_checkpointing`, which Transformers 5 deprecates with a FutureWarning that
+        # says nothing to a user of the bundle (no checkpointing is involved in inference).
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, lora_config)
     adapter = {k: v.float() for k, v in load_file(str(folder / ADAPTER_WEIGHTS)).items()}
     result = set_peft_model_state_dict(peft_model, adapter)
     lora_missing = [key for key in result.missing_keys if "lora_" in key]

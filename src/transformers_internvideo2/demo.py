@@ -2,7 +2,8 @@
 """`internvideo2 demo`: the package end to end, offline, on the trained tiny models bundled with it.
 
 What runs is decided in ONE place, :func:`load_demo_models`: the two models of `transformers_internvideo2.bundled`
-(trained by the laptop-scale recipe on the procedural shapes world, see docs/shapes_world_recipe.md):
+(trained by the laptop-scale recipe on the procedural shapes world, see docs/shapes_world_recipe.md); the chat step
+loads the bundled chat model through `chat.load_chat_model()` (docs/videochat_shapes.md):
 
 1. renders fresh held-out shapes-world clips (seeds never used in training) and classifies the motion direction with
    the bundled `InternVideo2ForVideoClassification`;
@@ -10,7 +11,9 @@ What runs is decided in ONE place, :func:`load_demo_models`: the two models of `
    `pipeline("zero-shot-video-classification")` (candidate captions);
 3. runs text-to-video retrieval over the fresh clips (`retrieval.retrieve`) and reports R@1 against chance;
 4. runs both models on a real video (the InternVideo2 sample video) and says plainly what a model trained on shapes
-   can and cannot tell about it.
+   can and cannot tell about it;
+5. asks the bundled chat model (`bundled/shapes-chat`: tiny InternVideo2 + Q-Former + SmolLM2-135M with LoRA)
+   questions about a fresh clip, next to the true answers, and one about the real video.
 """
 
 from __future__ import annotations
@@ -318,7 +321,7 @@ def _run_demo(video, num_clips, seed, top_k, progress) -> int:
     print(f"  (here the cosine similarities of the four captions span only {spread:.3f})")
 
     _section("6. video chat: the bundled chat model (tiny InternVideo2 + Q-Former + SmolLM2-135M with LoRA)")
-    from .chat import demo_chat_section  # skips with a message when no chat bundle / SmolLM2 asset is installed
+    from .chat import demo_chat_section  # skips with a message when the SmolLM2 asset is not installed
 
     demo_chat_section(clips, real_video=video_path)
 

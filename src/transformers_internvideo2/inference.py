@@ -366,15 +366,23 @@ def save_vision_embeddings(embeddings: VisionEmbeddings, path: str | os.PathLike
 def quiet_transformers_logging():
     # Load reports and per-file progress bars of from_pretrained would bury a command's own output. The previous
     # settings are restored afterwards, so in-process callers (tests, notebooks) keep their logging.
+    # bitsandbytes (imported by PEFT) warns on import that an optional CPU kernel package is missing; nothing here
+    # uses 4-bit CPU kernels.
+    import logging
+
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
+    bnb_logger = logging.getLogger("bitsandbytes")
+    bnb_level = bnb_logger.level
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    bnb_logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
+        bnb_logger.setLevel(bnb_level)
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()

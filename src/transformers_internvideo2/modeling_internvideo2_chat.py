@@ -13,7 +13,6 @@ During `generate()` the video is encoded once, before the prefill (`get_video_fe
 """
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +33,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_internvideo2_chat import CHAT_AUTO_MAP, InternVideo2ChatConfig, InternVideo2QFormerConfig
 from .modeling_internvideo2 import InternVideo2DropPath, InternVideo2VisionModel, eager_attention_forward
+from .modeling_internvideo2_video_text import bert_multi_head_attention
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -194,27 +194,11 @@ class InternVideo2QFormerAttention(nn.Module):
         encoder_hidden_states: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch_size, length, _ = hidden_states.shape
-        source = hidden_states if encoder_hidden_states is None else encoder_hidden_states
-        query = self.query(hidden_states).view(batch_size, length, self.num_heads, self.head_dim).transpose(1, 2)
-        key = self.key(source).view(batch_size, source.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-        value = self.value(source).view(batch_size, source.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-        attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        context, weights = bert_multi_head_attention(
+            self, attention, hidden_states, encoder_hidden_states, attention_mask, **kwargs
         )
-        context, weights = attention(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            scaling=self.scaling,
-            dropout=self.config.attention_probs_dropout_prob if self.training else 0.0,
-            is_causal=False,
-            **kwargs,
-        )
-        context = self.dense(context.reshape(batch_size, length, -1))
-        return self.layer_norm(hidden_states + self.drop_path(self.dropout(context))), weights
+        return self.layer_norm(hidden_states + self.drop_path(self.dropout(self.dense(context)))), weights
 
 
 class InternVideo2QFormerMLP(nn.Module):

@@ -257,26 +257,43 @@ class InternVideo2TextAttention(nn.Module):
         memory: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch_size, seq_len, _ = hidden_states.shape
-        memory = hidden_states if memory is None else memory
-        query = self.query(hidden_states).view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-        key = self.key(memory).view(batch_size, memory.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-        value = self.value(memory).view(batch_size, memory.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-        attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
-        attn_output, attn_weights = attention(
-            self,
-            query,
-            key,
-            value,
-            attention_mask,
-            scaling=self.scaling,
-            dropout=self.config.attention_probs_dropout_prob if self.training else 0.0,
-            is_causal=False,
-            **kwargs,
-        )
-        return attn_output.reshape(batch_size, seq_len, -1), attn_weights
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        return bert_multi_head_attention(self, attention, hidden_states, memory, attention_mask, **kwargs)
+
+
+def bert_multi_head_attention(
+    module: nn.Module,
+    attention: Callable,
+    hidden_states: torch.Tensor,
+    memory: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Unpack[TransformersKwargs],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The multi-head attention of a BERT-style layer, shared by the stage-2 text encoder and the stage-3 Q-Former
+    (their parameter names differ around it, so the modules stay separate): `module.query` projects
+    `hidden_states`, `module.key` / `module.value` project `memory` (the video tokens for cross-attention, else
+    `hidden_states`), and `attention` is the kernel (an `ALL_ATTENTION_FUNCTIONS` entry; each caller looks it up
+    itself, which is also how Transformers recognises a module whose attention can be switched). Returns the heads'
+    outputs concatenated, `(batch, length, hidden)`, before any output projection, and the attention weights (eager
+    only)."""
+    batch_size, length, _ = hidden_states.shape
+    memory = hidden_states if memory is None else memory
+    heads = (module.num_heads, module.head_dim)
+    query = module.query(hidden_states).view(batch_size, length, *heads).transpose(1, 2)
+    key = module.key(memory).view(batch_size, memory.shape[1], *heads).transpose(1, 2)
+    value = module.value(memory).view(batch_size, memory.shape[1], *heads).transpose(1, 2)
+    context, weights = attention(
+        module,
+        query,
+        key,
+        value,
+        attention_mask,
+        scaling=module.scaling,
+        dropout=module.config.attention_probs_dropout_prob if module.training else 0.0,
+        is_causal=False,
+        **kwargs,
+    )
+    return context.reshape(batch_size, length, -1), weights
 
 
 class InternVideo2TextResidualOutput(nn.Module):
