@@ -55,6 +55,18 @@ def test_chance_levels_and_answer_matching():
     assert not answer_is_correct("", "no")
 
 
+def test_training_frames_are_the_processors_frames():
+    from transformers_internvideo2.recipes.shapes_world_chat import _pixels, model_frame_indices
+    from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+
+    assert model_frame_indices(8).tolist() == [0, 1, 2, 3, 4, 4, 5, 6]
+    records = chat_records("train", 2, ChatRecipeSettings())
+    processor = InternVideo2VideoProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                                           num_frames=8)  # fmt: skip
+    by_processor = processor(videos=[r["video"] for r in records], return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(_pixels(records), by_processor, atol=1e-6, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def micro_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("chat-micro")
@@ -74,6 +86,7 @@ def test_micro_run_plumbing(micro_run):
     assert {p["type"] for p in result.predictions} == set(QUESTION_TYPES)
     assert all(isinstance(p["generated"], str) for p in result.predictions)
     assert result.metrics["train_loss_first"] > 0 and result.metrics["train_loss_last"] > 0
+    assert result.metrics["held_out_mp4"]["num_clips"] == 2
 
 
 @requires_smollm2

@@ -65,6 +65,7 @@ __all__ = [
     "chat_records",
     "evaluate_chat",
     "main",
+    "model_frame_indices",
     "run",
     "save_bundle",
     "write_model_card",
