@@ -36,13 +36,14 @@ import importlib.metadata
 import json
 import math
 import os
-import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import StageClock
 
 
 __all__ = [
@@ -547,13 +548,7 @@ def run(
     output_dir = Path(output_dir)
     workdir = output_dir / "work"
     result = RecipeResult(settings=asdict(settings))
-    clock = time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        now = time.perf_counter()
-        result.seconds[name] = round(now - clock, 1)
-        clock = now
+    lap = StageClock(result.seconds).lap
 
     train = _ShapesTensors("train", settings.train_clips, settings)
     held_out = _ShapesTensors("test", settings.eval_clips, settings)

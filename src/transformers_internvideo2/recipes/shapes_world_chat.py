@@ -45,13 +45,14 @@ import argparse
 import json
 import os
 import re
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from . import StageClock
 
 
 __all__ = [
@@ -594,13 +595,7 @@ def run(
     output_dir.mkdir(parents=True, exist_ok=True)
     bundle_dir = Path(bundle_dir) if bundle_dir is not None else output_dir / "shapes-chat"
     result = ChatRecipeResult(settings=asdict(settings))
-    clock = time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        now = time.perf_counter()
-        result.seconds[name] = round(now - clock, 1)
-        clock = now
+    lap = StageClock(result.seconds).lap
 
     train = chat_records("train", settings.train_clips, settings)
     held_out = chat_records("test", settings.eval_clips, settings)
