@@ -183,8 +183,8 @@ def _chat(args) -> int:
 
 
 def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict | None:
-    """The chat step of `internvideo2 demo`: ask the bundled chat model the shapes-world questions about the first fresh
-    held-out clip of `clips` (`[(ShapesClipSpec, uint8 video), ...]`), printed next to the true answers, and one
+    """The chat step of `internvideo2 demo`: ask the bundled chat model the shapes-world questions about the first
+    fresh held-out clip of `clips` (`[(ShapesClipSpec, uint8 video), ...]`), printed next to the true answers, and one
     about `real_video`. Returns `{"answers": [(question, answer, truth)], ...}`, or None (with a printed reason)
     when no chat model can be loaded (no bundle, no SmolLM2 asset)."""
     from .bundled_chat import BUNDLE_MANIFEST, bundled_chat_dir
