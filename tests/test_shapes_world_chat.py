@@ -134,10 +134,10 @@ def test_bundle_loading_is_strict(micro_run, tmp_path):
 def test_shipped_bundle_reproduces_its_recorded_held_out_accuracy():
     """The shipped chat bundle, re-measured here on the held-out clips its manifest names, gives the accuracies its
     manifest records (within one clip per question type, for CPU-dependent near-ties in greedy decoding)."""
-    from transformers_internvideo2.bundled_chat import BUNDLE_MANIFEST, bundled_chat_dir, load_bundled_chat
+    from transformers_internvideo2.bundled_chat import bundled_chat_dir, load_bundled_chat, read_bundle_manifest
     from transformers_internvideo2.recipes.shapes_world_chat import evaluate_chat
 
-    manifest = json.loads((bundled_chat_dir() / BUNDLE_MANIFEST).read_text())
+    manifest = read_bundle_manifest(bundled_chat_dir())
     recorded, recipe = manifest["metrics"]["held_out"], manifest["recipe_settings"]
     settings = ChatRecipeSettings(num_frames=recipe["num_frames"], image_size=recipe["image_size"])
     held_out = chat_records("test", recorded["num_clips"], settings)

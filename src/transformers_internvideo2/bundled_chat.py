@@ -35,6 +35,7 @@ __all__ = [
     "export_chat_model",
     "is_chat_bundle",
     "load_bundled_chat",
+    "read_bundle_manifest",
     "load_chat_bundle",
     "prepare_language_model",
     "save_chat_bundle",
@@ -129,11 +130,15 @@ def save_chat_bundle(
     return folder
 
 
+def read_bundle_manifest(folder: str | os.PathLike) -> dict:
+    """The manifest of a chat bundle (base LLM, placeholder token, template, recipe settings, recorded metrics)."""
+    return json.loads((Path(folder) / BUNDLE_MANIFEST).read_text())
+
+
 def update_bundle_metrics(folder: str | os.PathLike, metrics: dict) -> None:
-    path = Path(folder) / BUNDLE_MANIFEST
-    manifest = json.loads(path.read_text())
+    manifest = read_bundle_manifest(folder)
     manifest["metrics"] = {**manifest.get("metrics", {}), **metrics}
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    (Path(folder) / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def load_chat_bundle(folder: str | os.PathLike, merge_lora: bool = True, device: str | torch.device | None = None):
@@ -153,7 +158,7 @@ def load_chat_bundle(folder: str | os.PathLike, merge_lora: bool = True, device:
             f"{folder} is not a chat bundle (no {BUNDLE_MANIFEST}). Train one with "
             "`python -m transformers_internvideo2.recipes.shapes_world_chat --output-dir DIR`."
         )
-    manifest = json.loads((folder / BUNDLE_MANIFEST).read_text())
+    manifest = read_bundle_manifest(folder)
     if manifest.get("format_version") != 1:
         raise ValueError(f"{folder}: unknown bundle format {manifest.get('format_version')!r} (this code reads 1).")
     config = InternVideo2ChatConfig.from_pretrained(str(folder))

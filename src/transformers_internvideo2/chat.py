@@ -18,7 +18,6 @@ nothing to do with what the video shows.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -187,7 +186,7 @@ def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict
     fresh held-out clip of `clips` (`[(ShapesClipSpec, uint8 video), ...]`), printed next to the true answers, and one
     about `real_video`. Returns `{"answers": [(question, answer, truth)], ...}`, or None (with a printed reason)
     when no chat model can be loaded (no bundle, no SmolLM2 asset)."""
-    from .bundled_chat import BUNDLE_MANIFEST, bundled_chat_dir
+    from .bundled_chat import bundled_chat_dir, read_bundle_manifest
     from .recipes.shapes_world_chat import QUESTION_TYPES, answer_is_correct
 
     questions = questions or list(QUESTION_TYPES)
@@ -209,8 +208,7 @@ def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict
         log(f"  Q: {question:<40} A: {reply.text:<12} truth: {truth:<10} {mark}  ({reply.generate_seconds * 1000:.0f} ms)")
         answers.append((question, reply.text, truth))
     right = sum(answer_is_correct(reply, truth) for _, reply, truth in answers)
-    manifest = json.loads((bundled_chat_dir() / BUNDLE_MANIFEST).read_text())
-    held_out = manifest.get("metrics", {}).get("held_out")
+    held_out = read_bundle_manifest(bundled_chat_dir()).get("metrics", {}).get("held_out")
     recorded = f"{held_out['overall']:.1%} of the questions on {held_out['num_clips']} clips" if held_out else "none"
     log(f"  {right}/{len(answers)} right on this clip (recorded held-out accuracy: {recorded})")
     result = {"answers": answers}

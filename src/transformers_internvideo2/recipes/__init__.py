@@ -15,3 +15,16 @@ class StageClock:
         now = time.perf_counter()
         self.seconds[name] = round(now - self._last, 1)
         self._last = now
+
+
+def add_setting_options(parser, names: tuple[str, ...], type=int) -> None:
+    """`--some-name` options (default None: keep the settings' value) for the settings fields `names`."""
+    for name in names:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type, default=None)
+
+
+def apply_setting_options(settings, args, names: tuple[str, ...]) -> None:
+    """Copy the options of `names` that were given on the command line into `settings`."""
+    for name in names:
+        if getattr(args, name) is not None:
+            setattr(settings, name, getattr(args, name))

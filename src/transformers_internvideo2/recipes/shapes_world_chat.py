@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import StageClock
+from . import StageClock, add_setting_options, apply_setting_options
 
 
 __all__ = [
@@ -667,13 +667,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--vision-init", default=None, help="scratch (default) | bundled | FOLDER")
-    for name in ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+    count_options = ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips")
+    add_setting_options(parser, count_options)
     args = parser.parse_args(argv)
     settings = ChatRecipeSettings.micro() if args.micro else ChatRecipeSettings()
-    for name in ("seed", "threads", "vision_init", "warmup_steps", "steps", "batch_size", "train_clips", "eval_clips"):
-        if getattr(args, name) is not None:
-            setattr(settings, name, getattr(args, name))
+    apply_setting_options(settings, args, ("seed", "threads", "vision_init") + count_options)
     run(args.output_dir, settings, bundle_dir=args.bundle_dir)
     return 0
 
