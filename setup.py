@@ -74,11 +74,11 @@ setup(
     include_package_data=False,  # package_data below lists every data file (bundled models included)
     package_data={"transformers_internvideo2": ["*.json", "*.safetensors", "*.txt", "*.jinja", "**/*.json",
                                                 "**/*.safetensors", "**/*.txt", "**/*.jinja",
-                                                "bundled/*/README.md"]},
+                                                "shapes_world/bundled/*/README.md"]},
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["internvideo2=transformers_internvideo2.cli:main"]},
+    entry_points={"console_scripts": ["internvideo2=transformers_internvideo2.cli.main:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

@@ -17,8 +17,8 @@ Stage-3 chat checkpoints (InternVideo2-Chat-8B, its HD and InternLM2.5 variants)
     python conversion/convert_internvideo2_to_hf.py --family chat --checkpoint InternVideo2-Chat-8B/ --output out/ \
         --preset internvideo2-chat-8b [--lora merge|adapter]
 
-All the logic lives in `transformers_internvideo2.convert_original` (see docs/conversion.md) and, for stage 2,
-`transformers_internvideo2.convert_original_video_text` (see docs/video_text_models.md).
+The same dispatcher runs `internvideo2 convert`; all the logic lives in `transformers_internvideo2.conversion`
+(see docs/conversion.md).
 """
 
 import sys
@@ -31,27 +31,8 @@ except ImportError:  # running from a source checkout without installing the pac
 
 
 
-def _is_stage2(argv: list[str]) -> bool:
-    return "--family=stage2" in argv or any(a == "--family" and b == "stage2" for a, b in zip(argv, argv[1:]))
-
-
-def _is_chat(argv: list[str]) -> bool:
-    return "--family=chat" in argv or any(a == "--family" and b == "chat" for a, b in zip(argv, argv[1:]))
-
-
-def run(argv: list[str]) -> int:
-    if _is_chat(argv):  # stage-3 VideoChat2 checkpoints (docs/videochat.md)
-        from transformers_internvideo2.convert_original_chat import main as main_chat
-
-        return main_chat(argv)
-    if _is_stage2(argv):
-        from transformers_internvideo2.convert_original_video_text import main as main_stage2
-
-        return main_stage2(argv)
-    from transformers_internvideo2.convert_original import main
-
-    return main(argv)
+from transformers_internvideo2.conversion.families import main  # noqa: E402
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

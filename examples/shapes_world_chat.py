@@ -3,7 +3,7 @@
     python examples/shapes_world_chat.py --output-dir runs/shapes-chat            # the bundled model's run (~11 min)
     python examples/shapes_world_chat.py --output-dir runs/shapes-chat --micro    # a few seconds of plumbing
 
-See docs/videochat_shapes.md and `transformers_internvideo2.recipes.shapes_world_chat`.
+See docs/videochat_shapes.md and `transformers_internvideo2.shapes_world.recipes.chat`.
 """
 
 import sys
@@ -13,7 +13,7 @@ from pathlib import Path
 # run from a source checkout without installing the package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from transformers_internvideo2.recipes.shapes_world_chat import main  # noqa: E402
+from transformers_internvideo2.shapes_world.recipes.chat import main  # noqa: E402
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@
 Stage 0 trains a tiny InternVideo2 teacher on the motion direction, stage 1 distils a smaller student from it
 (masked token alignment), stage 2 trains video-text alignment (VTC + VTM + MLM) with a text encoder initialised from
 the pretrained all-MiniLM-L6-v2 BERT, and fine-tuning trains the motion-direction classifier. Held-out metrics are
-printed and written to <output-dir>/metrics.json. Everything lives in `transformers_internvideo2.recipes.shapes_world`
+printed and written to <output-dir>/metrics.json. Everything lives in `transformers_internvideo2.shapes_world.recipes.three_stage`
 (see docs/shapes_world_recipe.md); this file only calls it.
 """
 
 import sys
 
-from transformers_internvideo2.recipes.shapes_world import main
+from transformers_internvideo2.shapes_world.recipes.three_stage import main
 
 
 if __name__ == "__main__":

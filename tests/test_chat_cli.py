@@ -9,10 +9,10 @@
 import pytest
 
 from transformers_internvideo2 import shapes_world
-from transformers_internvideo2.bundled_chat import bundled_chat_dir, is_chat_bundle
-from transformers_internvideo2.chat import SHAPES_ONLY_NOTE
-from transformers_internvideo2.cli import main
-from transformers_internvideo2.recipes.shapes_world_chat import ChatRecipeSettings, run
+from transformers_internvideo2.shapes_world.chat_bundle import bundled_chat_dir, is_chat_bundle
+from transformers_internvideo2.shapes_world.chat_bundle import SHAPES_ONLY_NOTE
+from transformers_internvideo2.cli.main import main
+from transformers_internvideo2.shapes_world.recipes.chat import ChatRecipeSettings, run
 
 from offline_assets import is_installed, requires_smollm2
 

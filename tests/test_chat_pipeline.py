@@ -11,7 +11,7 @@ from test_processing_internvideo2_chat import (
     tiny_chat_model,
     video_message,
 )
-from transformers_internvideo2.processing_internvideo2_chat import InternVideo2ChatProcessor
+from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,14 @@ import torch
 from safetensors import safe_open
 
 import transformers_internvideo2  # noqa: F401  (registers the Auto classes)
-from transformers_internvideo2 import cli, demo
-from transformers_internvideo2.configuration_internvideo2 import InternVideo2VisionConfig
-from transformers_internvideo2.modeling_internvideo2 import (
+from transformers_internvideo2 import cli
+from transformers_internvideo2.shapes_world import demo
+from transformers_internvideo2.models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
+from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import (
     InternVideo2ForVideoClassification,
     InternVideo2VisionModel,
 )
-from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,7 @@ def test_demo_runs_as_console_command(sample_video_path, shared_dir):
 
 
 def test_demo_clips_are_held_out_and_reproducible():
-    from transformers_internvideo2.shapes_world import SPLIT_SEED_OFFSETS
+    from transformers_internvideo2.shapes_world.generator import SPLIT_SEED_OFFSETS
 
     first = demo.render_demo_clips(4, seed=7, num_frames=8, image_size=32)
     again = demo.render_demo_clips(4, seed=7, num_frames=8, image_size=32)
@@ -254,8 +255,8 @@ def test_embed_writes_backbone_pooler_output(which, classifier_dir, backbone_dir
 
 
 def test_embed_delegates_video_text_folders_to_retrieval(tmp_path, sample_video_path, monkeypatch):
-    from transformers_internvideo2 import retrieval
-    from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
+    from transformers_internvideo2.tasks import retrieval
+    from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
 
     folder = tmp_path / "stage2"
     InternVideo2Config().save_pretrained(folder)  # only the config is read before delegating
@@ -336,20 +337,15 @@ def test_delegating_commands(capsys, tmp_path):
     # retrieve: the retrieval module's parser
     assert cli.main(["retrieve", "--help"]) == 0
     assert "--captions" in capsys.readouterr().out
-    # chat: not implemented in this package yet -> a clear message, not a traceback
-    try:
-        import transformers_internvideo2.chat as chat_module
-    except ModuleNotFoundError:
-        chat_module = None
-    if chat_module is None or not hasattr(chat_module, "chat_main"):
-        assert cli.main(["chat", "--help"]) == 1
-        assert "not available yet" in capsys.readouterr().err
+    # chat: its own parser
+    assert cli.main(["chat", "--help"]) == 0
+    assert "--max-new-tokens" in capsys.readouterr().out
 
 
 def test_folder_without_video_processor_gets_the_evaluation_processor(classifier_dir, sample_video_path, tmp_path):
     import shutil
 
-    from transformers_internvideo2.inference import load_video_processor
+    from transformers_internvideo2.tasks.inference import load_video_processor
 
     folder = tmp_path / "no_processor"
     shutil.copytree(classifier_dir, folder)

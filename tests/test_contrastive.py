@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from transformers_internvideo2.contrastive import gather_with_grad, video_text_contrastive_loss
+from transformers_internvideo2.losses.contrastive import gather_with_grad, video_text_contrastive_loss
 
 
 def _reference_infonce(video, text, temperature):

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from transformers_internvideo2.contrastive import video_text_contrastive_loss
+from transformers_internvideo2.losses.contrastive import video_text_contrastive_loss
 
 
 WORLD_SIZE = 2

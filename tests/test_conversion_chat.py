@@ -13,7 +13,7 @@ from torch import nn
 from transformers import MistralConfig, MistralForCausalLM
 
 from transformers_internvideo2 import InternVideo2ChatConfig, InternVideo2ForConditionalGeneration
-from transformers_internvideo2.convert_original_chat import (
+from transformers_internvideo2.conversion.internvideo2_chat import (
     convert_chat_checkpoint,
     convert_chat_state_dict,
     split_internlm2_wqkv,

@@ -20,8 +20,8 @@ from transformers_internvideo2 import (
     InternVideo2ForVideoClassification,
     InternVideo2VisionConfig,
 )
-from transformers_internvideo2 import convert_original as co
-from transformers_internvideo2.convert_original import ConversionError
+from transformers_internvideo2.conversion import internvideo2_vision as co
+from transformers_internvideo2.conversion.internvideo2_vision import ConversionError
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from transformers_internvideo2 import convert_original as co
+from transformers_internvideo2.conversion import internvideo2_vision as co
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -196,7 +196,7 @@ def test_cli_end_to_end(tmp_path):
     for name in ("config.json", "model.safetensors", "README.md"):
         assert (out_dir / name).is_file(), name
     try:
-        import transformers_internvideo2.video_processing_internvideo2  # noqa: F401
+        import transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2  # noqa: F401
     except ImportError:
         pass
     else:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from transformers_internvideo2.data import VideoCollator, load_video_folder, load_video_table, video_path
-from transformers_internvideo2.shapes_world import DIRECTIONS, render_clip, sample_clip_spec, write_mp4
-from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+from transformers_internvideo2.training.data import VideoCollator, load_video_folder, load_video_table, video_path
+from transformers_internvideo2.shapes_world.generator import DIRECTIONS, render_clip, sample_clip_spec, write_mp4
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_collator_errors():
 
 def test_collator_feeds_the_classification_trainer(clips, tmp_path):
     from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
-    from transformers_internvideo2.trainers import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
+    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
 
     root, _ = clips
     ds = load_video_folder(root, class_names=list(DIRECTIONS))

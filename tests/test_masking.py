@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from transformers_internvideo2.masking import attention_guided_mask, num_masked, random_mask, tube_mask
+from transformers_internvideo2.training.masking import attention_guided_mask, num_masked, random_mask, tube_mask
 
 
 def test_num_masked_truncates_like_the_original():

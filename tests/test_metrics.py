@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from transformers_internvideo2.metrics import ground_truth_ranks, retrieval_metrics, topk_accuracy
+from transformers_internvideo2.tasks.metrics import ground_truth_ranks, retrieval_metrics, topk_accuracy
 
 
 # 3 videos x 3 captions, caption i describes video i.

@@ -26,7 +26,7 @@ from transformers_internvideo2 import (
     InternVideo2TextForMaskedLM,
     InternVideo2TextModel,
 )
-from transformers_internvideo2.modeling_internvideo2_video_text import mask_tokens_for_mlm
+from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import mask_tokens_for_mlm
 
 
 _modeling_common = import_upstream("test_modeling_common")

@@ -12,16 +12,16 @@ from test_processing_internvideo2_chat import (
     tiny_chat_config,
     tiny_chat_model,
 )
-from transformers_internvideo2.mvbench import (
+from transformers_internvideo2.shapes_world.mvbench import make_shapes_world_benchmark
+from transformers_internvideo2.tasks.mvbench import (
     MVBENCH_SYSTEM_PROMPT,
     build_mvbench_prompt,
     evaluate_mvbench,
     format_question,
     load_mvbench,
-    make_shapes_world_benchmark,
     parse_option,
 )
-from transformers_internvideo2.processing_internvideo2_chat import InternVideo2ChatProcessor
+from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
 
 
 def test_question_block_and_original_mistral_prompt():

@@ -14,9 +14,9 @@ import torch
 from transformers import pipeline
 
 import transformers_internvideo2  # noqa: F401  (registers the Auto classes)
-from transformers_internvideo2.configuration_internvideo2 import InternVideo2VisionConfig
-from transformers_internvideo2.modeling_internvideo2 import InternVideo2ForVideoClassification
-from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+from transformers_internvideo2.models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
+from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
 
 LABELS = ("archery", "bowling", "cooking", "diving", "juggling", "skiing")

@@ -8,14 +8,14 @@ import torch
 
 import transformers_internvideo2  # noqa: F401  (registers the Auto classes)
 from transformers import AutoProcessor
-from transformers_internvideo2.processing_internvideo2 import (
+from transformers_internvideo2.models.internvideo2_video_text.processing_internvideo2_video_text import (
     TEXT_MAX_LENGTH_BY_DATASET,
     InternVideo2Processor,
     clean_caption,
     demo_frame_indices,
     middle_frame_indices,
 )
-from transformers_internvideo2.tokenization import find_bert_uncased_dir, load_bert_uncased_tokenizer
+from transformers_internvideo2.assets import find_bert_uncased_dir, load_bert_uncased_tokenizer
 
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

@@ -20,10 +20,9 @@ from transformers_internvideo2 import (
     InternVideo2ForVideoClassification,
     InternVideo2VisionConfig,
 )
-from transformers_internvideo2.configuration_internvideo2 import VISION_AUTO_MAP
 
 
-CODE_FILES = ("configuration_internvideo2.py", "modeling_internvideo2.py")
+CODE_FILES = ("configuration_internvideo2_vision.py", "modeling_internvideo2_vision.py", "remote_code.py")
 
 
 def tiny_config(**overrides) -> InternVideo2VisionConfig:
@@ -108,6 +107,14 @@ def exported(tmp_path_factory):
     return root
 
 
+VISION_AUTO_MAP = {
+    "AutoConfig": "configuration_internvideo2_vision.InternVideo2VisionConfig",
+    "AutoModel": "modeling_internvideo2_vision.InternVideo2VisionModel",
+    "AutoModelForVideoClassification": "modeling_internvideo2_vision.InternVideo2ForVideoClassification",
+    "AutoModelForPreTraining": "modeling_internvideo2_vision.InternVideo2ForPreTraining",
+}
+
+
 def test_saved_folder_has_full_auto_map_and_code(exported):
     for folder in ("classifier", "pretraining"):
         path = exported / folder
@@ -159,7 +166,7 @@ def test_loads_with_trust_remote_code_without_the_package(exported, tmp_path):
     }
     for role, (class_name, module) in report["classes"].items():
         assert class_name == expected_classes[role]
-        assert module.startswith("transformers_modules.") and module.endswith(".modeling_internvideo2"), module
+        assert module.startswith("transformers_modules.") and module.endswith(".modeling_internvideo2_vision"), module
     for name, diff in report["max_abs_diff"].items():
         assert diff <= 1e-6, f"{name} differs by {diff} when loaded as remote code"
     assert report["resaved_auto_map"] == VISION_AUTO_MAP

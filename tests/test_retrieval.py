@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import transformers_internvideo2  # noqa: F401
-from transformers_internvideo2.metrics import retrieval_metrics
-from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
-from transformers_internvideo2.processing_internvideo2 import InternVideo2Processor
-from transformers_internvideo2.retrieval import (
+from transformers_internvideo2.tasks.metrics import retrieval_metrics
+from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
+from transformers_internvideo2.models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from transformers_internvideo2.tasks.retrieval import (
     embed_main,
     embed_texts,
     embed_videos,
@@ -20,7 +20,7 @@ from transformers_internvideo2.retrieval import (
     retrieve_main,
     save_video_embeddings,
 )
-from transformers_internvideo2.tokenization import load_bert_uncased_tokenizer
+from transformers_internvideo2.assets import load_bert_uncased_tokenizer
 
 from test_zero_shot_pipeline import tiny_config  # the same tiny stage-2 model with the real vocabulary
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from transformers_internvideo2.shapes_world import (
+from transformers_internvideo2.shapes_world.generator import (
     CHANGES,
     COLOURS,
     DIRECTIONS,
@@ -134,7 +134,7 @@ def test_torch_dataset_and_splits_do_not_overlap():
 
 
 def test_datasets_builder_and_mp4_roundtrip(tmp_path):
-    from transformers_internvideo2.video_decoding import decode_video_frames
+    from transformers_internvideo2.media.video_decoding import decode_video_frames
 
     ds = build_shapes_world_dataset("validation", num_clips=3, video_dir=tmp_path)
     assert ds.features["label"].names == list(DIRECTIONS)

@@ -8,8 +8,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from transformers_internvideo2 import shapes_world
-from transformers_internvideo2.bundled_chat import load_chat_bundle
-from transformers_internvideo2.recipes.shapes_world_chat import (
+from transformers_internvideo2.shapes_world.chat_bundle import load_chat_bundle
+from transformers_internvideo2.shapes_world.recipes.chat import (
     QUESTION_TYPES,
     ChatRecipeSettings,
     answer_is_correct,
@@ -46,8 +46,8 @@ def test_chance_levels_and_answer_matching():
 
 
 def test_training_frames_are_the_processors_frames():
-    from transformers_internvideo2.recipes.shapes_world_chat import _pixels, model_frame_indices
-    from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+    from transformers_internvideo2.shapes_world.recipes.chat import _pixels, model_frame_indices
+    from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
     assert model_frame_indices(8).tolist() == [0, 1, 2, 3, 4, 4, 5, 6]
     records = chat_records("train", 2, ChatRecipeSettings())
@@ -134,8 +134,8 @@ def test_bundle_loading_is_strict(micro_run, tmp_path):
 def test_shipped_bundle_reproduces_its_recorded_held_out_accuracy():
     """The shipped chat bundle, re-measured here on the held-out clips its manifest names, gives the accuracies its
     manifest records (within one clip per question type, for CPU-dependent near-ties in greedy decoding)."""
-    from transformers_internvideo2.bundled_chat import bundled_chat_dir, load_bundled_chat, read_bundle_manifest
-    from transformers_internvideo2.recipes.shapes_world_chat import evaluate_chat
+    from transformers_internvideo2.shapes_world.chat_bundle import bundled_chat_dir, load_bundled_chat, read_bundle_manifest
+    from transformers_internvideo2.shapes_world.recipes.chat import evaluate_chat
 
     manifest = read_bundle_manifest(bundled_chat_dir())
     recorded, recipe = manifest["metrics"]["held_out"], manifest["recipe_settings"]

@@ -14,8 +14,8 @@ import json
 import pytest
 import torch
 
-from transformers_internvideo2 import bundled
-from transformers_internvideo2.recipes import shapes_world as recipe
+from transformers_internvideo2.shapes_world import bundled
+from transformers_internvideo2.shapes_world.recipes import three_stage as recipe
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -24,8 +24,8 @@ from transformers_internvideo2.recipes import shapes_world as recipe
 def test_text_path_reproduces_minilm_bert_with_the_pruned_vocabulary(tmp_path):
     from transformers import BertModel, BertTokenizer
 
-    from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2TextConfig
-    from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2TextModel
+    from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2TextConfig
+    from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2TextModel
 
     vocabulary, kept = recipe.pruned_minilm_vocabulary(2000)
     assert vocabulary[:1] == ["[PAD]"] and vocabulary[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -65,7 +65,7 @@ def test_quick_recipe_runs_end_to_end(tmp_path):
     for folder in installed:
         assert (folder / "README.md").is_file() and (folder / "metrics.json").is_file()
         assert not list(folder.glob("*.py")) and "auto_map" not in json.loads((folder / "config.json").read_text())
-        assert "python -m transformers_internvideo2.recipes.shapes_world" in (folder / "README.md").read_text()
+        assert "python -m transformers_internvideo2.shapes_world.recipes.three_stage" in (folder / "README.md").read_text()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from test_processing_internvideo2_chat import (
     tiny_chat_config,
     tiny_chat_model,
 )
-from transformers_internvideo2.processing_internvideo2_chat import InternVideo2ChatProcessor
-from transformers_internvideo2.trainers.chat import (
+from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
+from transformers_internvideo2.training.chat import (
     NON_LORA_TRAINABLES_NAME,
     InternVideo2ChatDataCollator,
     InternVideo2ChatTrainer,
@@ -117,7 +117,7 @@ def test_instruction_data_format_and_errors():
 @requires_smollm2
 def test_collator_options(smol, sample_video_path):
     processor, _ = smol
-    from transformers_internvideo2.tokenization import load_bert_uncased_tokenizer
+    from transformers_internvideo2.assets import load_bert_uncased_tokenizer
 
     bert = load_bert_uncased_tokenizer()
     sample = dict(records(sample_video_path)[0], start=1.0, end=5.0)

@@ -6,8 +6,8 @@ import torch
 from transformers import EvalPrediction
 
 from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
-from transformers_internvideo2.shapes_world import DIRECTIONS, ShapesWorldDataset, render_clip, sample_clip_spec
-from transformers_internvideo2.trainers import (
+from transformers_internvideo2.shapes_world.generator import DIRECTIONS, ShapesWorldDataset, render_clip, sample_clip_spec
+from transformers_internvideo2.training import (
     InternVideo2ClassificationArguments,
     InternVideo2ClassificationTrainer,
     MultiViewMetrics,
@@ -18,7 +18,7 @@ from transformers_internvideo2.trainers import (
     soft_target_cross_entropy,
     top_k_accuracy,
 )
-from transformers_internvideo2.video_processing_internvideo2 import InternVideo2VideoProcessor
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
 
 def tiny_classifier(seed=0, **overrides):

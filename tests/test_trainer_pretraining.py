@@ -7,9 +7,9 @@ import torch
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, VideoMAEConfig, VideoMAEModel
 
 from transformers_internvideo2 import InternVideo2ForPreTraining, InternVideo2VisionConfig, InternVideo2VisionModel
-from transformers_internvideo2.masking import tube_mask
-from transformers_internvideo2.shapes_world import ShapesWorldDataset
-from transformers_internvideo2.trainers import (
+from transformers_internvideo2.training.masking import tube_mask
+from transformers_internvideo2.shapes_world.generator import ShapesWorldDataset
+from transformers_internvideo2.training import (
     InternVideo2PretrainingArguments,
     InternVideo2PretrainingTrainer,
     clip_teacher_targets,

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
-from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2ForRetrieval, mask_tokens_for_mlm
-from transformers_internvideo2.trainers import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
+from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
+from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, mask_tokens_for_mlm
+from transformers_internvideo2.training import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
 
 
 FRAMES, IMAGE, PATCH, TEXT_LENGTH = 4, 16, 8, 7

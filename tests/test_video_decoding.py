@@ -1,4 +1,4 @@
-"""Tests of the decoding layer (`transformers_internvideo2.video_decoding`) on real and synthetic videos."""
+"""Tests of the decoding layer (`transformers_internvideo2.media.video_decoding`) on real and synthetic videos."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import wave
 import numpy as np
 import pytest
 
-import transformers_internvideo2.video_decoding as vd
-from transformers_internvideo2.video_decoding import VideoDecodingError, decode_video_frames
+import transformers_internvideo2.media.video_decoding as vd
+from transformers_internvideo2.media.video_decoding import VideoDecodingError, decode_video_frames
 
 
 TORCHCODEC = vd.is_torchcodec_usable()

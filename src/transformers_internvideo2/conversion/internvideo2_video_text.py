@@ -1,0 +1,567 @@
+"""Conversion of the original stage-2 video-text checkpoints (`multi_modality/`) to [`InternVideo2Model`] /
+[`InternVideo2ForRetrieval`], and of a stage-2 vision encoder alone to [`InternVideo2ForPreTraining`].
+
+| original class                                  | keys                                                          |
+| ----------------------------------------------- | ------------------------------------------------------------- |
+| `InternVideo2_Stage2_visual` (1B)               | `vision_encoder.*`, `text_encoder.bert.*` + `text_encoder.cls.*` (or `text_encoder.*` when saved as a BertModel), `vision_proj`, `text_proj`, `itm_head`, `temp` |
+| `InternVideo2_Stage2_audiovisual` (6B)          | the above (no image position tables) + `av_concat_vision_proj` + audio: `audio_encoder.*` (BEATs), `audio_proj`, `av_concat_audio_proj`, `av_fusion`, `avtm_head`, `atm_head` |
+| `PretrainInternVideo2` (stage-2 vision encoder) | the `vision_encoder.*` keys without the prefix (the form the original builders load) |
+
+Rules (strict, as the single-modality converter): every key is renamed by one rule, or dropped with a stated reason;
+the result is checked against the target model's own names and shapes.
+
+* Stage-1 distillation heads of the vision encoder (`clip_decoder.*`, `final_clip_decoder.*`, `clip_pos_embed`,
+  `clip_img_pos_embed`): unused by every video-text output. Dropped with that reason by default; kept (in
+  [`InternVideo2ForPreTraining`] as `vision_model`) with `keep_vision_distillation_heads=True`.
+* `text_encoder.cls.*` (MLM head): kept by [`InternVideo2ForRetrieval`]; its `decoder.weight` is the word-embedding
+  matrix and its `decoder.bias` the prediction bias (both tied in the original, checked equal, stored once).
+  Dropped with a reason when converting to the dual encoder [`InternVideo2Model`], as is `itm_head`.
+* `embeddings.position_ids`: a buffer equal to `arange` (checked), recomputed at forward time.
+* 6B audio (`audio_encoder.*`, `audio_proj.*`, `av_concat_audio_proj.*`, `av_fusion.*`, `avtm_head.*`, `atm_head.*`):
+  not supported yet. They raise an error unless `skip_audio=True`, which drops them by name with that reason.
+* The frame count is read from the tensors (`pos_embed` rows), never assumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from ..models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
+from ..models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config, InternVideo2TextConfig
+from .internvideo2_vision import (
+    _BACKBONE_RULES,
+    _CLIP_TARGET_POSITION_RULES,
+    ConversionError,
+    KeyMapping,
+    _decoder_rules,
+    check_against,
+    original_kwargs_to_config,
+)
+from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
+from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
+
+
+FAMILY_STAGE2 = "stage2"
+FAMILY_STAGE2_VISION = "stage2_vision"
+
+_IMAGE_POSITION_RULE = ("img_pos_embed", "embeddings.position_embeddings.image")
+_CLIP_IMAGE_POSITION_RULE = ("clip_img_pos_embed", "clip_position_embeddings.image")
+
+DISTILLATION_HEAD_REASON = (
+    "stage-1 distillation head of the vision encoder (unused by every video-text output; keep it with "
+    "keep_vision_distillation_heads=True)"
+)
+_DISTILLATION_HEAD_PATTERNS = ("clip_decoder.*", "final_clip_decoder.*", "clip_pos_embed", "clip_img_pos_embed")
+AUDIO_REASON = "6B audio encoder / audio-video heads: not supported yet (dropped because skip_audio=True)"
+_AUDIO_PREFIXES = ("audio_encoder.", "audio_proj.", "av_concat_audio_proj.", "av_fusion.", "avtm_head.", "atm_head.")
+MLM_HEAD_REASON = "MLM head (training only); convert to InternVideo2ForRetrieval to keep it"
+MATCHING_HEAD_REASON = "video-text matching head; convert to InternVideo2ForRetrieval to keep it"
+
+
+@dataclass
+class VideoTextConversionResult:
+    state_dict: dict[str, torch.Tensor]
+    dropped: dict[str, str]  # original key -> reason
+    renamed: dict[str, str]  # our key -> original key
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Unwrapping and inspection
+# ----------------------------------------------------------------------------------------------------------------
+def unwrap_stage2_checkpoint(checkpoint: Mapping) -> dict[str, torch.Tensor]:
+    """The state dict inside `{"model": sd}`, `{"module": sd}` (DeepSpeed) or a bare `sd` (the original loaders'
+    order), keys unchanged."""
+    if not isinstance(checkpoint, Mapping):
+        raise ConversionError(f"Expected a checkpoint dict, got {type(checkpoint).__name__}.")
+    for wrapper in ("model", "module"):
+        if wrapper in checkpoint and isinstance(checkpoint[wrapper], Mapping):
+            checkpoint = checkpoint[wrapper]
+            break
+    state_dict = dict(checkpoint)
+    not_tensors = [key for key, value in state_dict.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise ConversionError(f"Entries {not_tensors[:5]} are not tensors: expected a state dict.")
+    return state_dict
+
+
+def _text_prefix(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """`text_encoder.bert.` (saved as BertForMaskedLM, the official `mode="pt"`) or `text_encoder.` (BertModel)."""
+    if any(key.startswith("text_encoder.bert.") for key in state_dict):
+        return "text_encoder.bert."
+    if any(key.startswith("text_encoder.embeddings.") for key in state_dict):
+        return "text_encoder."
+    raise ConversionError("No text encoder keys (`text_encoder.bert.*` or `text_encoder.embeddings.*`) found.")
+
+
+def audio_keys(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
+    return [key for key in state_dict if key.startswith(_AUDIO_PREFIXES)]
+
+
+def infer_stage2_num_frames(state_dict: Mapping[str, torch.Tensor], image_size: int, prefix: str = "") -> int:
+    """Frames the video position table was learned for: `(rows - 1) / grid**2 * tubelet`."""
+    kernel = state_dict[f"{prefix}patch_embed.proj.weight"]
+    tubelet, patch = kernel.shape[2], kernel.shape[3]
+    grid_area = (image_size // patch) ** 2
+    rows = state_dict[f"{prefix}pos_embed"].shape[1] - 1
+    if rows % grid_area:
+        raise ConversionError(
+            f"{prefix}pos_embed has 1 + {rows} rows, not 1 + t * {grid_area} for image_size {image_size} / patch "
+            f"{patch}: the image size is probably wrong."
+        )
+    return rows // grid_area * tubelet
+
+
+def _layer_indices(state_dict: Mapping[str, torch.Tensor], prefix: str, marker: str = "") -> list[int]:
+    indices = set()
+    for key in state_dict:
+        if key.startswith(prefix) and (not marker or marker in key):
+            indices.add(int(key[len(prefix) :].split(".", 1)[0]))
+    return sorted(indices)
+
+
+def text_config_from_state_dict(state_dict: Mapping[str, torch.Tensor], **overrides) -> InternVideo2TextConfig:
+    """BERT sizes read from the tensors. The head count is not visible in the weights: BERT's 64-wide heads are
+    assumed (BERT-large: 16) unless `num_attention_heads` is given."""
+    prefix = _text_prefix(state_dict)
+    words = state_dict[f"{prefix}embeddings.word_embeddings.weight"]
+    layers = _layer_indices(state_dict, f"{prefix}encoder.layer.")
+    fusion = _layer_indices(state_dict, f"{prefix}encoder.layer.", ".crossattention.")
+    if layers != list(range(len(layers))):
+        raise ConversionError(f"Text encoder layers are not numbered 0..n-1: {layers}.")
+    if fusion and fusion != list(range(fusion[0], len(layers))):
+        raise ConversionError(f"Cross-attention must be in a contiguous block of final layers; found it in {fusion}.")
+    kwargs = dict(
+        vocab_size=words.shape[0],
+        hidden_size=words.shape[1],
+        num_hidden_layers=len(layers),
+        num_attention_heads=words.shape[1] // 64,
+        intermediate_size=state_dict[f"{prefix}encoder.layer.0.intermediate.dense.weight"].shape[0],
+        max_position_embeddings=state_dict[f"{prefix}embeddings.position_embeddings.weight"].shape[0],
+        type_vocab_size=state_dict[f"{prefix}embeddings.token_type_embeddings.weight"].shape[0],
+        fusion_layer=fusion[0] if fusion else len(layers),
+        encoder_width=(
+            state_dict[f"{prefix}encoder.layer.{fusion[0]}.crossattention.self.key.weight"].shape[1]
+            if fusion
+            else words.shape[1]
+        ),
+    )
+    kwargs.update(overrides)
+    return InternVideo2TextConfig(**kwargs)
+
+
+def stage2_config_from_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    vision_overrides: Mapping | None = None,
+    text_overrides: Mapping | None = None,
+    **overrides,
+) -> InternVideo2Config:
+    """Configuration of an official stage-2 checkpoint: the preset of its vision width (1408 -> 1B, 3200 -> 6B),
+    completed from the tensors (frames, image position table, distillation heads, BERT sizes, projection width)."""
+    width = state_dict["vision_encoder.patch_embed.proj.weight"].shape[0]
+    presets = {1408: "internvideo2-stage2-1b", 3200: "internvideo2-stage2-6b"}
+    if width not in presets:
+        raise ConversionError(
+            f"Vision width {width} is not an official stage-2 size (1408, 3200); build the config yourself "
+            "(stage2_config_from_original) and call convert_stage2_state_dict."
+        )
+    preset = InternVideo2Config.from_preset(presets[width])
+    vision = preset.vision_config
+    heads = _layer_indices(state_dict, "vision_encoder.clip_decoder.")
+    vision_kwargs = dict(
+        num_frames=infer_stage2_num_frames(state_dict, vision.image_size, "vision_encoder."),
+        image_position_embedding_type="separate" if "vision_encoder.img_pos_embed" in state_dict else "temporal_mean",
+        clip_num_return_layers=len(heads) or vision.clip_num_return_layers,
+    )
+    if heads:
+        vision_kwargs["clip_teacher_hidden_size"] = state_dict["vision_encoder.clip_decoder.0.head.weight"].shape[0]
+    if "vision_encoder.final_clip_decoder.head.weight" in state_dict:
+        vision_kwargs["clip_teacher_final_size"] = state_dict["vision_encoder.final_clip_decoder.head.weight"].shape[0]
+    vision_kwargs.update(vision_overrides or {})
+    text_config = text_config_from_state_dict(state_dict, **(text_overrides or {}))
+    use_projection = any(key.startswith("av_concat_vision_proj.") for key in state_dict)
+    kwargs = dict(
+        vision_config=_replace_config(vision, **vision_kwargs),
+        text_config=text_config,
+        projection_dim=state_dict["vision_proj.weight"].shape[0],
+        use_vision_token_projection=use_projection,
+    )
+    if use_projection:
+        kwargs["vision_token_projection_size"] = state_dict["av_concat_vision_proj.0.weight"].shape[0]
+    kwargs.update(overrides)
+    return InternVideo2Config(**kwargs)
+
+
+def _replace_config(config: InternVideo2VisionConfig, **changes) -> InternVideo2VisionConfig:
+    values = {key: value for key, value in config.to_dict().items() if key in InternVideo2VisionConfig.__dataclass_fields__}
+    values.update(changes)
+    return InternVideo2VisionConfig(**values)
+
+
+def vision_config_from_original(vision_kwargs: Mapping, **overrides) -> InternVideo2VisionConfig:
+    """Config of a stage-2 vision encoder from the original `PretrainInternVideo2` constructor kwargs (stage-2 adds
+    `sep_image_video_pos_embed` to the stage-1 student's kwargs)."""
+    kwargs = dict(vision_kwargs)
+    separate = kwargs.pop("sep_image_video_pos_embed", False)
+    overrides.setdefault("image_position_embedding_type", "separate" if separate else "temporal_mean")
+    return original_kwargs_to_config(kwargs, "distill", **overrides)
+
+
+def stage2_config_from_original(
+    vision_kwargs: Mapping, bert_config: Mapping, projection_dim: int, temperature: float = 0.07, **overrides
+) -> InternVideo2Config:
+    """Config of a stage-2 model from the original pieces: the vision encoder's constructor kwargs, the BERT json
+    (with `fusion_layer` and `encoder_width`, as `build_bert` sets them) and `embed_dim`."""
+    bert = dict(bert_config)
+    text_fields = InternVideo2TextConfig.__dataclass_fields__
+    unknown = sorted(
+        key for key in bert
+        if key not in text_fields
+        and key not in {"architectures", "model_type", "position_embedding_type", "use_cache", "cross_module"}
+    )
+    if unknown:
+        raise ConversionError(f"Unsupported BERT config entries: {unknown}.")
+    if bert.get("position_embedding_type", "absolute") != "absolute":
+        raise ConversionError("Only absolute BERT position embeddings exist in the original stage-2 models.")
+    text_config = InternVideo2TextConfig(**{key: value for key, value in bert.items() if key in text_fields})
+    return InternVideo2Config(
+        vision_config=vision_config_from_original(vision_kwargs),
+        text_config=text_config,
+        projection_dim=projection_dim,
+        temperature_init=temperature,
+        **overrides,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Renaming tables
+# ----------------------------------------------------------------------------------------------------------------
+def stage2_vision_rules(config: InternVideo2VisionConfig, with_heads: bool) -> list[tuple[str, str]]:
+    """Original (un-prefixed) stage-2 vision encoder keys -> our names: `InternVideo2VisionModel` names, or
+    `InternVideo2ForPreTraining` names (backbone under `internvideo2.`) with the distillation heads."""
+    backbone = list(_BACKBONE_RULES) + [_IMAGE_POSITION_RULE]
+    if not with_heads:
+        return backbone
+    prefix = InternVideo2ForPreTraining.base_model_prefix + "."
+    rules = [(src, prefix + dst) for src, dst in backbone]
+    return rules + list(_CLIP_TARGET_POSITION_RULES) + [_CLIP_IMAGE_POSITION_RULE] + _decoder_rules(
+        config.clip_decoder_type
+    )
+
+
+def _text_rules(text_prefix: str) -> list[tuple[str, str]]:
+    return [
+        (f"{text_prefix}embeddings.word_embeddings.weight", "text_model.embeddings.word_embeddings.weight"),
+        (f"{text_prefix}embeddings.position_embeddings.weight", "text_model.embeddings.position_embeddings.weight"),
+        (f"{text_prefix}embeddings.token_type_embeddings.weight", "text_model.embeddings.token_type_embeddings.weight"),
+        (f"{text_prefix}embeddings.LayerNorm.*", "text_model.embeddings.LayerNorm.*"),
+        # BERT layer names are kept (attention.self.query, crossattention.output.LayerNorm, intermediate.dense, ...)
+        (f"{text_prefix}encoder.layer.{{i}}.*", "text_model.encoder.layer.{i}.*"),
+    ]
+
+
+_MLM_RULES = [
+    ("text_encoder.cls.predictions.transform.dense.*", "mlm_head.dense.*"),
+    ("text_encoder.cls.predictions.transform.LayerNorm.*", "mlm_head.LayerNorm.*"),
+    ("text_encoder.cls.predictions.bias", "mlm_head.decoder.bias"),
+]
+_HEAD_RULES = [
+    ("vision_proj.*", "vision_projection.*"),
+    ("text_proj.*", "text_projection.*"),
+    ("temp", "temperature"),
+]
+_TOKEN_PROJECTION_RULES = [
+    ("av_concat_vision_proj.0.*", "vision_token_projection.dense.*"),
+    ("av_concat_vision_proj.1.*", "vision_token_projection.layer_norm.*"),
+]
+
+
+def stage2_key_mapping(
+    config: InternVideo2Config, text_prefix: str, for_retrieval: bool, skip_audio: bool = False
+) -> KeyMapping:
+    keep_heads = config.keep_vision_distillation_heads
+    rules = [
+        (f"vision_encoder.{src}", f"vision_model.{dst}")
+        for src, dst in stage2_vision_rules(config.vision_config, keep_heads)
+    ]
+    rules += _text_rules(text_prefix) + _HEAD_RULES
+    if config.use_vision_token_projection:
+        rules += _TOKEN_PROJECTION_RULES
+    dropped = [(f"{text_prefix}embeddings.position_ids", "buffer equal to arange(max_positions): recomputed")]
+    # tied copies, checked equal to their source in `convert_stage2_state_dict`
+    dropped += [
+        ("text_encoder.cls.predictions.decoder.weight", "tied to the word embeddings (stored once)"),
+        ("text_encoder.cls.predictions.decoder.bias", "tied to text_encoder.cls.predictions.bias (stored once)"),
+    ]
+    if for_retrieval:
+        rules += _MLM_RULES + [("itm_head.*", "matching_head.*")]
+    else:
+        dropped += [("text_encoder.cls.*", MLM_HEAD_REASON), ("itm_head.*", MATCHING_HEAD_REASON)]
+    if not keep_heads:
+        dropped += [(f"vision_encoder.{pattern}", DISTILLATION_HEAD_REASON) for pattern in _DISTILLATION_HEAD_PATTERNS]
+    if skip_audio:
+        dropped += [(f"{prefix}*", AUDIO_REASON) for prefix in _AUDIO_PREFIXES]
+    return KeyMapping(rules, dropped)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Conversion
+# ----------------------------------------------------------------------------------------------------------------
+def _check_tied_copies(state_dict: Mapping[str, torch.Tensor], text_prefix: str) -> None:
+    pairs = [
+        ("text_encoder.cls.predictions.decoder.weight", f"{text_prefix}embeddings.word_embeddings.weight"),
+        ("text_encoder.cls.predictions.decoder.bias", "text_encoder.cls.predictions.bias"),
+    ]
+    # meta tensors (key-layout checks) carry no values to compare
+    for copy_key, source_key in pairs:
+        if copy_key in state_dict and source_key in state_dict and not state_dict[copy_key].is_meta:
+            if not torch.equal(state_dict[copy_key], state_dict[source_key]):
+                raise ConversionError(
+                    f"{copy_key} differs from {source_key}: the MLM decoder is not tied, which this port requires."
+                )
+    position_ids = state_dict.get(f"{text_prefix}embeddings.position_ids")
+    if position_ids is not None and not position_ids.is_meta and not torch.equal(
+        position_ids.reshape(-1).long(), torch.arange(position_ids.numel())
+    ):
+        raise ConversionError(f"{text_prefix}embeddings.position_ids is not arange(n); this port recomputes it.")
+
+
+def convert_stage2_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    config: InternVideo2Config,
+    for_retrieval: bool = True,
+    skip_audio: bool = False,
+    expected: Mapping[str, torch.Size] | None = None,
+    dtype: torch.dtype | None = torch.float32,
+) -> VideoTextConversionResult:
+    """Rename a stage-2 checkpoint (unwrapped, original keys) for [`InternVideo2ForRetrieval`] (`for_retrieval`) or
+    [`InternVideo2Model`]. `expected` (our names -> shapes) makes any missing/unexpected key or shape mismatch an
+    error. Floating tensors are cast to `dtype` (the released files are bf16; upcasting is exact)."""
+    audio = audio_keys(state_dict)
+    if audio and not skip_audio:
+        raise ConversionError(
+            f"The checkpoint holds {len(audio)} keys of the 6B audio encoder and audio-video heads (e.g. "
+            f"{audio[:3]}), which are not supported yet. Pass skip_audio=True (CLI: --skip-audio) to drop them and "
+            "convert the video-text part."
+        )
+    text_prefix = _text_prefix(state_dict)
+    _check_tied_copies(state_dict, text_prefix)
+    mapping = stage2_key_mapping(config, text_prefix, for_retrieval, skip_audio)
+    converted, renamed, dropped, unmapped = mapping.apply(state_dict, dtype)
+    if unmapped:
+        raise ConversionError(
+            f"{len(unmapped)} key(s) of the stage-2 checkpoint have no counterpart (neither renamed nor dropped with "
+            f"a reason): {unmapped[:20]}{' ...' if len(unmapped) > 20 else ''}."
+        )
+    if expected is not None:
+        # the MLM decoder weight is tied to the word embeddings: it is provided by them
+        expected = {k: v for k, v in expected.items() if k != "mlm_head.decoder.weight"}
+        check_against(converted, renamed, expected)
+    return VideoTextConversionResult(converted, dropped, renamed)
+
+
+def convert_stage2_vision_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    config: InternVideo2VisionConfig,
+    with_heads: bool = True,
+    expected: Mapping[str, torch.Size] | None = None,
+    dtype: torch.dtype | None = torch.float32,
+) -> VideoTextConversionResult:
+    """Rename a bare stage-2 vision encoder state dict (`PretrainInternVideo2` of multi_modality, the form the
+    original builders load) for [`InternVideo2ForPreTraining`] (`with_heads`) or [`InternVideo2VisionModel`]."""
+    mapping = KeyMapping(
+        stage2_vision_rules(config, with_heads),
+        [] if with_heads else [(pattern, DISTILLATION_HEAD_REASON) for pattern in _DISTILLATION_HEAD_PATTERNS],
+    )
+    converted, renamed, dropped, unmapped = mapping.apply(state_dict, dtype)
+    if unmapped:
+        raise ConversionError(f"Keys without a counterpart in the stage-2 vision encoder: {unmapped[:20]}.")
+    if expected is not None:
+        check_against(converted, renamed, expected)
+    return VideoTextConversionResult(converted, dropped, renamed)
+
+
+def build_stage2_model(config: InternVideo2Config, for_retrieval: bool = True, device="meta"):
+    model_class = InternVideo2ForRetrieval if for_retrieval else InternVideo2Model
+    with torch.device(device):
+        return model_class(config)
+
+
+def convert_stage2_checkpoint(
+    state_dict: Mapping[str, torch.Tensor],
+    config: InternVideo2Config | None = None,
+    for_retrieval: bool = True,
+    skip_audio: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[InternVideo2Model, VideoTextConversionResult]:
+    """Convert and load strictly: config from the tensors unless given, model built on the meta device, renamed
+    weights assigned (`load_state_dict(strict=True, assign=True)`), MLM decoder re-tied, `eval()` mode."""
+    state_dict = unwrap_stage2_checkpoint(state_dict)
+    if config is None:
+        if audio_keys(state_dict) and not skip_audio:
+            convert_stage2_state_dict(state_dict, InternVideo2Config(), skip_audio=False)  # raises the audio error
+        config = stage2_config_from_state_dict(state_dict)
+    model = build_stage2_model(config, for_retrieval)
+    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    result = convert_stage2_state_dict(state_dict, config, for_retrieval, skip_audio, expected, dtype)
+    missing, unexpected = model.load_state_dict(result.state_dict, strict=False, assign=True)
+    tied = {"mlm_head.decoder.weight"} if for_retrieval else set()
+    if set(missing) - tied or unexpected:
+        raise ConversionError(f"Loading left missing {sorted(set(missing) - tied)} / unexpected {sorted(unexpected)}.")
+    if for_retrieval:
+        model.tie_weights()
+        if model.mlm_head.decoder.weight is not model.text_model.embeddings.word_embeddings.weight:
+            raise ConversionError("The MLM decoder could not be tied to the word embeddings.")
+    model.eval()
+    return model, result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Files and command line
+# ----------------------------------------------------------------------------------------------------------------
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_stage2_checkpoint(path) -> dict[str, torch.Tensor]:
+    """`torch.load` (weights only, memory-mapped when possible) or safetensors, then unwrap."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint file at {path}.")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return unwrap_stage2_checkpoint(load_file(str(path)))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return unwrap_stage2_checkpoint(checkpoint)
+
+
+def convert_and_save_stage2(
+    checkpoint,
+    output_dir,
+    for_retrieval: bool = True,
+    skip_audio: bool = False,
+    keep_vision_distillation_heads: bool = False,
+    exact_gelu: bool = False,
+    dtype: str = "float32",
+    save_processor: bool = True,
+    config: InternVideo2Config | None = None,
+) -> tuple[InternVideo2Model, VideoTextConversionResult]:
+    """Convert an original stage-2 file into a `save_pretrained` folder (config, sharded safetensors, processor).
+    The configuration is derived from the tensors for the official sizes, or given as `config`.
+    `exact_gelu` switches the vision MLP to the exact GELU of the original pure-PyTorch path (its demo); the
+    default is the tanh approximation of the fused MLP the checkpoints were trained and evaluated with."""
+    from pathlib import Path
+
+    if dtype not in _DTYPES:
+        raise ConversionError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}.")
+    state_dict = load_stage2_checkpoint(checkpoint)
+    audio = audio_keys(state_dict)
+    if audio and not skip_audio:
+        convert_stage2_state_dict(state_dict, InternVideo2Config(), skip_audio=False)  # raises the audio error
+    if config is None:  # an official size: preset completed from the tensors
+        vision_overrides = {"hidden_act": "gelu"} if exact_gelu else None
+        config = stage2_config_from_state_dict(
+            state_dict, vision_overrides, keep_vision_distillation_heads=keep_vision_distillation_heads
+        )
+    model, result = convert_stage2_checkpoint(state_dict, config, for_retrieval, skip_audio, _DTYPES[dtype])
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(output_dir), max_shard_size="2GB")
+    if save_processor:
+        try:
+            from ..assets import load_bert_uncased_tokenizer
+            from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+
+            processor = InternVideo2Processor.for_stage2(
+                num_frames=config.vision_config.num_frames,
+                image_size=config.vision_config.image_size,
+                tokenizer=load_bert_uncased_tokenizer(),
+            )
+            processor.save_pretrained(str(output_dir))
+        except (ImportError, OSError, FileNotFoundError) as error:  # tokenizer files or torchvision unavailable
+            print(f"note: processor not saved ({error}); save InternVideo2Processor next to the weights yourself.")
+    return model, result
+
+
+def build_argument_parser(parser=None):
+    import argparse
+
+    parser = parser or argparse.ArgumentParser(
+        description="Convert an original InternVideo2 stage-2 video-text checkpoint (1B, or the video-text part of "
+        "6B) to a Transformers folder."
+    )
+    parser.add_argument("--checkpoint", required=True, help="original .pth/.pt/.safetensors file")
+    parser.add_argument("--output", required=True, help="output folder (save_pretrained layout)")
+    parser.add_argument("--family", choices=[FAMILY_STAGE2], default=FAMILY_STAGE2, help="checkpoint family")
+    parser.add_argument("--skip-audio", action="store_true",
+                        help="6B: drop the audio encoder and audio-video heads (not supported yet) by name")
+    parser.add_argument("--dual-encoder-only", action="store_true",
+                        help="save InternVideo2Model (drop the matching and MLM heads, with reasons)")
+    parser.add_argument("--keep-distillation-heads", action="store_true",
+                        help="keep the vision encoder's stage-1 distillation heads (unused at inference)")
+    parser.add_argument("--exact-gelu", action="store_true",
+                        help="exact-GELU vision MLP (the original demo); default: tanh GELU of the fused MLP")
+    parser.add_argument("--dtype", choices=sorted(_DTYPES), default="float32")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = build_argument_parser().parse_args(argv)
+    try:
+        model, result = convert_and_save_stage2(
+            args.checkpoint,
+            args.output,
+            for_retrieval=not args.dual_encoder_only,
+            skip_audio=args.skip_audio,
+            keep_vision_distillation_heads=args.keep_distillation_heads,
+            exact_gelu=args.exact_gelu,
+            dtype=args.dtype,
+        )
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    config = model.config
+    print(
+        f"Converted {args.checkpoint} -> {args.output} ({type(model).__name__}): "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, {config.vision_config.num_frames} frames, "
+        f"{len(result.renamed)} tensors renamed, {len(result.dropped)} dropped."
+    )
+    reasons: dict[str, int] = {}
+    for reason in result.dropped.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        print(f"  dropped {count} key(s): {reason}")
+    return 0
+
+
+__all__ = [
+    "FAMILY_STAGE2",
+    "build_argument_parser",
+    "convert_and_save_stage2",
+    "load_stage2_checkpoint",
+    "main",
+    "FAMILY_STAGE2_VISION",
+    "VideoTextConversionResult",
+    "audio_keys",
+    "build_stage2_model",
+    "convert_stage2_checkpoint",
+    "convert_stage2_state_dict",
+    "convert_stage2_vision_state_dict",
+    "infer_stage2_num_frames",
+    "stage2_config_from_original",
+    "stage2_config_from_state_dict",
+    "stage2_key_mapping",
+    "stage2_vision_rules",
+    "text_config_from_state_dict",
+    "unwrap_stage2_checkpoint",
+    "vision_config_from_original",
+]

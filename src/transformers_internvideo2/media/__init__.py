@@ -1,0 +1,1 @@
+"""Core media handling: video decoding (torchcodec / PyAV) and frame sampling."""

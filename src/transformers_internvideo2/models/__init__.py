@@ -1,0 +1,16 @@
+"""The core: one folder per model family (configuration, modeling, processing), in the Transformers layout.
+
+Nothing in `models/` imports the wings (conversion, tasks, training, shapes world, CLI); it may import the other core
+packages, `media/` (decoding, frame sampling) and `losses/`.
+"""
+
+from .internvideo2_chat import *  # noqa: F401,F403
+from .internvideo2_chat import __all__ as _chat_all
+from .internvideo2_video_text import *  # noqa: F401,F403
+from .internvideo2_video_text import __all__ as _video_text_all
+from .internvideo2_vision import *  # noqa: F401,F403
+from .internvideo2_vision import __all__ as _vision_all
+from .registration import register_auto_classes
+
+
+__all__ = [*_vision_all, *_video_text_all, *_chat_all, "register_auto_classes"]

@@ -1,0 +1,421 @@
+"""Processor of the InternVideo2 chat models: video processor + the language model's tokenizer + a chat template.
+
+It turns chat messages with videos into the inputs of [`InternVideo2ForConditionalGeneration`]:
+`input_ids`, `attention_mask` and `pixel_values_videos`.
+
+**Videos.** Without HD, every video goes through the [`InternVideo2VideoProcessor`] (segment sampling, short-side
+resize, centre crop, ImageNet normalisation) into one view `(T, C, H, W)`; the batch is `(num_videos, T, C, H, W)`.
+With HD (`use_hd=True`, spec §8.1), every video is decoded and normalised at full resolution and then cut into views
+by [`split_video_into_hd_views`] (the tiles of an aspect-ratio grid plus a global view, each `local_size` square);
+the batch is `(num_videos, num_views, T, C, local_size, local_size)` and all videos of one call must give the same
+number of views (use `hd_fix_ratio`, as the HD model card does, or one video per call).
+
+**Placeholders.** The chat template writes the processor's `video_token` once per video. Each occurrence is
+expanded to `num_video_tokens_per_view` copies of that token per view, the views of one HD video separated by
+`view_separator` (the original repeats its whole `<Video>...</Video>` block per view). The model overwrites the
+placeholder rows of the input embeddings with the visual tokens, in order.
+
+**Segment-wise tokenisation.** As the original `build_input_ids`, the text between placeholders is tokenised
+*segment by segment*: every segment gets its own SentencePiece prefix space, so ids next to a video are exactly the
+original's. `add_special_tokens=True` adds the tokenizer's BOS to every segment, which reproduces the original
+Hugging Face `chat()` (a `<s>` at the start and after every video); the default `False` is the original training and
+benchmark tokenisation (no BOS at all).
+"""
+
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_utils import PILImageResampling
+from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from .chat_templates import HD_VIEW_SEPARATORS, chat_template_for
+from .modeling_internvideo2_chat import hd_grid, split_video_into_hd_views
+from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor, InternVideo2VideoProcessorKwargs
+from ..remote_code import RemoteCodeMixin
+
+
+__all__ = ["InternVideo2ChatProcessor", "InternVideo2ChatProcessorKwargs", "benchmark_frame_indices", "decode_clip"]
+
+
+def benchmark_frame_indices(
+    total_frames: int, fps: float | None, num_frames: int, start: float | None = None, end: float | None = None
+) -> np.ndarray:
+    """Frame indices of the VideoChat2 benchmark evaluation (MVBench protocol, spec §10.1), optionally inside a
+    `[start, end]` window in seconds: `start_idx = max(0, round(start * fps))`, `end_idx = min(round(end * fps),
+    total - 1)`, `seg = (end_idx - start_idx) / num_frames`, frame `i = int(start_idx + seg / 2 + round(seg * i))`.
+    Without a window the whole video is used."""
+    if total_frames <= 0:
+        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames.")
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}.")
+    last = total_frames - 1
+    if (start is not None or end is not None) and not fps:
+        raise ValueError("A start/end window needs the video's fps.")
+    start_idx = max(0, round(start * fps)) if start is not None else 0
+    end_idx = min(round(end * fps), last) if end is not None else last
+    if end_idx < start_idx:
+        raise ValueError(f"Empty window: start={start}s, end={end}s at {fps} fps ({total_frames} frames).")
+    seg = (end_idx - start_idx) / num_frames
+    indices = [int(start_idx + seg / 2 + round(seg * i)) for i in range(num_frames)]
+    return np.minimum(np.asarray(indices, dtype=np.int64), last)
+
+
+def decode_clip(
+    path: str | os.PathLike, num_frames: int, start: float | None = None, end: float | None = None, backend: str = "auto"
+) -> np.ndarray:
+    """Decode `num_frames` frames of a video file with [`benchmark_frame_indices`] (optionally inside
+    `[start, end]` seconds). Returns `uint8 (T, H, W, 3)` frames, to be passed to the processor with
+    `do_sample_frames=False`."""
+    from ...media.video_decoding import decode_video_frames
+
+    def indices(metadata):
+        return benchmark_frame_indices(metadata.total_num_frames, metadata.fps, num_frames, start, end)
+
+    frames, _ = decode_video_frames(path, indices=indices, backend=backend)
+    return frames
+
+
+class InternVideo2ChatProcessorKwargs(ProcessingKwargs, total=False):
+    videos_kwargs: InternVideo2VideoProcessorKwargs
+    _defaults = {
+        "text_kwargs": {"padding": True, "add_special_tokens": False},
+        "videos_kwargs": {},
+    }
+
+
+def _is_single_video(item) -> bool:
+    """A path, a `(T, H, W, C)`/`(T, C, H, W)` array or tensor, or a list of frames (PIL images or 3-D arrays)."""
+    if isinstance(item, (str, os.PathLike)):
+        return True
+    if isinstance(item, (np.ndarray, torch.Tensor)):
+        return item.ndim == 4
+    if isinstance(item, (list, tuple)) and item:
+        first = item[0]
+        return not isinstance(first, (str, os.PathLike, list, tuple)) and not (
+            isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim == 4
+        )
+    return False
+
+
+def _flatten_videos(videos) -> list:
+    """Videos of one call as a flat list, in placeholder order (accepts one video, a list of videos, or one list of
+    videos per text as `apply_chat_template` passes them)."""
+    if videos is None:
+        return []
+    if _is_single_video(videos):
+        return [videos]
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+        return list(videos)
+    if isinstance(videos, (list, tuple)):
+        flat = []
+        for item in videos:
+            flat.extend(_flatten_videos(item))
+        return flat
+    raise TypeError(
+        "videos must be file paths, (T, H, W, C) / (T, C, H, W) arrays or tensors, lists of frames, or lists of "
+        f"those; got {type(videos).__name__}."
+    )
+
+
+class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
+    r"""
+    Processor of [`InternVideo2ForConditionalGeneration`]: an [`InternVideo2VideoProcessor`], the language model's
+    tokenizer and a chat template (see [`chat_templates`]). Build one matching a model with
+    [`InternVideo2ChatProcessor.from_model_config`].
+
+    Args:
+        video_processor ([`InternVideo2VideoProcessor`]): frame sampling and pixel preprocessing.
+        tokenizer: the language model's tokenizer; it must know `video_token` as a single token.
+        chat_template (`str`, *optional*): Jinja template, or the name of a bundled one (`"mistral"`, `"chatml"`,
+            `"internlm2_5"`).
+        video_token (`str`, defaults to `"<video>"`): the placeholder token (the model's `config.video_token`).
+        num_video_tokens_per_view (`int`, defaults to 96): visual tokens per view (the model's
+            `config.num_visual_tokens_per_view` = query tokens + extra query tokens).
+        use_hd (`bool`, defaults to `False`) / hd_num / hd_local_size / hd_fix_ratio / hd_add_global_view: HD views,
+            as the model's config fields of the same names.
+        view_separator (`str`, *optional*): text between the placeholder runs of two views of one HD video. Defaults
+            to the bundled template's block separator (`"</Video><Video>"` for Mistral, `"</vid><vid>"` for ChatML),
+            else `""`.
+    """
+
+    remote_code_auto_map = {
+        "AutoProcessor": "internvideo2_chat.processing_internvideo2_chat.InternVideo2ChatProcessor"
+    }
+
+    valid_processor_kwargs = InternVideo2ChatProcessorKwargs
+
+    def __init__(
+        self,
+        video_processor=None,
+        tokenizer=None,
+        chat_template: str | None = None,
+        video_token: str = "<video>",
+        num_video_tokens_per_view: int = 96,
+        use_hd: bool = False,
+        hd_num: int = 6,
+        hd_local_size: int = 224,
+        hd_fix_ratio: list[int] | None = None,
+        hd_add_global_view: bool = True,
+        view_separator: str | None = None,
+        **kwargs,
+    ):
+        if tokenizer is None:
+            raise ValueError("InternVideo2ChatProcessor needs the language model's tokenizer.")
+        if video_processor is None:
+            video_processor = InternVideo2VideoProcessor()
+        if chat_template is not None and chat_template in HD_VIEW_SEPARATORS:
+            if view_separator is None:
+                view_separator = HD_VIEW_SEPARATORS[chat_template]
+            chat_template = chat_template_for(chat_template)
+        if num_video_tokens_per_view < 1:
+            raise ValueError(f"num_video_tokens_per_view must be >= 1, got {num_video_tokens_per_view}.")
+        if hd_fix_ratio is not None and (len(hd_fix_ratio) != 2 or min(hd_fix_ratio) < 1):
+            raise ValueError(f"hd_fix_ratio must be [cols, rows] with positive entries, got {hd_fix_ratio}.")
+        self.video_token = video_token
+        self.num_video_tokens_per_view = int(num_video_tokens_per_view)
+        self.use_hd = bool(use_hd)
+        self.hd_num = int(hd_num)
+        self.hd_local_size = int(hd_local_size)
+        self.hd_fix_ratio = list(hd_fix_ratio) if hd_fix_ratio is not None else None
+        self.hd_add_global_view = bool(hd_add_global_view)
+        self.view_separator = view_separator or ""
+        self.video_token_id = self._single_token_id(tokenizer, video_token)
+        super().__init__(video_processor, tokenizer, chat_template=chat_template, **kwargs)
+
+    def check_argument_for_proper_class(self, argument_name, argument):
+        # The base class resolves its accepted tokenizer classes by name, `MistralCommonBackend` included, and that
+        # import fails when `mistral_common` lacks optional dependencies (it does here: the package only ships the
+        # Mistral tokenizer files). Any Transformers tokenizer will do, so check for the base class.
+        if argument_name == "tokenizer":
+            if not isinstance(argument, PreTrainedTokenizerBase):
+                raise TypeError(f"tokenizer must be a Transformers tokenizer, got {type(argument).__name__}.")
+            return PreTrainedTokenizerBase
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    @staticmethod
+    def _single_token_id(tokenizer, token: str) -> int:
+        ids = tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) != 1 or ids[0] == tokenizer.unk_token_id and token != tokenizer.unk_token:
+            raise ValueError(
+                f"The video token {token!r} is not a single token of the tokenizer (it encodes to {ids}). Add it as a "
+                "special token first (transformers_internvideo2.assets.add_video_token) or use an existing control "
+                "token, and set the model's config.video_token_id to its id."
+            )
+        return ids[0]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Construction
+    # ------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_model_config(
+        cls,
+        config,
+        tokenizer,
+        chat_template: str = "mistral",
+        video_processor: InternVideo2VideoProcessor | None = None,
+        **video_processor_kwargs,
+    ) -> "InternVideo2ChatProcessor":
+        """The processor matching an [`InternVideo2ChatConfig`]: its video token, visual tokens per view and HD
+        settings; the video processor samples `vision_config.num_frames` frames at `vision_config.image_size`
+        (bicubic short-side resize + centre crop, as the chat model card), unless `video_processor` is given.
+        `chat_template` is a bundled template name or a Jinja string."""
+        if tokenizer.convert_tokens_to_ids(config.video_token) != config.video_token_id:
+            raise ValueError(
+                f"The tokenizer maps the video token {config.video_token!r} to "
+                f"{tokenizer.convert_tokens_to_ids(config.video_token)}, but config.video_token_id is "
+                f"{config.video_token_id}."
+            )
+        if video_processor is None:
+            size = config.vision_config.image_size
+            settings = dict(
+                num_frames=config.vision_config.num_frames,
+                size={"shortest_edge": size},
+                crop_size={"height": size, "width": size},
+                resample=PILImageResampling.BICUBIC,
+            )
+            settings.update(video_processor_kwargs)
+            video_processor = InternVideo2VideoProcessor(**settings)
+        elif video_processor_kwargs:
+            raise ValueError("Pass either video_processor or video processor settings, not both.")
+        return cls(
+            video_processor=video_processor,
+            tokenizer=tokenizer,
+            chat_template=chat_template,
+            video_token=config.video_token,
+            num_video_tokens_per_view=config.num_visual_tokens_per_view,
+            use_hd=config.use_hd,
+            hd_num=config.hd_num,
+            hd_local_size=config.hd_local_size,
+            hd_fix_ratio=config.hd_fix_ratio,
+            hd_add_global_view=config.hd_add_global_view,
+        )
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Videos
+    # ------------------------------------------------------------------------------------------------------------
+    def process_videos(self, videos, **videos_kwargs) -> tuple[torch.Tensor, list[int]]:
+        """Decode and preprocess videos (paths, arrays, frame lists). Returns `pixel_values_videos`
+        (`(V, T, C, H, W)`, or `(V, N, T, C, s, s)` with HD) and the number of views of each video."""
+        videos = _flatten_videos(videos)
+        if not videos:
+            raise ValueError("process_videos needs at least one video.")
+        videos_kwargs = {k: v for k, v in videos_kwargs.items() if v is not None}
+        videos_kwargs["return_tensors"] = "pt"
+        if not self.use_hd:
+            pixel_values = self.video_processor(videos=videos, **videos_kwargs)["pixel_values"]
+            return pixel_values, [1] * pixel_values.shape[0]
+        # HD: normalise at full resolution (no resize, no crop); the views are cut from the whole frame.
+        videos_kwargs.update(do_resize=False, do_center_crop=False)
+        per_video = []
+        for video in videos:
+            frames = self.video_processor(videos=[video], **videos_kwargs)["pixel_values"]
+            per_video.append(
+                split_video_into_hd_views(
+                    frames, self.hd_local_size, self.hd_num, self.hd_fix_ratio, self.hd_add_global_view
+                )
+            )
+        view_counts = [views.shape[1] for views in per_video]
+        if len(set(view_counts)) > 1:
+            raise ValueError(
+                f"HD videos of one batch must give the same number of views, got {view_counts} (their aspect ratios "
+                "select different tile grids). Set hd_fix_ratio, or process the videos one at a time."
+            )
+        return torch.cat(per_video, dim=0), view_counts
+
+    def num_views(self, height: int, width: int) -> int:
+        """Views of a `height x width` video: 1 without HD, the grid's tiles (+ the global view) with HD."""
+        if not self.use_hd:
+            return 1
+        cols, rows = hd_grid(height, width, self.hd_local_size, self.hd_num, self.hd_fix_ratio)
+        return cols * rows + int(self.hd_add_global_view)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Text
+    # ------------------------------------------------------------------------------------------------------------
+    def tokenize_with_videos(self, text: str, views_per_video: Sequence[int], add_special_tokens: bool = False) -> list[int]:
+        """Token ids of `text`, whose `video_token` occurrences (one per video, in order) are expanded to
+        `num_video_tokens_per_view` placeholders per view; the text around them is tokenised segment by segment (see
+        the module docstring)."""
+        pieces = text.split(self.video_token)
+        if len(pieces) - 1 != len(views_per_video):
+            raise ValueError(
+                f"The text has {len(pieces) - 1} video tokens ({self.video_token!r}) but {len(views_per_video)} videos "
+                "were given for it."
+            )
+        segments = [pieces[0]]
+        for num_views, tail in zip(views_per_video, pieces[1:]):
+            segments.extend([self.view_separator] * (num_views - 1))
+            segments.append(tail)
+        encoded = self.tokenizer(segments, add_special_tokens=add_special_tokens, return_attention_mask=False)["input_ids"]
+        ids = list(encoded[0])
+        for segment_ids in encoded[1:]:
+            ids.extend([self.video_token_id] * self.num_video_tokens_per_view)
+            ids.extend(segment_ids)
+        return ids
+
+    # ------------------------------------------------------------------------------------------------------------
+    # __call__
+    # ------------------------------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        videos=None,
+        images=None,
+        audio=None,
+        **kwargs: Unpack[InternVideo2ChatProcessorKwargs],
+    ) -> BatchFeature:
+        """Tokenise `text` (each `video_token` stands for the next video) and preprocess `videos`.
+
+        Returns a [`BatchFeature`] with `input_ids`, `attention_mask` and, when videos are given,
+        `pixel_values_videos`. Text kwargs: `padding` (default: pad to the longest), `padding_side`, `max_length`,
+        `pad_to_multiple_of`, `add_special_tokens` (BOS before every segment, see the module docstring),
+        `return_tensors`. Video kwargs go to the video processor (`num_frames`, `video_backend`, ...).
+        """
+        if images is not None:
+            raise ValueError("InternVideo2 chat models take videos only; pass an image as a one-frame video.")
+        if audio is not None:
+            raise ValueError("InternVideo2 chat models take no audio.")
+        if text is None:
+            raise ValueError("InternVideo2ChatProcessor needs text (a prompt with one video token per video).")
+        texts = [text] if isinstance(text, str) else list(text)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("text must be a string or a list of strings.")
+
+        output_kwargs = self._merge_kwargs(
+            InternVideo2ChatProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
+        )
+        text_kwargs = output_kwargs["text_kwargs"]
+        return_tensors = text_kwargs.pop("return_tensors", None) or output_kwargs.get("common_kwargs", {}).get("return_tensors")
+        if text_kwargs.get("truncation") not in (None, False, "do_not_truncate"):
+            raise ValueError(
+                "InternVideo2ChatProcessor does not truncate: cutting a prompt could split a video's placeholders. "
+                "Shorten the text instead."
+            )
+        if text_kwargs.get("return_offsets_mapping"):
+            raise ValueError(
+                "Assistant-token masks are not produced by this processor; for training use "
+                "transformers_internvideo2.training.chat.InternVideo2ChatDataCollator, which masks every non-answer "
+                "token."
+            )
+
+        data = {}
+        flat_videos = _flatten_videos(videos)
+        views_per_video: list[int] = []
+        if flat_videos:
+            videos_kwargs = dict(output_kwargs["videos_kwargs"])
+            videos_kwargs.pop("return_tensors", None)
+            data["pixel_values_videos"], views_per_video = self.process_videos(flat_videos, **videos_kwargs)
+
+        counts = [t.count(self.video_token) for t in texts]
+        if sum(counts) != len(views_per_video):
+            raise ValueError(
+                f"The text has {sum(counts)} video tokens ({self.video_token!r}) in total but {len(views_per_video)} "
+                "videos were given; write one video token per video (the chat template does)."
+            )
+        input_ids, start = [], 0
+        for t, count in zip(texts, counts):
+            input_ids.append(
+                self.tokenize_with_videos(
+                    t, views_per_video[start : start + count], bool(text_kwargs.get("add_special_tokens", False))
+                )
+            )
+            start += count
+
+        pad_kwargs = {
+            key: text_kwargs[key]
+            for key in ("padding", "max_length", "pad_to_multiple_of", "padding_side")
+            if text_kwargs.get(key) is not None
+        }
+        padded = self.tokenizer.pad(
+            {"input_ids": input_ids}, return_attention_mask=True, return_tensors=return_tensors, **pad_kwargs
+        )
+        data["input_ids"] = padded["input_ids"]
+        data["attention_mask"] = padded["attention_mask"]
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def apply_chat_template(self, conversation, chat_template: str | None = None, **kwargs):
+        """`ProcessorMixin.apply_chat_template` with the template variable `video_token` set to this processor's
+        placeholder token. `chat_template` may also name a bundled template (`"mistral"`, `"chatml"`)."""
+        kwargs.setdefault("video_token", self.video_token)
+        if chat_template in HD_VIEW_SEPARATORS:
+            chat_template = chat_template_for(chat_template)
+        return super().apply_chat_template(conversation, chat_template=chat_template, **kwargs)
+
+    def batch_decode(self, *args, **kwargs):
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self.tokenizer.decode(*args, **kwargs)
+
+    def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens: bool = True, **kwargs):
+        """Decode generated ids to text (used by `pipeline("image-text-to-text")`)."""
+        return self.tokenizer.batch_decode(generated_outputs, skip_special_tokens=skip_special_tokens, **kwargs)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["input_ids", "attention_mask", "pixel_values_videos"]

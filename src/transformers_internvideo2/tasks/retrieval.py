@@ -1,0 +1,633 @@
+# Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
+"""Video feature extraction and video-text retrieval over collections, with the stage-2 models.
+
+Python API (see ``docs/video_text_tasks.md`` for a walk-through):
+
+* :func:`embed_videos` -- batched, progress-barred video encoding of a folder / list of files / arrays: projected and
+  L2-normalised embeddings (the retrieval feature), the raw attention-pooled feature, and optionally the video tokens
+  the matching head needs. Any number of frames: the position embeddings are resampled at forward time when the
+  frame count or resolution differs from the checkpoint's.
+* :func:`embed_texts` -- batched caption encoding (the processor's text format: ``[CLS] tokens``, no ``[SEP]``).
+* :func:`retrieve` -- both, then cosine similarity and (``rerank=True``, needs ``InternVideo2ForRetrieval``) the
+  original evaluation's matching-head re-ranking of the top ``rerank_k`` candidates; returns
+  :class:`RetrievalResults` with rankings in both directions and metrics against a ground truth.
+* :func:`save_video_embeddings` / :func:`load_video_embeddings` -- ``.safetensors``, ``.npz`` or ``.npy``.
+
+Command-line entry points: :func:`embed_main` (``internvideo2 embed``) and :func:`retrieve_main`
+(``internvideo2 retrieve``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..assets import load_bert_uncased_tokenizer
+from .metrics import TiesPolicy, retrieval_metrics
+from .pipelines import dual_encoder_class_for, needs_position_interpolation
+
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "RetrievalResults",
+    "TextCollectionEmbeddings",
+    "VideoCollectionEmbeddings",
+    "embed_main",
+    "embed_texts",
+    "embed_videos",
+    "list_videos",
+    "load_model_and_processor",
+    "load_video_embeddings",
+    "retrieve",
+    "retrieve_main",
+    "save_video_embeddings",
+]
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Containers
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class VideoCollectionEmbeddings:
+    """Encoded videos, row `i` = `names[i]`.
+
+    Attributes:
+        names: file paths, or `video_<i>` for in-memory videos.
+        video_embeds: `(N, projection_dim)` projected embeddings, L2-normalised (the retrieval feature).
+        pooler_output: `(N, pooler_output_size)` raw attention-pooled features of the vision encoder (768 for the
+            official models), before the projection.
+        video_tokens: `(N, 1 + num_patches, encoder_width)` tokens for matching-head re-ranking (only with
+            `keep_tokens=True`; kept on the CPU).
+        num_frames: frames per video.
+    """
+
+    names: list[str]
+    video_embeds: torch.Tensor
+    pooler_output: torch.Tensor
+    video_tokens: torch.Tensor | None = None
+    num_frames: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class TextCollectionEmbeddings:
+    """Encoded captions, row `i` = `texts[i]`: `text_embeds (N, projection_dim)` (L2-normalised) and the tokenised
+    `input_ids` / `attention_mask` that re-ranking feeds to the fusion layers."""
+
+    texts: list[str]
+    text_embeds: torch.Tensor
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class RetrievalResults:
+    """Scores of every (video, caption) pair.
+
+    Attributes:
+        video_names, captions: the collections (rows / columns of `similarity`).
+        similarity: `(num_videos, num_texts)` cosine similarities (the original's ITC score, no temperature).
+        video_to_text_reranked: `(num_videos, num_texts)` matching-head "match" logits of each video's top
+            `rerank_k` captions by cosine, `-100` elsewhere (the original's `i2t` re-ranked scores); `None` without
+            re-ranking.
+        text_to_video_reranked: `(num_texts, num_videos)`, the same for each caption's top `rerank_k` videos.
+        video_to_text_candidates, text_to_video_candidates: `(num_queries, rerank_k)` indices of the re-ranked
+            candidates of each video / caption.
+        rerank_k: candidates re-ranked per query.
+    """
+
+    video_names: list[str]
+    captions: list[str]
+    similarity: torch.Tensor
+    video_to_text_reranked: torch.Tensor | None = None
+    text_to_video_reranked: torch.Tensor | None = None
+    video_to_text_candidates: torch.Tensor | None = None
+    text_to_video_candidates: torch.Tensor | None = None
+    rerank_k: int | None = None
+
+    @property
+    def has_rerank(self) -> bool:
+        return self.video_to_text_reranked is not None
+
+    def _scores(self, direction: str, reranked: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
+        use_rerank = self.has_rerank if reranked is None else reranked
+        if use_rerank and not self.has_rerank:
+            raise ValueError("These results were computed without re-ranking (rerank=False)")
+        cosine = self.similarity.float().cpu()
+        if direction == "t2v":
+            cosine = cosine.t()
+            primary = self.text_to_video_reranked.float().cpu() if use_rerank else cosine
+        else:
+            primary = self.video_to_text_reranked.float().cpu() if use_rerank else cosine
+        return primary, cosine
+
+    def _candidates(self, direction: str) -> torch.Tensor | None:
+        return self.text_to_video_candidates if direction == "t2v" else self.video_to_text_candidates
+
+    def _ranked(self, direction: str, names: Sequence[str], k: int, reranked: bool | None) -> list[list[dict]]:
+        primary, cosine = self._scores(direction, reranked)
+        use_rerank = self.has_rerank if reranked is None else reranked
+        candidates = self._candidates(direction) if use_rerank else None
+        primary, cosine = primary.numpy(), cosine.numpy()
+        out = []
+        for row in range(primary.shape[0]):
+            # Sort by the primary score; the cosine breaks ties (the -100 filler outside the re-ranked candidates).
+            order = np.lexsort((-cosine[row], -primary[row]))[:k]
+            in_candidates = set(candidates[row].tolist()) if candidates is not None else set()
+            entries = []
+            for rank, j in enumerate(order.tolist(), start=1):
+                entry = {"rank": rank, "index": j, "name": names[j], "similarity": float(cosine[row, j])}
+                if use_rerank:
+                    entry["match_logit"] = float(primary[row, j]) if j in in_candidates else None
+                entries.append(entry)
+            out.append(entries)
+        return out
+
+    def text_to_video(self, k: int = 5, reranked: bool | None = None) -> list[list[dict]]:
+        """For each caption, its `k` best videos: dicts `{rank, index, name, similarity[, match_logit]}`.
+        `reranked=None` uses the re-ranked scores when available; `match_logit` is `None` for videos outside the
+        re-ranked candidates."""
+        return self._ranked("t2v", self.video_names, k, reranked)
+
+    def video_to_text(self, k: int = 5, reranked: bool | None = None) -> list[list[dict]]:
+        """For each video, its `k` best captions (same format as [`text_to_video`])."""
+        return self._ranked("v2t", self.captions, k, reranked)
+
+    def metrics(
+        self,
+        text_to_video: Sequence[int] | Sequence[Sequence[int]] | None = None,
+        reranked: bool | None = None,
+        ties: TiesPolicy = "pessimistic",
+    ) -> dict[str, float]:
+        """R@1/5/10, median and mean rank in both directions ([`~metrics.retrieval_metrics`]) on the cosine
+        (`reranked=False`) or re-ranked scores (default when available). `text_to_video[i]` is the index (or list of
+        indices) of caption `i`'s video; `None` = caption `i` describes video `i`."""
+        v2t, _ = self._scores("v2t", reranked)
+        t2v, _ = self._scores("t2v", reranked)
+        return retrieval_metrics(v2t, text_to_video, sim_t2v=t2v, ties=ties)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Encoding
+# ----------------------------------------------------------------------------------------------------------------
+def list_videos(videos: str | os.PathLike | Sequence, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list:
+    """Expand a folder into its video files (sorted by name, non-recursive); a list keeps its order (folders in it
+    are expanded in place). In-memory videos (arrays, tensors) pass through."""
+    items = [videos] if isinstance(videos, (str, os.PathLike)) else list(videos)
+    out = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            path = Path(item)
+            if path.is_dir():
+                found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+                if not found:
+                    raise FileNotFoundError(f"No video files ({', '.join(extensions)}) in folder {path}")
+                out.extend(str(p) for p in found)
+            elif path.is_file():
+                out.append(str(path))
+            else:
+                raise FileNotFoundError(f"Video not found: {path}")
+        else:
+            out.append(item)
+    if not out:
+        raise ValueError("No videos given")
+    return out
+
+
+def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
+    parameter = next(model.parameters())
+    return parameter.device, parameter.dtype
+
+
+def embed_videos(
+    model,
+    processor,
+    videos: str | os.PathLike | Sequence,
+    batch_size: int = 8,
+    num_frames: int | None = None,
+    keep_tokens: bool = False,
+    progress: bool = True,
+) -> VideoCollectionEmbeddings:
+    """Encode a collection of videos in batches.
+
+    Args:
+        model: `InternVideo2Model` or `InternVideo2ForRetrieval` (anything with `encode_video`).
+        processor: [`InternVideo2Processor`] (frame sampling, resize, normalisation).
+        videos: a folder (its video files, sorted), or a list of paths / arrays `(T, H, W, C)` / tensors.
+        batch_size: videos per forward pass.
+        num_frames: frames per video (default: the processor's). Frame counts or resolutions other than the
+            checkpoint's resample the position embeddings at forward time (`interpolate_pos_encoding=True`).
+        keep_tokens: also return the video tokens (needed for matching-head re-ranking; memory heavy: about
+            `(1 + 256 T) x 1408` floats per video for the 1B model).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        [`VideoCollectionEmbeddings`] (tensors on the CPU, float32 except `video_tokens`, kept in the model dtype).
+    """
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+    items = list_videos(videos)
+    names = [item if isinstance(item, str) else f"video_{i}" for i, item in enumerate(items)]
+    device, dtype = _model_device_dtype(model)
+    embeds, pooled, tokens = [], [], []
+    frames_used = None
+    model_was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(items), batch_size), desc="videos", unit="batch", disable=not progress):
+                batch = items[start : start + batch_size]
+                pixel_values = processor.process_videos(videos=batch, num_frames=num_frames)["pixel_values"]
+                frames_used = pixel_values.shape[1]
+                pixel_values = pixel_values.to(device=device, dtype=dtype)
+                encoding = model.encode_video(
+                    pixel_values,
+                    interpolate_pos_encoding=needs_position_interpolation(model, pixel_values),
+                    normalize=True,
+                )
+                embeds.append(encoding.video_embeds.float().cpu())
+                pooled.append(encoding.pooler_output.float().cpu())
+                if keep_tokens:
+                    tokens.append(encoding.video_tokens.cpu())
+    finally:
+        model.train(model_was_training)
+    return VideoCollectionEmbeddings(
+        names=names,
+        video_embeds=torch.cat(embeds),
+        pooler_output=torch.cat(pooled),
+        video_tokens=torch.cat(tokens) if keep_tokens else None,
+        num_frames=frames_used,
+    )
+
+
+def embed_texts(
+    model,
+    processor,
+    texts: Sequence[str],
+    batch_size: int = 256,
+    max_length: int | None = None,
+    clean_text: bool | None = None,
+    progress: bool = True,
+) -> TextCollectionEmbeddings:
+    """Encode captions in batches (256 per batch, as the original evaluation).
+
+    `max_length` / `clean_text` override the processor's settings (defaults 32 and `True`: the MSR-VTT evaluation).
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    if not texts:
+        raise ValueError("No captions given")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+    tokens = processor.tokenize(texts, max_length=max_length, clean_text=clean_text)
+    device, _ = _model_device_dtype(model)
+    embeds = []
+    model_was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), batch_size), desc="texts", unit="batch", disable=not progress):
+                ids = tokens["input_ids"][start : start + batch_size].to(device)
+                mask = tokens["attention_mask"][start : start + batch_size].to(device)
+                embeds.append(model.get_text_features(input_ids=ids, attention_mask=mask, normalize=True).float().cpu())
+    finally:
+        model.train(model_was_training)
+    return TextCollectionEmbeddings(
+        texts=texts,
+        text_embeds=torch.cat(embeds),
+        input_ids=tokens["input_ids"],
+        attention_mask=tokens["attention_mask"],
+    )
+
+
+def retrieve(
+    model,
+    processor,
+    videos: str | os.PathLike | Sequence | VideoCollectionEmbeddings,
+    captions: Sequence[str] | TextCollectionEmbeddings,
+    rerank: bool = True,
+    rerank_k: int | None = None,
+    video_batch_size: int = 8,
+    text_batch_size: int = 256,
+    num_frames: int | None = None,
+    progress: bool = True,
+) -> RetrievalResults:
+    """Score every caption against every video, as the original stage-2 retrieval evaluation.
+
+    1. Embed videos and captions ([`embed_videos`], [`embed_texts`]; pre-computed embeddings are accepted).
+    2. `similarity = video_embeds @ text_embeds.T` (cosine, no temperature).
+    3. With `rerank=True` (needs a model with `rerank`, i.e. `InternVideo2ForRetrieval`): for every video its top
+       `rerank_k` captions by cosine, and for every caption its top `rerank_k` videos, are re-scored by the matching
+       head ("match" logit); everything else gets -100. `rerank_k` defaults to the model's `matching_rerank_k`
+       (128, as the original).
+
+    Returns:
+        [`RetrievalResults`]; use `.text_to_video(k)`, `.video_to_text(k)`, `.metrics(ground_truth)`.
+    """
+    if rerank and not hasattr(model, "rerank"):
+        raise TypeError(
+            f"Re-ranking needs the matching head (InternVideo2ForRetrieval); {type(model).__name__} has none. Pass "
+            "rerank=False for cosine-only retrieval."
+        )
+    if isinstance(videos, VideoCollectionEmbeddings):
+        video_embeddings = videos
+        if rerank and video_embeddings.video_tokens is None:
+            raise ValueError("Re-ranking needs video tokens: embed the videos with keep_tokens=True")
+    else:
+        video_embeddings = embed_videos(
+            model, processor, videos, video_batch_size, num_frames, keep_tokens=rerank, progress=progress
+        )
+    text_embeddings = (
+        captions
+        if isinstance(captions, TextCollectionEmbeddings)
+        else embed_texts(model, processor, captions, text_batch_size, progress=progress)
+    )
+    similarity = video_embeddings.video_embeds @ text_embeddings.text_embeds.t()
+    results = RetrievalResults(
+        video_names=list(video_embeddings.names), captions=list(text_embeddings.texts), similarity=similarity
+    )
+    if rerank:
+        model_was_training = model.training
+        model.eval()
+        try:
+            reranked = model.rerank(
+                similarity=similarity,
+                video_tokens=video_embeddings.video_tokens,
+                text_ids=text_embeddings.input_ids,
+                text_mask=text_embeddings.attention_mask,
+                k=rerank_k,
+            )
+        finally:
+            model.train(model_was_training)
+        results.video_to_text_reranked = reranked.video_to_text.float().cpu()
+        results.text_to_video_reranked = reranked.text_to_video.float().cpu()
+        results.video_to_text_candidates = reranked.video_to_text_candidates.cpu()
+        results.text_to_video_candidates = reranked.text_to_video_candidates.cpu()
+        results.rerank_k = int(reranked.video_to_text_candidates.shape[1])
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Saving
+# ----------------------------------------------------------------------------------------------------------------
+def _npy_siblings(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.stem + "_pooled.npy"), path.with_name(path.stem + "_names.json")
+
+
+def save_video_embeddings(embeddings: VideoCollectionEmbeddings, path: str | os.PathLike) -> list[Path]:
+    """Save embeddings; the format follows the extension:
+
+    * `.safetensors`: tensors `video_embeds` and `pooler_output`; the names and frame count in the metadata.
+    * `.npz`: arrays `video_embeds`, `pooler_output`, `names`.
+    * `.npy`: `video_embeds` in `path`, `pooler_output` in `<stem>_pooled.npy`, names in `<stem>_names.json`.
+
+    Video tokens are not saved (re-ranking recomputes them). Returns the written paths.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    embeds = embeddings.video_embeds.float().contiguous()
+    pooled = embeddings.pooler_output.float().contiguous()
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        metadata = {"names": json.dumps(list(embeddings.names)), "num_frames": str(embeddings.num_frames)}
+        save_file({"video_embeds": embeds, "pooler_output": pooled}, str(path), metadata=metadata)
+        return [path]
+    if suffix == ".npz":
+        np.savez(path, video_embeds=embeds.numpy(), pooler_output=pooled.numpy(), names=np.array(embeddings.names))
+        return [path]
+    if suffix == ".npy":
+        pooled_path, names_path = _npy_siblings(path)
+        np.save(path, embeds.numpy())
+        np.save(pooled_path, pooled.numpy())
+        names_path.write_text(json.dumps({"names": list(embeddings.names), "num_frames": embeddings.num_frames}))
+        return [path, pooled_path, names_path]
+    raise ValueError(f"Unsupported output format {suffix!r}: use .safetensors, .npz or .npy")
+
+
+def load_video_embeddings(path: str | os.PathLike) -> VideoCollectionEmbeddings:
+    """Read back what [`save_video_embeddings`] wrote."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            embeds, pooled = f.get_tensor("video_embeds"), f.get_tensor("pooler_output")
+        frames = metadata.get("num_frames")
+        return VideoCollectionEmbeddings(
+            names=json.loads(metadata.get("names", "[]")),
+            video_embeds=embeds,
+            pooler_output=pooled,
+            num_frames=int(frames) if frames not in (None, "None") else None,
+        )
+    if suffix == ".npz":
+        with np.load(path) as data:
+            return VideoCollectionEmbeddings(
+                names=[str(n) for n in data["names"]],
+                video_embeds=torch.from_numpy(data["video_embeds"]),
+                pooler_output=torch.from_numpy(data["pooler_output"]),
+            )
+    if suffix == ".npy":
+        pooled_path, names_path = _npy_siblings(path)
+        info = json.loads(names_path.read_text())
+        return VideoCollectionEmbeddings(
+            names=info["names"],
+            video_embeds=torch.from_numpy(np.load(path)),
+            pooler_output=torch.from_numpy(np.load(pooled_path)),
+            num_frames=info.get("num_frames"),
+        )
+    raise ValueError(f"Unsupported format {suffix!r}: use .safetensors, .npz or .npy")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading and command line
+# ----------------------------------------------------------------------------------------------------------------
+def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: bool = False, device=None, dtype=None):
+    """Load a converted stage-2 folder with the class its config names (`InternVideo2ForRetrieval` or
+    `InternVideo2Model`) and its processor (or the stage-2 evaluation processor when the folder has none)."""
+    from transformers import AutoConfig
+
+    from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+    from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+
+    config = AutoConfig.from_pretrained(model_path)
+    model_class = dual_encoder_class_for(config)
+    if need_matching_head and model_class is not InternVideo2ForRetrieval:
+        raise ValueError(
+            f"{model_path} holds an InternVideo2Model without the matching head; re-ranking needs an "
+            "InternVideo2ForRetrieval checkpoint (or run without re-ranking)."
+        )
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = model_class.from_pretrained(model_path, **kwargs).eval()
+    if device is not None:
+        model = model.to(device)
+    if (Path(model_path) / "processor_config.json").is_file():
+        processor = InternVideo2Processor.from_pretrained(model_path)
+    else:
+        vision = config.vision_config
+        processor = InternVideo2Processor.for_stage2(
+            num_frames=vision.num_frames, image_size=vision.image_size, tokenizer=load_bert_uncased_tokenizer()
+        )
+    return model, processor
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="folder of a converted stage-2 checkpoint")
+    parser.add_argument("--num-frames", type=int, default=None, help="frames per video (default: the processor's)")
+    parser.add_argument("--video-batch-size", type=int, default=8)
+    parser.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: cpu)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _dtype(name):
+    return None if name is None else getattr(torch, name)
+
+
+def build_embed_parser(prog: str = "internvideo2 embed") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Encode videos with a stage-2 model: projected + L2-normalised embeddings and raw pooled "
+        "features, saved to .safetensors, .npz or .npy.",
+    )
+    parser.add_argument("videos", nargs="+", help="video files and/or folders")
+    parser.add_argument("--output", required=True, help="output file: .safetensors, .npz or .npy")
+    _common_arguments(parser)
+    return parser
+
+
+def embed_main(argv: Sequence[str] | None = None) -> int:
+    """`internvideo2 embed VIDEOS... --model DIR --output FILE [--num-frames T]`; returns the exit code."""
+    args = build_embed_parser().parse_args(argv)
+    model, processor = load_model_and_processor(args.model, device=args.device, dtype=_dtype(args.dtype))
+    embeddings = embed_videos(
+        model,
+        processor,
+        args.videos,
+        batch_size=args.video_batch_size,
+        num_frames=args.num_frames,
+        progress=not args.no_progress,
+    )
+    written = save_video_embeddings(embeddings, args.output)
+    print(
+        f"encoded {len(embeddings)} videos x {embeddings.num_frames} frames: video_embeds "
+        f"{tuple(embeddings.video_embeds.shape)}, pooler_output {tuple(embeddings.pooler_output.shape)} -> "
+        + ", ".join(str(p) for p in written)
+    )
+    return 0
+
+
+def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Text-to-video and video-to-text retrieval over a collection, with and without matching-head "
+        "re-ranking (as the original stage-2 evaluation).",
+    )
+    parser.add_argument("--videos", nargs="+", required=True, help="video files and/or folders")
+    captions = parser.add_mutually_exclusive_group(required=True)
+    captions.add_argument("--captions", nargs="+", help="captions (quoted strings)")
+    captions.add_argument("--captions-file", help="text file, one caption per line")
+    captions.add_argument(
+        "--annotations",
+        help='JSON list of {"video": <file name>, "caption": <text>} (several captions per video allowed); '
+        "gives the ground truth, so R@1/5/10 and ranks are printed",
+    )
+    parser.add_argument("--top-k", type=int, default=5, help="results listed per query")
+    parser.add_argument("--no-rerank", action="store_true", help="cosine similarity only (no matching head)")
+    parser.add_argument("--rerank-k", type=int, default=None, help="candidates re-ranked per query (default 128)")
+    parser.add_argument("--text-batch-size", type=int, default=256)
+    parser.add_argument("--output", default=None, help="write the rankings (and metrics) as JSON here")
+    _common_arguments(parser)
+    return parser
+
+
+def _read_annotations(path: str, video_names: list[str]) -> tuple[list[str], list[int]]:
+    entries = json.loads(Path(path).read_text())
+    required = {"video", "caption"}
+    well_formed = isinstance(entries, list) and all(isinstance(e, dict) and required <= set(e) for e in entries)
+    if not well_formed:
+        raise ValueError(f'{path} must be a JSON list of {{"video": ..., "caption": ...}} objects')
+    by_name = {}
+    for index, name in enumerate(video_names):
+        for key in (name, Path(name).name, Path(name).stem):
+            by_name.setdefault(key, index)
+    captions, truth = [], []
+    for entry in entries:
+        if entry["video"] not in by_name:
+            raise ValueError(f"Annotation video {entry['video']!r} is not among the given videos")
+        captions.append(str(entry["caption"]))
+        truth.append(by_name[entry["video"]])
+    return captions, truth
+
+
+def retrieve_main(argv: Sequence[str] | None = None) -> int:
+    """`internvideo2 retrieve --model DIR --videos ... --captions ...`; prints the rankings, returns the exit code."""
+    args = build_retrieve_parser().parse_args(argv)
+    rerank = not args.no_rerank
+    model, processor = load_model_and_processor(
+        args.model, need_matching_head=rerank, device=args.device, dtype=_dtype(args.dtype)
+    )
+    video_paths = list_videos(args.videos)
+    truth = None
+    if args.annotations:
+        captions, truth = _read_annotations(args.annotations, video_paths)
+    elif args.captions_file:
+        captions = [line.strip() for line in Path(args.captions_file).read_text().splitlines() if line.strip()]
+    else:
+        captions = list(args.captions)
+    results = retrieve(
+        model,
+        processor,
+        video_paths,
+        captions,
+        rerank=rerank,
+        rerank_k=args.rerank_k,
+        video_batch_size=args.video_batch_size,
+        text_batch_size=args.text_batch_size,
+        num_frames=args.num_frames,
+        progress=not args.no_progress,
+    )
+    report = {"text_to_video": {}, "video_to_text": {}}
+    for label, ranked in (("cosine", False), ("reranked", True)):
+        if ranked and not results.has_rerank:
+            continue
+        t2v = results.text_to_video(args.top_k, reranked=ranked)
+        v2t = results.video_to_text(args.top_k, reranked=ranked)
+        report["text_to_video"][label] = {caption: hits for caption, hits in zip(results.captions, t2v)}
+        report["video_to_text"][label] = {name: hits for name, hits in zip(results.video_names, v2t)}
+        print(f"== text -> video ({label}) ==")
+        for caption, hits in zip(results.captions, t2v):
+            shown = ", ".join(f"{Path(h['name']).name} ({h['similarity']:.3f})" for h in hits)
+            print(f"{caption!r}: {shown}")
+        if truth is not None:
+            metrics = results.metrics(truth, reranked=ranked)
+            report.setdefault("metrics", {})[label] = metrics
+            print(f"metrics ({label}): " + ", ".join(f"{k}={v:.2f}" for k, v in metrics.items()))
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(retrieve_main())

@@ -1,0 +1,50 @@
+"""Wing: training — `Trainer` subclasses per stage with their `TrainingArguments` (the recipe knobs), collators,
+video-token masking and dataset loaders (see docs/training.md)."""
+
+from .chat import InternVideo2ChatDataCollator, InternVideo2ChatTrainer, InternVideo2ChatTrainingArguments
+from .classification import (
+    InternVideo2ClassificationArguments,
+    InternVideo2ClassificationTrainer,
+    MultiViewMetrics,
+    classification_metrics,
+    layer_decay_parameter_groups,
+    mixup_cutmix,
+    multi_view_probabilities,
+    soft_target_cross_entropy,
+    top_k_accuracy,
+)
+from .common import VideoTrainerMixin, scale_batch_mean_for_accumulation
+from .pretraining import (
+    InternVideo2PretrainingArguments,
+    InternVideo2PretrainingTrainer,
+    TeacherTargets,
+    clip_teacher_targets,
+    mae_teacher_targets,
+)
+from .video_text import VIDEO_MASK_TYPES, InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
+
+
+__all__ = [
+    "InternVideo2ChatDataCollator",
+    "InternVideo2ChatTrainer",
+    "InternVideo2ChatTrainingArguments",
+    "InternVideo2ClassificationArguments",
+    "InternVideo2ClassificationTrainer",
+    "InternVideo2PretrainingArguments",
+    "InternVideo2PretrainingTrainer",
+    "InternVideo2VideoTextArguments",
+    "InternVideo2VideoTextTrainer",
+    "MultiViewMetrics",
+    "TeacherTargets",
+    "VIDEO_MASK_TYPES",
+    "VideoTrainerMixin",
+    "classification_metrics",
+    "clip_teacher_targets",
+    "layer_decay_parameter_groups",
+    "mae_teacher_targets",
+    "mixup_cutmix",
+    "multi_view_probabilities",
+    "scale_batch_mean_for_accumulation",
+    "soft_target_cross_entropy",
+    "top_k_accuracy",
+]

@@ -1,0 +1,235 @@
+"""`datasets`-based video data for training: tables of (video path, caption/label), video folders, and a collator
+that decodes in `DataLoader` workers.
+
+`datasets.Video` decodes only with torchcodec; here the video column is cast to `Video(decode=False)` (rows hold
+`{"path", "bytes"}`) and the [`VideoCollator`] decodes with the package's decoder (torchcodec when usable, PyAV
+otherwise) inside the `DataLoader` worker processes (`dataloader_num_workers > 0` in `TrainingArguments`), so the
+main process never decodes video.
+
+    >>> train = load_video_table("train.csv", label_column="label", base_dir="videos/")   # or .jsonl / .json
+    >>> folder = load_video_folder("ucf_subset/")             # <root>/<class>/<clip>.mp4 -> ClassLabel
+    >>> collator = VideoCollator(processor, mode="train")      # random segment sampling; "val"; "multi_view"
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..media.video_decoding import decode_video_frames
+from ..models.internvideo2_vision.video_processing_internvideo2 import segment_sample_indices
+
+
+__all__ = ["VIDEO_EXTENSIONS", "VideoCollator", "load_video_folder", "load_video_table", "video_path"]
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpeg", ".mpg")
+_SPLIT_NAMES = ("train", "validation", "val", "test")
+
+
+def video_path(value) -> str:
+    """The file path of a video cell: a path string or a `Video(decode=False)` dict `{"path", "bytes"}`."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, dict) and value.get("path"):
+        return value["path"]
+    if isinstance(value, dict) and value.get("bytes") is not None:
+        raise ValueError("In-memory video bytes are not supported; store the videos as files and keep their paths.")
+    raise ValueError(f"Expected a video path or a {{'path': ...}} dict; got {type(value).__name__}: {value!r:.80}")
+
+
+def load_video_table(
+    data_files: str | Sequence[str] | dict[str, str | Sequence[str]],
+    video_column: str = "video",
+    label_column: str | None = "label",
+    caption_column: str | None = None,
+    base_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+):
+    """Load a CSV / JSON-lines table of videos as a `datasets.Dataset` (or `DatasetDict` for a dict of splits).
+
+    Args:
+        data_files: file(s) ending in `.csv`, `.tsv`, `.json` or `.jsonl` (passed to `datasets.load_dataset`).
+        video_column: column with the video paths; relative paths are resolved against `base_dir` (default: the
+            table's folder).
+        label_column: class column; string classes are encoded as a `ClassLabel` (sorted names); `None` for none.
+        caption_column: caption column to keep (video–text data), if any.
+        check_files: fail early, naming the first missing file, instead of in a worker mid-epoch.
+    """
+    import datasets
+
+    files = list(data_files.values()) if isinstance(data_files, dict) else [data_files]
+    flat = [f for entry in files for f in ([entry] if isinstance(entry, (str, os.PathLike)) else entry)]
+    if not flat:
+        raise ValueError("data_files is empty.")
+    first = os.fspath(flat[0])
+    suffix = Path(first).suffix.lower()
+    builder = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}.get(suffix)
+    if builder is None:
+        raise ValueError(f"Unsupported table format {suffix!r}; expected .csv, .tsv, .json or .jsonl.")
+    kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    loaded = datasets.load_dataset(builder, data_files=data_files, **kwargs)
+    root = Path(base_dir) if base_dir is not None else Path(first).resolve().parent
+
+    def prepare(split):
+        missing = [c for c in (video_column, label_column, caption_column) if c is not None and c not in split.column_names]
+        if missing:
+            raise ValueError(f"Columns {missing} not found in the table; it has {split.column_names}.")
+        if check_files:
+            for relative in split[video_column]:
+                if not os.path.isfile(root / relative):
+                    raise FileNotFoundError(f"Video listed in the table not found: {root / relative}")
+        if label_column is not None and split.features[label_column].dtype in ("string", "large_string"):
+            split = split.class_encode_column(label_column)
+        # Arrow cannot cast a string column to the Video struct, so the column is rebuilt with the new feature.
+        features = split.features.copy()
+        features[video_column] = datasets.Video(decode=False)
+        return split.map(
+            lambda row: {video_column: {"path": str(root / row[video_column]), "bytes": None}},  # absolute paths stay
+            features=features,
+        )
+
+    if isinstance(data_files, dict):
+        return datasets.DatasetDict({name: prepare(split) for name, split in loaded.items()})
+    return prepare(loaded["train"])
+
+
+def _folder_rows(root: Path) -> tuple[list[str], list[str]]:
+    paths, classes = [], []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for file in sorted(class_dir.rglob("*")):
+            if file.is_file() and file.suffix.lower() in VIDEO_EXTENSIONS:
+                paths.append(str(file))
+                classes.append(class_dir.name)
+    return paths, classes
+
+
+def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | None = None):
+    """Load a `videofolder` layout: `<data_dir>/<class>/<clip>.mp4` -> `Dataset` with `video` and `label`
+    (`ClassLabel`, names sorted unless `class_names` is given). If `data_dir` holds split folders (`train`,
+    `validation`/`val`, `test`) each with class folders, returns a `DatasetDict` with one shared label set."""
+    import datasets
+
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Video folder not found: {root}")
+    split_dirs = [root / name for name in _SPLIT_NAMES if (root / name).is_dir()]
+    sources = {d.name: d for d in split_dirs} if split_dirs else {"train": root}
+    rows = {name: _folder_rows(path) for name, path in sources.items()}
+    found = sorted({c for _, classes in rows.values() for c in classes})
+    if not found:
+        raise ValueError(f"No videos ({', '.join(VIDEO_EXTENSIONS)}) found in class sub-folders of {root}.")
+    names = list(class_names) if class_names is not None else found
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise ValueError(f"Folders {unknown} are not in class_names {names}.")
+    features = datasets.Features({"video": datasets.Video(decode=False), "label": datasets.ClassLabel(names=names)})
+
+    def build(paths, classes):
+        return datasets.Dataset.from_dict({"video": paths, "label": [names.index(c) for c in classes]}, features=features)
+
+    built = {name: build(*split_rows) for name, split_rows in rows.items() if split_rows[0]}
+    return datasets.DatasetDict(built) if split_dirs else built["train"]
+
+
+class VideoCollator:
+    """Decode, sample and preprocess a list of dataset rows into a model batch (runs inside DataLoader workers).
+
+    Args:
+        video_processor ([`InternVideo2VideoProcessor`]): resize / crop / normalise (its `num_frames` is used).
+        mode (`str`): `"train"` — random frame per segment (the original training sampling), `"val"` — segment
+            middles, `"multi_view"` — `num_clips x num_crops` test views, giving `pixel_values`
+            `(B, V, T, C, H, W)`.
+        video_column, label_column, caption_column: dataset columns (`None` to skip labels / captions).
+        tokenizer (optional): tokenise captions into `input_ids` / `attention_mask` (padding to the longest,
+            `max_length` truncation); without it captions are returned as the `captions` list.
+        num_clips, num_crops: views of `"multi_view"` mode. video_backend: `"auto"`, `"pyav"` or `"torchcodec"`.
+        seed (`int`, *optional*): seeds the training sampler (per worker: `seed + worker id`) for reproducibility.
+
+    Output: `pixel_values` float32 `(B, T, C, H, W)` (or multi-view), `labels` `(B,)` long if a label column is
+    set, and the captions.
+    """
+
+    MODES = ("train", "val", "multi_view")
+
+    def __init__(
+        self,
+        video_processor,
+        mode: str = "val",
+        video_column: str = "video",
+        label_column: str | None = "label",
+        caption_column: str | None = None,
+        tokenizer=None,
+        max_length: int = 32,
+        num_clips: int = 4,
+        num_crops: int = 3,
+        video_backend: str = "auto",
+        seed: int | None = None,
+    ):
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}; got {mode!r}.")
+        self.video_processor = video_processor
+        self.mode = mode
+        self.video_column, self.label_column, self.caption_column = video_column, label_column, caption_column
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.num_clips, self.num_crops = num_clips, num_crops
+        self.video_backend = video_backend
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def _generator(self) -> np.random.Generator:
+        if self._rng is None:  # created lazily so that every worker process gets its own stream
+            info = torch.utils.data.get_worker_info()
+            worker = info.id if info is not None else 0
+            base = self.seed if self.seed is not None else int(torch.initial_seed() % 2**31)
+            self._rng = np.random.default_rng(base + worker)
+        return self._rng
+
+    def _decode_train_clip(self, path: str) -> np.ndarray:
+        num_frames = self.video_processor.num_frames
+        rng = self._generator()
+        frames, _ = decode_video_frames(
+            path,
+            lambda metadata: segment_sample_indices(metadata.total_num_frames, num_frames, mode="train", generator=rng),
+            backend=self.video_backend,
+        )
+        return frames
+
+    def __call__(self, rows: list[dict]) -> dict:
+        if not rows:
+            raise ValueError("Cannot collate an empty batch.")
+        paths = [video_path(row[self.video_column]) for row in rows]
+        batch: dict = {}
+        if self.mode == "multi_view":
+            batch["pixel_values"] = torch.stack(
+                [
+                    self.video_processor.multi_view(
+                        p, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
+                    )
+                    for p in paths
+                ]
+            )
+        elif self.mode == "train":
+            clips = [self._decode_train_clip(p) for p in paths]
+            batch["pixel_values"] = self.video_processor(
+                videos=clips, do_sample_frames=False, return_tensors="pt"
+            )["pixel_values"]
+        else:
+            batch["pixel_values"] = self.video_processor(
+                videos=paths, sampling_mode="val", video_backend=self.video_backend, return_tensors="pt"
+            )["pixel_values"]
+        if self.label_column is not None:
+            batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
+        if self.caption_column is not None:
+            captions = [row[self.caption_column] for row in rows]
+            if self.tokenizer is not None:
+                tokens = self.tokenizer(
+                    captions, padding="longest", truncation=True, max_length=self.max_length, return_tensors="pt"
+                )
+                batch["input_ids"], batch["attention_mask"] = tokens["input_ids"], tokens["attention_mask"]
+            else:
+                batch["captions"] = captions
+        return batch
