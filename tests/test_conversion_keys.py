@@ -21,7 +21,7 @@ from transformers_internvideo2 import (
     InternVideo2VisionConfig,
 )
 from transformers_internvideo2.conversion import internvideo2_vision as co
-from transformers_internvideo2.conversion.internvideo2_vision import ConversionError
+from transformers_internvideo2.conversion.core import ConversionError
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ from transformers_internvideo2 import (
     InternVideo2Model,
 )
 from transformers_internvideo2.conversion import internvideo2_video_text as cv
-from transformers_internvideo2.conversion.internvideo2_vision import ConversionError
+from transformers_internvideo2.conversion.core import ConversionError
 from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import original_evaluation_matrices
 
 

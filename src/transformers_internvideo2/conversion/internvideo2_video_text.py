@@ -31,15 +31,8 @@ import torch
 
 from ..models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 from ..models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config, InternVideo2TextConfig
-from .internvideo2_vision import (
-    _BACKBONE_RULES,
-    _CLIP_TARGET_POSITION_RULES,
-    ConversionError,
-    KeyMapping,
-    _decoder_rules,
-    check_against,
-    original_kwargs_to_config,
-)
+from .core import ConversionError, KeyMapping, check_against
+from .internvideo2_vision import _BACKBONE_RULES, _CLIP_TARGET_POSITION_RULES, _decoder_rules, original_kwargs_to_config
 from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
 from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
 
