@@ -2,7 +2,7 @@
 
     python examples/shapes_world_recipe.py --output-dir runs/shapes            # default settings (the bundled models)
     python examples/shapes_world_recipe.py --output-dir runs/shapes --quick    # a smoke test (seconds, no learning)
-    python examples/shapes_world_recipe.py --output-dir runs/shapes --install-bundled   # re-create the bundled models
+    python scripts/install_bundled.py runs/shapes/bundle                       # then install the trained bundle
 
 Stage 0 trains a tiny InternVideo2 teacher on the motion direction, stage 1 distils a smaller student from it
 (masked token alignment), stage 2 trains video-text alignment (VTC + VTM + MLM) with a text encoder initialised from

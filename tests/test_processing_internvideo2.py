@@ -12,8 +12,6 @@ from transformers_internvideo2.models.internvideo2_video_text.processing_internv
     TEXT_MAX_LENGTH_BY_DATASET,
     InternVideo2Processor,
     clean_caption,
-    demo_frame_indices,
-    middle_frame_indices,
 )
 from transformers_internvideo2.assets import find_bert_uncased_dir, load_bert_uncased_tokenizer
 
@@ -136,17 +134,6 @@ def test_text_errors(processor):
 # ------------------------------------------------------------------------------------------------------------------
 # frame sampling and the video recipe
 # ------------------------------------------------------------------------------------------------------------------
-def test_frame_indices():
-    assert middle_frame_indices(40, 4).tolist() == [4, 14, 24, 34]
-    assert middle_frame_indices(40, 8).tolist() == [2, 7, 12, 17, 22, 27, 32, 37]
-    assert middle_frame_indices(3, 5).tolist() == [0, 1, 2, 2, 2]
-    assert middle_frame_indices(4, 4).tolist() == [0, 1, 2, 3]
-    assert demo_frame_indices(40, 4).tolist() == [0, 10, 20, 30]
-    assert demo_frame_indices(2, 4).tolist() == [0, 1, 1, 1]
-    with pytest.raises(ValueError):
-        middle_frame_indices(0, 4)
-
-
 def _decode_all_frames_pyav(path):
     import av
 
@@ -216,12 +203,17 @@ def test_save_load_round_trip(tmp_path, tokenizer, sample_video_path):
     original.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "processor_config.json").read_text())
     assert config["processor_class"] == "InternVideo2Processor"
-    assert (config["max_length"], config["clean_text"], config["add_sep"], config["frame_sampling"]) == (
-        64, True, False, "middle",
-    )
+    assert (config["max_length"], config["clean_text"], config["add_sep"]) == (64, True, False)
+    assert config["video_processor"]["frame_sampling"] == "middle"
     assert config["video_processor"]["num_frames"] == 8
     assert config["video_processor"]["do_center_crop"] is False
     assert (tmp_path / "tokenizer.json").is_file()
+    # the saved tokenizer itself writes the stage-2 format: [CLS] word-pieces, no [SEP]
+    from transformers import AutoTokenizer
+
+    reloaded_tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded_tokenizer("a dog runs")["input_ids"] == [101, 1037, 3899, 3216]
+    assert original.tokenizer("a dog runs")["input_ids"] == [101, 1037, 3899, 3216]
 
     for reloaded in (InternVideo2Processor.from_pretrained(tmp_path), AutoProcessor.from_pretrained(tmp_path)):
         assert type(reloaded) is InternVideo2Processor

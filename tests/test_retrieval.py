@@ -70,11 +70,11 @@ def test_embed_videos_matches_model_and_is_batch_invariant(model, processor, vid
     torch.testing.assert_close(one.video_embeds, three.video_embeds, atol=1e-5, rtol=0)
     torch.testing.assert_close(one.pooler_output, three.pooler_output, atol=1e-5, rtol=0)
     with torch.no_grad():
-        encoding = model.encode_video(processor(videos=video_paths)["pixel_values"])
-    torch.testing.assert_close(one.video_embeds, encoding.video_embeds, atol=1e-5, rtol=0)
-    torch.testing.assert_close(one.pooler_output, encoding.pooler_output, atol=1e-5, rtol=0)
+        features = model.get_video_features(processor(videos=video_paths)["pixel_values"])
+    torch.testing.assert_close(one.video_embeds, features.pooler_output, atol=1e-5, rtol=0)
+    torch.testing.assert_close(one.pooler_output, features.vision_pooler_output, atol=1e-5, rtol=0)
     with torch.no_grad():
-        projected = torch.nn.functional.normalize(model.vision_projection(one.pooler_output), dim=-1)
+        projected = torch.nn.functional.normalize(model.internvideo2.vision_projection(one.pooler_output), dim=-1)
     torch.testing.assert_close(one.video_embeds, projected, atol=1e-5, rtol=0)
 
 
@@ -92,7 +92,7 @@ def test_embed_texts(model, processor):
     texts = embed_texts(model, processor, CAPTIONS, batch_size=2, progress=False)
     tokens = processor(text=CAPTIONS)
     with torch.no_grad():
-        expected = model.get_text_features(tokens["input_ids"], tokens["attention_mask"])
+        expected = model.get_text_features(tokens["input_ids"], tokens["attention_mask"]).pooler_output
     torch.testing.assert_close(texts.text_embeds, expected, atol=1e-5, rtol=0)
     assert torch.equal(texts.input_ids, tokens["input_ids"]) and texts.input_ids[:, 0].eq(101).all()
     with pytest.raises(ValueError, match="No captions"):

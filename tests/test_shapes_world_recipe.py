@@ -61,10 +61,11 @@ def test_quick_recipe_runs_end_to_end(tmp_path):
     assert metrics == result.metrics
     for key in ("finetune_direction_accuracy", "stage2_t2v_r1", "stage1_heldout_loss_before", "stage2_loss_mlm_last"):
         assert key in metrics
-    installed = recipe.install_bundled(result, tmp_path / "bundled")
-    for folder in installed:
+    written = recipe.write_bundle(result, tmp_path / "bundle")
+    for folder in written:
+        assert folder.parent == tmp_path / "bundle"  # the run's own output folder, never the package
         assert (folder / "README.md").is_file() and (folder / "metrics.json").is_file()
-        assert not list(folder.glob("*.py")) and "auto_map" not in json.loads((folder / "config.json").read_text())
+        assert list(folder.glob("modeling_*.py")) and "auto_map" in json.loads((folder / "config.json").read_text())
         assert "python -m transformers_internvideo2.shapes_world.recipes.three_stage" in (folder / "README.md").read_text()
 
 

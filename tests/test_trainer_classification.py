@@ -7,6 +7,7 @@ from transformers import EvalPrediction
 
 from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
 from transformers_internvideo2.shapes_world.generator import DIRECTIONS, ShapesWorldDataset, render_clip, sample_clip_spec
+from transformers_internvideo2.losses import soft_target_cross_entropy
 from transformers_internvideo2.training import (
     InternVideo2ClassificationArguments,
     InternVideo2ClassificationTrainer,
@@ -15,7 +16,6 @@ from transformers_internvideo2.training import (
     layer_decay_parameter_groups,
     mixup_cutmix,
     multi_view_probabilities,
-    soft_target_cross_entropy,
     top_k_accuracy,
 )
 from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor

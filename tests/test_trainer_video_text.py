@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
-from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, mask_tokens_for_mlm
+from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from transformers_internvideo2.training.masking import mask_tokens_for_mlm
 from transformers_internvideo2.training import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
 
 
@@ -22,7 +23,7 @@ FRAMES, IMAGE, PATCH, TEXT_LENGTH = 4, 16, 8, 7
 PATCHES = FRAMES * (IMAGE // PATCH) ** 2  # 16 patch tokens per clip
 
 
-def tiny_model(seed: int = 0, **loss_weights) -> InternVideo2ForRetrieval:
+def tiny_model(seed: int = 0) -> InternVideo2ForRetrieval:
     vision = dict(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32, image_size=IMAGE,
         patch_size=PATCH, num_frames=FRAMES, pooler_output_size=16, pooler_num_attention_heads=4,
@@ -32,7 +33,7 @@ def tiny_model(seed: int = 0, **loss_weights) -> InternVideo2ForRetrieval:
         max_position_embeddings=16, fusion_layer=1, encoder_width=32, cls_token_id=2, mask_token_id=3,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )  # fmt: skip
-    config = InternVideo2Config(vision_config=vision, text_config=text, projection_dim=8, **loss_weights)
+    config = InternVideo2Config(vision_config=vision, text_config=text, projection_dim=8)
     torch.manual_seed(seed)
     return InternVideo2ForRetrieval(config)
 
@@ -113,7 +114,7 @@ def test_training_masks_80_percent_of_video_tokens_and_50_percent_of_images(tmp_
     # the mask reaches the encoder during training (fewer tokens), and evaluation sees every token
     seen = []
     model = trainer.model
-    hook = model.vision_model.register_forward_hook(lambda m, i, out: seen.append((m.training, out.last_hidden_state.shape[1])))
+    hook = model.internvideo2.vision_model.register_forward_hook(lambda m, i, out: seen.append((m.training, out.last_hidden_state.shape[1])))
     batch = trainer.data_collator(make_rows(4, fixed_masks=False))
     model.train()
     trainer.compute_loss(model, batch)
@@ -125,9 +126,8 @@ def test_training_masks_80_percent_of_video_tokens_and_50_percent_of_images(tmp_
 
 
 def test_losses_are_logged_per_component_and_the_total_is_their_weighted_sum(tmp_path):
-    model = tiny_model(vtm_loss_weight=0.5, mlm_loss_weight=2.0)
     rows = make_rows(4)
-    _, trainer = one_step_update(tmp_path, rows, model=model)
+    _, trainer = one_step_update(tmp_path, rows, vtm_loss_weight=0.5, mlm_loss_weight=2.0)
     logged = trainer.state.log_history[0]
     for name in ("loss_vtc", "loss_vtm", "loss_mlm"):
         assert name in logged and logged[name] > 0
@@ -152,17 +152,17 @@ def test_gradient_accumulation_is_exact_for_the_token_weighted_mlm_loss(tmp_path
     of 2 give the update of 1 batch of 4, although the halves hold different numbers of masked tokens."""
     rows = make_rows(4)
     weights = dict(vtc_loss_weight=0.0, vtm_loss_weight=0.0)
-    full, _ = one_step_update(tmp_path / "a", rows, model=tiny_model(**weights))
+    full, _ = one_step_update(tmp_path / "a", rows, **weights)
     accumulated, _ = one_step_update(
-        tmp_path / "b", rows, model=tiny_model(**weights), per_device_train_batch_size=2, gradient_accumulation_steps=2
+        tmp_path / "b", rows, per_device_train_batch_size=2, gradient_accumulation_steps=2, **weights
     )
     assert max(u.abs().max().item() for u in full.values()) > 1e-3
     for name, update in full.items():
         torch.testing.assert_close(accumulated[name], update, atol=1e-6, rtol=1e-5, msg=name)
 
     # the token weighting matters here: averaging the two micro-batch means would give another update
-    model = tiny_model(**weights)
-    trainer = InternVideo2VideoTextTrainer(model=model, args=make_args(tmp_path / "c"), train_dataset=rows)
+    model = tiny_model()
+    trainer = InternVideo2VideoTextTrainer(model=model, args=make_args(tmp_path / "c", **weights), train_dataset=rows)
     order = list(trainer.get_train_dataloader().sampler)
     halves = [[rows[i] for i in order[:2]], [rows[i] for i in order[2:]]]
     tokens = [sum(int((r["mlm_labels"] != -100).sum()) for r in half) for half in halves]
@@ -190,7 +190,7 @@ def test_gradient_accumulation_weights_pair_losses_by_pairs(tmp_path):
         tokens = int((half["mlm_labels"] != -100).sum())
         loss = (out.loss_vtc + out.loss_vtm) * 2 / 4 + out.loss_mlm * tokens / total_tokens
         loss.backward()
-    assert accumulated["temperature"].abs() > 0
+    assert accumulated["internvideo2.temperature"].abs() > 0
     for name, param in model.named_parameters():
         torch.testing.assert_close(accumulated[name], -param.grad, atol=1e-5, rtol=1e-4, msg=name)
 
@@ -210,8 +210,8 @@ rows = make_rows(8)
 results = {}
 for mode, weights, original in (("exact", dict(vtm_loss_weight=0.0), False),
                                 ("original", dict(vtm_loss_weight=0.0, mlm_loss_weight=0.0), True)):
-    update, trainer = one_step_update(os.path.join(out_dir, mode), rows, model=tiny_model(**weights),
-                                      ddp_find_unused_parameters=True, original_gradient_scaling=original)
+    update, trainer = one_step_update(os.path.join(out_dir, mode), rows, model=tiny_model(),
+                                      ddp_find_unused_parameters=True, original_gradient_scaling=original, **weights)
     results[mode] = {"update": update, "loss": trainer.state.log_history[0]["loss"],
                      "world_size": trainer.args.world_size}
 torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
@@ -241,9 +241,7 @@ def torchrun_results(tmp_path_factory):
 def test_two_processes_equal_one_process_on_the_concatenated_batch(torchrun_results, tmp_path):
     """VTC (gathered across processes) + MLM (token counts summed across processes), fixed video masks and MLM
     corruption in the rows; VTM is off because its hard negatives are drawn from the local batch (as the original)."""
-    reference, trainer = one_step_update(
-        tmp_path, make_rows(8), model=tiny_model(vtm_loss_weight=0.0), per_device_train_batch_size=8
-    )
+    reference, trainer = one_step_update(tmp_path, make_rows(8), per_device_train_batch_size=8, vtm_loss_weight=0.0)
     for rank in torchrun_results:
         assert rank["exact"]["world_size"] == 2
         # the logged loss is the mean over processes of their scaled shares = the full-batch loss
@@ -255,11 +253,16 @@ def test_two_processes_equal_one_process_on_the_concatenated_batch(torchrun_resu
 
 def test_original_gradient_scaling_divides_encoder_gradients_by_the_world_size(torchrun_results, tmp_path):
     reference, _ = one_step_update(
-        tmp_path, make_rows(8), model=tiny_model(vtm_loss_weight=0.0, mlm_loss_weight=0.0), per_device_train_batch_size=8
+        tmp_path, make_rows(8), per_device_train_batch_size=8, vtm_loss_weight=0.0, mlm_loss_weight=0.0
     )
     for rank in torchrun_results:
         update = rank["original"]["update"]
-        torch.testing.assert_close(update["temperature"], reference["temperature"], atol=1e-6, rtol=1e-4)
-        for name in ("vision_projection.weight", "text_projection.weight", "vision_model.embeddings.patch_embeddings.projection.weight"):
+        torch.testing.assert_close(
+            update["internvideo2.temperature"], reference["internvideo2.temperature"], atol=1e-6, rtol=1e-4
+        )
+        for name in ("vision_projection.weight", "text_projection.weight",
+                     "vision_model.embeddings.patch_embeddings.projection.weight"):
+            name = f"internvideo2.{name}"
             torch.testing.assert_close(update[name], reference[name] / 2, atol=1e-6, rtol=1e-4, msg=name)
-        assert (update["vision_projection.weight"] - reference["vision_projection.weight"]).abs().max() > 1e-4
+        name = "internvideo2.vision_projection.weight"
+        assert (update[name] - reference[name]).abs().max() > 1e-4

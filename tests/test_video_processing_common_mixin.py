@@ -8,10 +8,8 @@ import unittest
 import numpy as np
 import torch
 
-from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import (
-    InternVideo2VideoProcessor,
-    segment_sample_indices,
-)
+from transformers_internvideo2.media.frame_sampling import sample_frame_indices
+from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 from transformers_tests import import_upstream
 from transformers.video_utils import VideoMetadata
 
@@ -97,7 +95,7 @@ class InternVideo2VideoProcessingTest(VideoProcessingTestMixin, unittest.TestCas
     def test_video_processor_properties(self):
         processor = self.fast_video_processing_class(**self.video_processor_dict)
         for name in ("do_resize", "size", "do_center_crop", "crop_size", "do_normalize", "image_mean", "image_std",
-                     "do_convert_rgb", "video_backend", "sampling_mode", "num_clips", "clip_index"):  # fmt: skip
+                     "do_convert_rgb", "video_backend", "frame_sampling", "num_clips", "clip_index"):  # fmt: skip
             self.assertTrue(hasattr(processor, name), name)
 
     # Overridden, not skipped: the upstream test ends by expecting a ValueError when more frames are requested than
@@ -136,7 +134,7 @@ class InternVideo2VideoProcessingTest(VideoProcessingTestMixin, unittest.TestCas
             out = processor(videos[0], return_tensors="pt", num_frames=10, return_metadata=True)
             self.assertEqual(out[self.input_name].shape[1], 10)
             indices = np.asarray(out["video_metadata"][0].frames_indices)
-            np.testing.assert_array_equal(indices, segment_sample_indices(8, 10))
+            np.testing.assert_array_equal(indices, sample_frame_indices(8, 10, "segments", warn_on_repeat=False))
             self.assertLess(len(set(indices.tolist())), 10)
             frames = processor(videos[0], return_tensors="pt", do_sample_frames=False)[self.input_name][0]
             torch.testing.assert_close(out[self.input_name][0], frames[torch.from_numpy(indices)])

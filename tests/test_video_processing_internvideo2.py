@@ -11,10 +11,10 @@ from PIL import Image
 
 import transformers_internvideo2.media.video_decoding as vd
 from transformers_internvideo2.media.video_decoding import VideoDecodingError, decode_video_frames
+from transformers_internvideo2.media.frame_sampling import sample_frame_indices
 from transformers_internvideo2.models.internvideo2_vision.video_processing_internvideo2 import (
     InternVideo2VideoProcessor,
     multi_view_crop_starts,
-    segment_sample_indices,
 )
 from transformers.video_utils import VideoMetadata
 
@@ -66,58 +66,24 @@ def reference_eval_views(frames: np.ndarray, short=224, crop=224) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------------
 # sampling
 # ----------------------------------------------------------------------------------------------------------------
-def test_segment_sampling_matches_spec_numbers():
-    assert segment_sample_indices(300, 8, mode="val").tolist() == [18, 55, 93, 130, 168, 205, 242, 280]
-    clips = [segment_sample_indices(300, 8, clip_index=k, num_clips=4, mode="test").tolist() for k in range(4)]
-    assert clips[0] == [7, 44, 82, 119, 157, 194, 231, 269]
-    assert clips[1][:2] == [14, 51] and clips[1][-1] == 276
-    assert clips[2][:2] == [22, 59] and clips[2][-1] == 284
-    assert clips[3][:2] == [29, 66] and clips[3][-1] == 291
-    assert clips[3] == [29, 66, 104, 141, 179, 216, 253, 291]
-
-
-def test_segment_sampling_edge_cases():
-    # val == test with a single clip
-    for total in (1, 7, 40, 301):
-        assert np.array_equal(
-            segment_sample_indices(total, 8, mode="val"), segment_sample_indices(total, 8, 0, 1, mode="test")
-        )
-    # round half to even: L=17, T=8 -> seg = 2, L=5, T=8 -> seg = 0.5: round(0.5)=0, round(1.5)=2, round(2.5)=2
-    assert segment_sample_indices(5, 8, mode="val").tolist() == [0, 0, 1, 2, 2, 2, 3, 4]
-    # fewer frames than requested: frames repeat (as in the original), indices stay in range
-    assert segment_sample_indices(1, 8).tolist() == [0] * 8
-    assert segment_sample_indices(3, 8, clip_index=3, num_clips=4, mode="test").max() <= 2
-    with pytest.raises(ValueError):
-        segment_sample_indices(0, 8)
-    with pytest.raises(ValueError):
-        segment_sample_indices(10, 8, clip_index=4, num_clips=4, mode="test")
-    with pytest.raises(ValueError):
-        segment_sample_indices(10, 8, mode="bogus")
-
-
-def test_segment_sampling_train_mode_bounds():
-    rng = np.random.default_rng(0)
-    seg = 299 / 8
-    for _ in range(20):
-        idx = segment_sample_indices(300, 8, mode="train", generator=rng)
-        lo = np.round(seg * np.arange(8))
-        hi = np.round(seg * np.arange(1, 9))
-        assert np.all(idx >= lo) and np.all(idx <= np.minimum(hi, 299))
-
-
 def test_processor_sample_frames():
     proc = InternVideo2VideoProcessor()
     meta = VideoMetadata(total_num_frames=300, fps=30.0)
     assert proc.sample_frames(meta).tolist() == [18, 55, 93, 130, 168, 205, 242, 280]
-    assert proc.sample_frames(meta, sampling_mode="test", num_clips=4, clip_index=3).tolist()[0] == 29
+    assert proc.sample_frames(meta, frame_sampling="test_clips", num_clips=4, clip_index=3).tolist()[0] == 29
     assert len(proc.sample_frames(meta, num_frames=16)) == 16
     assert len(proc.sample_frames(meta, fps=1)) == 10  # 300 frames at 30 fps = 10 s
     with pytest.raises(ValueError, match="mutually exclusive"):
         proc.sample_frames(meta, num_frames=8, fps=1)
     with pytest.raises(ValueError):
         proc.sample_frames(VideoMetadata(total_num_frames=300), fps=1)  # no fps in metadata
-    tested = InternVideo2VideoProcessor(sampling_mode="test", num_clips=4, clip_index=1)
+    tested = InternVideo2VideoProcessor(frame_sampling="test_clips", num_clips=4, clip_index=1)
     assert tested.sample_frames(meta).tolist()[0] == 14
+    # configs saved before the shared sampler name the original's modes `sampling_mode="val" | "test"`
+    legacy = InternVideo2VideoProcessor(sampling_mode="test", num_clips=4, clip_index=1)
+    assert legacy.frame_sampling == "test_clips" and legacy.sample_frames(meta).tolist()[0] == 14
+    with pytest.raises(ValueError, match="Unknown frame sampling mode"):
+        InternVideo2VideoProcessor(frame_sampling="bogus")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -162,7 +128,7 @@ def test_input_types(processor, random_video):
 def test_numpy_return_and_metadata(processor, random_video):
     out = processor(random_video, return_tensors="np", return_metadata=True)
     assert out["pixel_values"].shape == (1, 8, 3, 224, 224)
-    assert list(out["video_metadata"][0].frames_indices) == segment_sample_indices(20, 8).tolist()
+    assert list(out["video_metadata"][0].frames_indices) == sample_frame_indices(20, 8, "segments").tolist()
 
 
 def test_file_path_input(processor, sample_video_path):
@@ -170,7 +136,7 @@ def test_file_path_input(processor, sample_video_path):
     _check({"pixel_values": out["pixel_values"]}, 1)
     meta = out["video_metadata"][0]
     assert meta.total_num_frames == 40
-    assert list(meta.frames_indices) == [2, 7, 12, 17, 22, 26, 31, 36] == segment_sample_indices(40, 8).tolist()
+    assert list(meta.frames_indices) == [2, 7, 12, 17, 22, 26, 31, 36] == sample_frame_indices(40, 8, "segments").tolist()
     # pathlib.Path and batches of paths
     _check(processor(sample_video_path, return_tensors="pt"), 1)
     _check(processor([sample_video_path, str(sample_video_path)], num_frames=4, return_tensors="pt"), 2, frames=4)
@@ -247,7 +213,7 @@ def test_resize_is_bilinear_without_antialiasing(processor):
 
 def test_pipeline_matches_reference_on_real_video(processor, sample_video_path):
     out = processor(str(sample_video_path), return_tensors="pt")["pixel_values"][0].numpy()
-    frames, _ = decode_video_frames(sample_video_path, segment_sample_indices(40, 8), backend="pyav")
+    frames, _ = decode_video_frames(sample_video_path, sample_frame_indices(40, 8, "segments"), backend="pyav")
     ref = reference_eval_views(frames)
     # one grey level of rounding difference at most, in normalised units
     assert np.abs(out - ref).max() <= 1.0 / 255 / STD.min() + 1e-5
@@ -269,7 +235,7 @@ def test_multi_view_layout_and_values(processor):
     views = processor.multi_view(video, num_clips=4, num_crops=3)
     assert tuple(views.shape) == (12, 8, 3, 224, 224) and views.dtype == torch.float32
     for clip in range(4):
-        idx = segment_sample_indices(30, 8, clip_index=clip, num_clips=4, mode="test")
+        idx = sample_frame_indices(30, 8, "test_clips", clip_index=clip, num_clips=4)
         resized = np.stack([cv2_linear_resize(f, 224, 298) for f in video[idx]])
         for crop, x in enumerate([0, 37, 74]):
             patch = resized[:, :, x : x + 224] / 255.0
@@ -282,7 +248,7 @@ def test_multi_view_portrait_and_single_crop(processor):
     video = np.random.default_rng(4).integers(0, 256, (10, 300, 224, 3), dtype=np.uint8)  # short side already 224
     views = processor.multi_view(video, num_clips=2, num_crops=3, num_frames=4)
     assert tuple(views.shape) == (6, 4, 3, 224, 224)
-    idx = segment_sample_indices(10, 4, clip_index=1, num_clips=2, mode="test")
+    idx = sample_frame_indices(10, 4, "test_clips", clip_index=1, num_clips=2)
     for crop, y in enumerate([0, 38, 76]):
         expected = ((video[idx, y : y + 224] / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2)
         np.testing.assert_allclose(views[3 + crop].numpy(), expected, atol=1e-5)
@@ -302,7 +268,7 @@ def test_multi_view_from_path_equals_from_frames(processor, sample_video_path):
 # serialisation
 # ----------------------------------------------------------------------------------------------------------------
 def test_save_and_load_round_trip(tmp_path):
-    proc = InternVideo2VideoProcessor(num_frames=16, video_backend="pyav", sampling_mode="test", num_clips=4)
+    proc = InternVideo2VideoProcessor(num_frames=16, video_backend="pyav", frame_sampling="test_clips", num_clips=4)
     proc.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
     assert config["video_processor_type"] == "InternVideo2VideoProcessor"

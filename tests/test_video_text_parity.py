@@ -31,7 +31,7 @@ from transformers_internvideo2 import (
 )
 from transformers_internvideo2.conversion import internvideo2_video_text as cv
 from transformers_internvideo2.conversion.core import ConversionError
-from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import original_evaluation_matrices
+from transformers_internvideo2.tasks.retrieval import original_evaluation_matrices, rerank_with_matching_head
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -142,21 +142,22 @@ def test_stage2_full_model_parity(attn_implementation):
     assert model.config.text_config.fusion_layer == 2 and model.config.text_config.encoder_width == 64
     # the distillation heads are dropped with a reason, nothing silently
     assert {reason for key, reason in result.dropped.items() if "clip_" in key} == {cv.DISTILLATION_HEAD_REASON}
-    assert model.mlm_head.decoder.weight is model.text_model.embeddings.word_embeddings.weight
+    assert model.mlm_head.decoder.weight is model.internvideo2.text_model.embeddings.word_embeddings.weight
     inputs, outputs = load_file(folder / "inputs.safetensors"), load_file(folder / "outputs.safetensors")
     video, ids, mask = inputs["video"], inputs["input_ids"], inputs["attention_mask"]
     diffs = {}
     with torch.no_grad():
-        video_out = model.encode_video(video)
-        text_out = model.encode_text(ids, mask)
-        diffs["vision_embeds"] = _max_diff(video_out.video_tokens, outputs["vision_embeds"])
-        diffs["pooled_vision_embeds"] = _max_diff(video_out.pooler_output, outputs["pooled_vision_embeds"])
-        diffs["vision_proj"] = _max_diff(model.encode_video(video, normalize=False).video_embeds, outputs["vision_proj"])
-        diffs["vision_feat_normalized"] = _max_diff(model.get_video_features(video), outputs["vision_feat_normalized"])
+        video_out = model.get_video_features(video)
+        video_tokens = model.fusion_tokens(video_out.last_hidden_state)
+        text_out = model.get_text_features(ids, mask)
+        diffs["vision_embeds"] = _max_diff(video_tokens, outputs["vision_embeds"])
+        diffs["pooled_vision_embeds"] = _max_diff(video_out.vision_pooler_output, outputs["pooled_vision_embeds"])
+        diffs["vision_proj"] = _max_diff(model.get_video_features(video, normalize=False).pooler_output, outputs["vision_proj"])
+        diffs["vision_feat_normalized"] = _max_diff(video_out.pooler_output, outputs["vision_feat_normalized"])
         diffs["text_embeds"] = _max_diff(text_out.last_hidden_state, outputs["text_embeds"])
-        diffs["text_cls_proj"] = _max_diff(model.encode_text(ids, mask, normalize=False).text_embeds, outputs["text_cls_proj"])
-        diffs["text_feat_normalized"] = _max_diff(model.get_text_features(ids, mask), outputs["text_feat_normalized"])
-        similarity = video_out.video_embeds @ text_out.text_embeds.t()
+        diffs["text_cls_proj"] = _max_diff(model.get_text_features(ids, mask, normalize=False).pooler_output, outputs["text_cls_proj"])
+        diffs["text_feat_normalized"] = _max_diff(text_out.pooler_output, outputs["text_feat_normalized"])
+        similarity = video_out.pooler_output @ text_out.pooler_output.t()
         diffs["sim_v2t"] = _max_diff(similarity, outputs["sim_v2t"])
         diffs["sim_t2v"] = _max_diff(similarity.t(), outputs["sim_t2v"])
         # the dual-encoder forward gives the same similarities (scaled by 1 / temperature)
@@ -167,7 +168,7 @@ def test_stage2_full_model_parity(attn_implementation):
         # matching logits of every (video i, text j): text j attends to video i's tokens
         itm = torch.stack(
             [
-                model.matching_scores(video_tokens=video_out.video_tokens[i : i + 1], input_ids=ids, attention_mask=mask).logits
+                model.matching_scores(video_tokens=video_tokens[i : i + 1], input_ids=ids, attention_mask=mask).logits
                 for i in range(video.shape[0])
             ]
         )
@@ -178,13 +179,13 @@ def test_stage2_full_model_parity(attn_implementation):
         diffs["itm_scores_v2t"] = _max_diff(pairs.match_logits.view(2, 3), outputs["itm_scores_v2t"])
         # MLM head over all layers (the original's mode='multi_modal'), text 1 with video 0
         mlm = model.mlm_head(
-            model.text_model(
-                input_ids=ids[1:2], attention_mask=mask[1:2], encoder_hidden_states=video_out.video_tokens[0:1]
+            model.internvideo2.text_model(
+                input_ids=ids[1:2], attention_mask=mask[1:2], encoder_hidden_states=video_tokens[0:1]
             ).last_hidden_state
         )
         diffs["mlm_logits_text1_video0"] = _max_diff(mlm, outputs["mlm_logits_text1_video0"])
         # the original evaluation(): cosine, dual-softmax and matching-head re-ranked matrices (k=128 >= candidates)
-        rerank = model.rerank(similarity, video_out.video_tokens, ids, mask)
+        rerank = rerank_with_matching_head(model, similarity, video_tokens, ids, mask)
         for name, matrix in original_evaluation_matrices(similarity, rerank).items():
             diffs[f"eval_{name}"] = _max_diff(matrix, outputs[f"eval_{name}"])
     missing = set(outputs) - set(diffs)
@@ -199,12 +200,12 @@ def test_stage2_rerank_top_k_and_fill():
     folder, model, _ = _mm03_model()
     inputs, outputs = load_file(folder / "inputs.safetensors"), load_file(folder / "outputs.safetensors")
     with torch.no_grad():
-        video_out = model.encode_video(inputs["video"])
-        text_out = model.encode_text(inputs["input_ids"], inputs["attention_mask"])
-        similarity = video_out.video_embeds @ text_out.text_embeds.t()
-        rerank = model.rerank(
-            similarity, video_out.video_tokens, text_hidden_states=text_out.last_hidden_state,
-            text_mask=inputs["attention_mask"], k=1,
+        video_out = model.get_video_features(inputs["video"])
+        text_out = model.get_text_features(inputs["input_ids"], inputs["attention_mask"])
+        similarity = video_out.pooler_output @ text_out.pooler_output.t()
+        rerank = rerank_with_matching_head(
+            model, similarity, model.fusion_tokens(video_out.last_hidden_state),
+            text_hidden_states=text_out.last_hidden_state, text_mask=inputs["attention_mask"], k=1,
         )
     itm = outputs["itm_scores_v2t"]
     for video in range(2):
@@ -222,15 +223,15 @@ def test_stage2_rerank_top_k_and_fill():
 @needs_fixtures
 def test_stage2_keep_distillation_heads_and_dual_encoder_target():
     folder, retrieval, _ = _mm03_model(keep_heads=True)
-    assert isinstance(retrieval.vision_model, InternVideo2ForPreTraining)
+    assert isinstance(retrieval.internvideo2.vision_model, InternVideo2ForPreTraining)
     _, dual, result = _mm03_model(for_retrieval=False)
     assert type(dual) is InternVideo2Model
     assert result.dropped["itm_head.weight"] == cv.MATCHING_HEAD_REASON
     assert result.dropped["text_encoder.cls.predictions.transform.dense.weight"] == cv.MLM_HEAD_REASON
     inputs = load_file(folder / "inputs.safetensors")
     with torch.no_grad():
-        a = retrieval.get_video_features(inputs["video"])
-        b = dual.get_video_features(inputs["video"])
+        a = retrieval.get_video_features(inputs["video"]).pooler_output
+        b = dual.get_video_features(inputs["video"]).pooler_output
     assert torch.equal(a, b)
 
 
@@ -263,7 +264,7 @@ def test_position_embedding_resampling_matches_original_interpolation():
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] < ATOL, f"{worst}: {diffs[worst]:.3e}"
     with pytest.raises(ValueError, match="interpolate_pos_encoding"):
-        model(video)
+        model(video, interpolate_pos_encoding=False)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ def test_stage2_1b_key_coverage():
         "text_encoder.cls.predictions.decoder.bias",
     }
     # same parameter count as the original model, whose count lists the tied MLM decoder weight and bias again
-    vocab, width = model.text_model.embeddings.word_embeddings.weight.shape
+    vocab, width = model.get_input_embeddings().weight.shape
     assert _unique_parameters(model) + vocab * width + vocab == info["num_parameters"]
 
     # default: distillation heads dropped, each with the reason
@@ -359,7 +360,7 @@ def test_convert_and_save_stage2_round_trip(tmp_path):
     assert type(reloaded) is InternVideo2ForRetrieval and type(dual) is InternVideo2Model
     inputs, outputs = load_file(folder / "inputs.safetensors"), load_file(folder / "outputs.safetensors")
     with torch.no_grad():
-        assert _max_diff(dual.get_video_features(inputs["video"]), outputs["vision_feat_normalized"]) < ATOL
+        assert _max_diff(dual.get_video_features(inputs["video"]).pooler_output, outputs["vision_feat_normalized"]) < ATOL
         scores = reloaded.matching_scores(
             inputs["video"][:1], inputs["input_ids"], inputs["attention_mask"]
         ).logits

@@ -217,19 +217,22 @@ def test_activation_checkpointing_same_gradients_and_trains(enable):
 def test_interpolate_pos_encoding_runs_on_other_grids(frames, size):
     model = make_classifier()
     pixel_values = videos(frames=frames, size=size)
-    # The backbone only resamples when asked to and says so otherwise.
+    # `interpolate_pos_encoding=False` refuses and says how to resample
     with pytest.raises(ValueError, match="interpolate_pos_encoding=True"):
-        model.internvideo2(pixel_values)
+        model.internvideo2(pixel_values, interpolate_pos_encoding=False)
     with pytest.raises(ValueError, match="interpolate_pos_encoding=True"):
         model(pixel_values, interpolate_pos_encoding=False)
     with torch.no_grad():
         outputs = model(pixel_values, interpolate_pos_encoding=True, output_hidden_states=True)
-        # the classifier resamples by default (the video-classification pipeline cannot pass the flag)
+        # the package policy: every family resamples by default when the grid differs (the backbone too)
         by_default = model(pixel_values)
+        backbone_default = model.internvideo2(pixel_values).pooler_output
+        backbone_resampled = model.internvideo2(pixel_values, interpolate_pos_encoding=True).pooler_output
     assert outputs.logits.shape == (BATCH, 3)
     assert outputs.hidden_states[-1].shape == (BATCH, 1 + frames * (size // PATCH) ** 2, 32)
     assert torch.isfinite(outputs.logits).all()
     torch.testing.assert_close(by_default.logits, outputs.logits, rtol=0, atol=0)
+    torch.testing.assert_close(backbone_default, backbone_resampled, rtol=0, atol=0)
 
 
 def test_interpolate_pos_encoding_is_identity_on_the_trained_grid():

@@ -46,7 +46,7 @@ def model():
     # With the default init every prompt gets nearly the same text embedding (norm of their mean ~ 1), which would make
     # "mean of cosines" and "cosine of the mean embedding" indistinguishable; larger text weights spread them out.
     with torch.no_grad():
-        for parameter in model.text_model.parameters():
+        for parameter in model.internvideo2.text_model.parameters():
             if parameter.ndim == 2:
                 parameter.normal_(0.0, 0.3)
     return model
@@ -62,8 +62,8 @@ def _expected_similarities(model, processor, video, labels, templates, num_frame
     prompts = expand_templates(labels, templates)
     tokens = processor(text=prompts)
     with torch.no_grad():
-        v = model.get_video_features(pixel_values, interpolate_pos_encoding=num_frames != 4)
-        t = model.get_text_features(tokens["input_ids"], tokens["attention_mask"])
+        v = model.get_video_features(pixel_values, interpolate_pos_encoding=num_frames != 4).pooler_output
+        t = model.get_text_features(tokens["input_ids"], tokens["attention_mask"]).pooler_output
     per_template = (v @ t.T).reshape(len(labels), len(templates))
     mean_embedding = torch.nn.functional.normalize(t.reshape(len(labels), len(templates), -1).mean(1), dim=-1)
     return per_template.mean(-1), (v @ mean_embedding.T)[0]

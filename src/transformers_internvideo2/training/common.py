@@ -1,43 +1,31 @@
-"""Pieces shared by the InternVideo2 trainers: exact gradient accumulation and per-component loss logging.
+"""Pieces shared by the InternVideo2 trainers: counting the items of an optimiser step, weighting the loss
+components the models return, and per-component loss logging.
 
-**Gradient accumulation.** Every loss of these trainers is a mean over *videos*. Transformers' Trainer counts
-`num_items_in_batch` from `labels` (there are none in stage 1, and soft mixup targets would be counted per class), so
-[`VideoTrainerMixin`] counts the videos of all micro-batches of one optimiser step instead (and sums the counts over
-processes when `average_tokens_across_devices=True`, the default). `compute_loss` then returns
-`batch_mean * local_batch / num_items_in_batch` (times the number of processes, which DDP divides out again), which is
-exactly the per-video sum over the whole accumulated batch divided by its size: accumulating 2 micro-batches of B/2
-gives the gradients of 1 batch of B. `loss_is_scaled_for_ga = True` tells the Trainer not to divide again.
+**Who does what.** A model forward defines its losses and normalises each over the items of the optimiser step it is
+given as `num_items_in_batch` (videos, video-text pairs, masked tokens; `losses/accumulation.py`), exactly as
+Transformers models do with token counts. A trainer counts those items ([`VideoTrainerMixin`] counts videos over all
+micro-batches of the step, and over processes when `average_tokens_across_devices=True`, the default), passes them
+to the forward, and combines the returned components with the weights of its `TrainingArguments`
+([`VideoTrainerMixin.weighted_loss`]). Data parallelism averages the gradients of the processes while each loss is
+already a sum over all processes' items divided by their count, so the combined loss is multiplied by the number of
+processes, as Transformers' `Trainer.compute_loss` does. Accumulating 2 micro-batches of B/2 then gives the gradients
+of 1 batch of B; `loss_is_scaled_for_ga = True` tells the Trainer not to divide again.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 import torch
 
 
-__all__ = ["VideoTrainerMixin", "scale_batch_mean_for_accumulation"]
-
-
-def scale_batch_mean_for_accumulation(
-    batch_mean: torch.Tensor, local_batch_size: int, num_items_in_batch: int | torch.Tensor | None, num_processes: int
-) -> torch.Tensor:
-    """Turn a per-video mean over a micro-batch into its share of the mean over the whole optimiser step.
-
-    `num_items_in_batch` is the number of videos of the step (summed over processes when `num_processes > 1`); the
-    result is multiplied by `num_processes` because data parallelism averages the gradients of the processes.
-    Returns `batch_mean` unchanged when `num_items_in_batch` is `None`.
-    """
-    if num_items_in_batch is None:
-        return batch_mean
-    if torch.is_tensor(num_items_in_batch):
-        num_items_in_batch = num_items_in_batch.to(batch_mean.device)
-    return batch_mean * (local_batch_size * num_processes) / num_items_in_batch
+__all__ = ["VideoTrainerMixin"]
 
 
 class VideoTrainerMixin:
-    """Mix into a `transformers.Trainer` subclass (before `Trainer`): counts videos for exact gradient accumulation
-    and logs named loss components (`loss_<name>`) averaged over the logging interval and over processes."""
+    """Mix into a `transformers.Trainer` subclass (before `Trainer`): counts videos for exact gradient accumulation,
+    weights loss components, and logs them (`loss_<name>`) averaged over the logging interval and over processes."""
 
     loss_is_scaled_for_ga = True
     video_input_name = "pixel_values"
@@ -51,13 +39,22 @@ class VideoTrainerMixin:
             num_items = self.accelerator.gather(num_items[None]).sum()
         return num_items
 
-    def _num_processes_for_scaling(self) -> int:
-        return self.accelerator.num_processes if self.args.average_tokens_across_devices else 1
+    def data_parallel_factor(self, num_items_in_batch) -> int:
+        """What the combined loss is multiplied by: the number of processes when the item counts were summed over
+        them (DDP averages the processes' gradients), else 1."""
+        if num_items_in_batch is None or not self.args.average_tokens_across_devices:
+            return 1
+        return self.accelerator.num_processes
 
-    def _scale_for_accumulation(self, batch_mean: torch.Tensor, local_batch_size: int, num_items_in_batch):
-        return scale_batch_mean_for_accumulation(
-            batch_mean, local_batch_size, num_items_in_batch, self._num_processes_for_scaling()
-        )
+    def weighted_loss(
+        self, components: Mapping[str, torch.Tensor | None], weights: Mapping[str, float], num_items_in_batch
+    ) -> torch.Tensor:
+        """`sum(weights[name] * components[name])` over the components the model computed (each already normalised
+        over the step's items), times [`data_parallel_factor`]. Components with weight 0 are left out."""
+        terms = [weights[name] * value for name, value in components.items() if value is not None and weights[name]]
+        if not terms:
+            raise ValueError(f"No loss component with a non-zero weight was computed (weights {dict(weights)}).")
+        return sum(terms) * self.data_parallel_factor(num_items_in_batch)
 
     # -- per-component logging ---------------------------------------------------------------------------------
     def _record_loss_components(self, components: dict[str, torch.Tensor | None]) -> None:

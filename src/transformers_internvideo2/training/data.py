@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..media.video_decoding import decode_video_frames
-from ..models.internvideo2_vision.video_processing_internvideo2 import segment_sample_indices
+from ..media.frame_sampling import sample_frame_indices
+from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames
 
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoCollator", "load_video_folder", "load_video_table", "video_path"]
+__all__ = ["VideoCollator", "load_video_folder", "load_video_table", "video_path"]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpeg", ".mpg")
 _SPLIT_NAMES = ("train", "validation", "val", "test")
 
 
@@ -193,7 +192,7 @@ class VideoCollator:
         rng = self._generator()
         frames, _ = decode_video_frames(
             path,
-            lambda metadata: segment_sample_indices(metadata.total_num_frames, num_frames, mode="train", generator=rng),
+            lambda metadata: sample_frame_indices(metadata.total_num_frames, num_frames, "random_segments", generator=rng),
             backend=self.video_backend,
         )
         return frames
@@ -219,7 +218,7 @@ class VideoCollator:
             )["pixel_values"]
         else:
             batch["pixel_values"] = self.video_processor(
-                videos=paths, sampling_mode="val", video_backend=self.video_backend, return_tensors="pt"
+                videos=paths, frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
             )["pixel_values"]
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)

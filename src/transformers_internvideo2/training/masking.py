@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 
-__all__ = ["MASK_TYPES", "attention_guided_mask", "num_masked", "random_mask", "tube_mask"]
+__all__ = ["MASK_TYPES", "attention_guided_mask", "mask_tokens_for_mlm", "num_masked", "random_mask", "tube_mask"]
 
 MASK_TYPES = ("attention", "tube", "random", "none")
 
@@ -108,3 +108,32 @@ def attention_guided_mask(
     visible = torch.multinomial(weights, num_visible, replacement=False, generator=generator)
     mask = _mask_from_visible(visible, tokens)
     return mask.reshape(batch_size, groups * tokens)
+
+
+def mask_tokens_for_mlm(
+    input_ids: torch.Tensor,
+    text_config,
+    probability: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original MLM corruption: each token is selected with `probability` (never `[PAD]` or `[CLS]`); of the
+    selected, 80 % become `[MASK]`, half of the rest a random id, the others stay. Returns `(masked_ids, labels)` with
+    labels -100 on unselected positions. `text_config` supplies the special ids and the vocabulary size."""
+    if not 0.0 < probability < 1.0:
+        raise ValueError(f"The MLM probability must lie in (0, 1); got {probability}.")
+    device = input_ids.device
+
+    def bernoulli(p: float) -> torch.Tensor:
+        return torch.rand(input_ids.shape, generator=generator, device=device) < p
+
+    selected = bernoulli(probability)
+    selected &= input_ids != text_config.pad_token_id
+    selected &= input_ids != text_config.cls_token_id
+    labels = torch.where(selected, input_ids, torch.full_like(input_ids, -100))
+    masked_ids = input_ids.clone()
+    to_mask = selected & bernoulli(0.8)
+    masked_ids[to_mask] = text_config.mask_token_id
+    to_random = selected & ~to_mask & bernoulli(0.5)
+    random_ids = torch.randint(text_config.vocab_size, input_ids.shape, generator=generator, device=device)
+    masked_ids[to_random] = random_ids[to_random]
+    return masked_ids, labels

@@ -59,6 +59,8 @@ class InternVideo2PretrainingArguments(TrainingArguments):
 
     mask_type (`str`, defaults to `"attention"`): `"attention"` (teacher-guided), `"tube"`, `"random"` or `"none"`.
     mask_ratio (`float`, defaults to 0.8): fraction of patch tokens masked (per frame for per-frame masks).
+    clip_loss_weight, clip_final_loss_weight, mae_loss_weight (`float`, defaults to 1.0): weights of the three
+        alignment losses (1, 1, 1 in the original).
     attention_mask_per_frame (`bool`, *optional*): sample the attention-guided mask per frame (`True`) or over the
         whole clip (`False`). Default: per frame for an image CLIP teacher (stage 1), whole clip for an InternVideo2
         teacher (distillation), as the original.
@@ -70,6 +72,9 @@ class InternVideo2PretrainingArguments(TrainingArguments):
     attention_mask_per_frame: bool | None = field(
         default=None, metadata={"help": "Teacher-guided masking per frame (default: per frame for image teachers)."}
     )
+    clip_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the intermediate CLIP alignment loss."})
+    clip_final_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the final CLIP alignment loss."})
+    mae_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the MAE alignment loss."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
@@ -314,12 +319,15 @@ class InternVideo2PretrainingTrainer(VideoTrainerMixin, Trainer):
             clip_teacher_hidden_states=clip.hidden_states,
             clip_teacher_pooled=clip.pooled,
             mae_teacher_hidden_states=mae,
+            num_items_in_batch=num_items_in_batch,
         )
+        components = {"clip": outputs.clip_loss, "clip_final": outputs.clip_final_loss, "mae": outputs.mae_loss}
         if model.training:
-            self._record_loss_components(
-                {"clip": outputs.clip_loss, "clip_final": outputs.clip_final_loss, "mae": outputs.mae_loss}
-            )
-        loss = self._scale_for_accumulation(outputs.loss, pixel_values.shape[0], num_items_in_batch)
+            self._record_loss_components(components)
+        weights = {"clip": self.args.clip_loss_weight, "clip_final": self.args.clip_final_loss_weight,
+                   "mae": self.args.mae_loss_weight}  # fmt: skip
+        loss = self.weighted_loss(components, weights, num_items_in_batch)
+        outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):

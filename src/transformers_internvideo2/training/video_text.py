@@ -8,8 +8,8 @@ The model is [`InternVideo2ForRetrieval`]; its forward computes the three losses
   `original_gradient_scaling=True` switches to the original's gather (encoder gradients divided by the world size).
 * **VTM** — the matching head on the positive pairs and one hard negative per video and per text, drawn from the
   **local** batch's similarities (as the original).
-* **MLM** — the original corruption (`config.mlm_probability`, 80/10/10) of the captions, decoded with the video
-  tokens as cross-attention memory.
+* **MLM** — the original corruption (`mlm_probability`, 80/10/10) of the captions, decoded with the video tokens
+  as cross-attention memory.
 
 What the trainer adds:
 
@@ -17,10 +17,12 @@ What the trainer adds:
   `int(0.8 * N)` of its `N` patch tokens uniformly at random (`video_mask_type="random"`, ratio `video_mask_ratio`);
   one-frame clips (images) drop `image_mask_ratio` (0.5). No masking at evaluation. A `bool_masked_pos` column in
   the batch overrides the generated mask.
+* **the recipe knobs** as arguments: loss weights, MLM probability, hard negatives, masking, gather mode; the model
+  computes the components, the trainer weights them (`training/common.py`).
 * **exact gradient accumulation**: VTC and VTM are means over pairs, MLM a mean over masked tokens. The trainer draws
   the MLM corruption of every micro-batch of an optimiser step *before* the first forward (unless the batch already
   carries `mlm_input_ids` / `mlm_labels`), counts pairs and masked tokens over the step (and over processes), and
-  scales each micro-batch's means so that the step's loss is `sum over pairs / pairs` + `sum over masked tokens /
+  passes both counts to the forward, which makes the step's loss `sum over pairs / pairs` + `sum over masked tokens /
   masked tokens`. The MLM part is then exactly the same for 2 micro-batches of B/2 as for one batch of B; VTC and
   VTM contrast within a micro-batch (the negatives *are* the batch), so accumulation weights them correctly but
   cannot make them batch-size independent — as with any contrastive loss.
@@ -38,9 +40,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import Trainer, TrainingArguments
 
-from .masking import random_mask, tube_mask
-from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, mask_tokens_for_mlm
+from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
 from .common import VideoTrainerMixin
+from .masking import mask_tokens_for_mlm, random_mask, tube_mask
 
 
 __all__ = ["InternVideo2VideoTextArguments", "InternVideo2VideoTextTrainer", "VIDEO_MASK_TYPES"]
@@ -59,7 +61,13 @@ class InternVideo2VideoTextArguments(TrainingArguments):
     video_mask_ratio (`float`, defaults to 0.8): fraction of patch tokens dropped for clips of several frames.
     image_mask_ratio (`float`, defaults to 0.5): the same for one-frame inputs (images).
     original_gradient_scaling (`bool`, defaults to `False`): use the original's contrastive gather, whose encoder
-        gradients are `1 / world_size` of the exact ones (see `contrastive.py`); for resuming or comparing original runs.
+        gradients are `1 / world_size` of the exact ones (see `losses/contrastive.py`); for resuming or comparing
+        original runs.
+    vtc_loss_weight, vtm_loss_weight, mlm_loss_weight (`float`, defaults to 1.0): weights of the three losses; a
+        component with weight 0 is not computed (MLM) or not counted.
+    mlm_probability (`float`, defaults to 0.5): masking probability of the MLM corruption (the original's 0.5).
+    vtm_hard_negatives (`bool`, defaults to `True`): draw the VTM negatives from the similarity (as the original)
+        instead of uniformly.
     remove_unused_columns: defaults to `False` here.
     """
 
@@ -69,10 +77,17 @@ class InternVideo2VideoTextArguments(TrainingArguments):
     original_gradient_scaling: bool = field(
         default=False, metadata={"help": "Original contrastive gather (encoder gradients / world size)."}
     )
+    vtc_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the video-text contrastive loss."})
+    vtm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the video-text matching loss."})
+    mlm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the masked language modelling loss."})
+    mlm_probability: float = field(default=0.5, metadata={"help": "Masking probability of the MLM corruption."})
+    vtm_hard_negatives: bool = field(default=True, metadata={"help": "Hard VTM negatives (from the similarity)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError(f"mlm_probability must lie in (0, 1); got {self.mlm_probability}.")
         if self.video_mask_type not in VIDEO_MASK_TYPES:
             raise ValueError(f"video_mask_type must be one of {VIDEO_MASK_TYPES}; got {self.video_mask_type!r}.")
         for name in ("video_mask_ratio", "image_mask_ratio"):
@@ -99,7 +114,7 @@ class InternVideo2VideoTextTrainer(VideoTrainerMixin, Trainer):
         return self.accelerator.unwrap_model(self.model).config
 
     def _mlm_enabled(self) -> bool:
-        return bool(self._config().mlm_loss_weight)
+        return bool(self.args.mlm_loss_weight)
 
     def _add_mlm_corruption(self, batch: dict) -> None:
         """Draw the MLM corruption of a batch (in place) unless it already has one."""
@@ -107,9 +122,8 @@ class InternVideo2VideoTextTrainer(VideoTrainerMixin, Trainer):
             return
         if "input_ids" not in batch:
             raise ValueError(f"Every batch must contain 'input_ids'; got keys {list(batch)}.")
-        config = self._config()
         batch["mlm_input_ids"], batch["mlm_labels"] = mask_tokens_for_mlm(
-            batch["input_ids"], config.text_config, config.mlm_probability
+            batch["input_ids"], self._config().text_config, self.args.mlm_probability
         )
 
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
@@ -151,40 +165,38 @@ class InternVideo2VideoTextTrainer(VideoTrainerMixin, Trainer):
             raise ValueError(f"pixel_values must be (batch, frames, channels, height, width); got {tuple(pixel_values.shape)}.")
         inputs = {k: v for k, v in inputs.items() if k in _MODEL_INPUTS}  # captions, seeds... are not model inputs
         self._add_mlm_corruption(inputs)
+        if not self._mlm_enabled():
+            inputs.pop("mlm_input_ids", None), inputs.pop("mlm_labels", None)
         if model.training and inputs.get("bool_masked_pos") is None:
             inputs["bool_masked_pos"] = self.video_token_mask(pixel_values)
-        outputs = model(**inputs, original_gradient_scaling=self.args.original_gradient_scaling)
-
-        config = self._config()
-        local_pairs = pixel_values.shape[0]
         pair_count, token_count = self._split_counts(num_items_in_batch)
-        loss = pixel_values.new_zeros(())
-        weights = {"vtc": config.vtc_loss_weight, "vtm": config.vtm_loss_weight, "mlm": config.mlm_loss_weight}
-        for name, weight in weights.items():
-            component = getattr(outputs, f"loss_{name}")
-            if not weight or component is None:
-                continue
-            if name == "mlm" and token_count is not None:
-                local_tokens = int((inputs["mlm_labels"] != -100).sum())
-                scaled = self._scale_for_accumulation(component, local_tokens, token_count)
-            else:
-                scaled = self._scale_for_accumulation(component, local_pairs, pair_count)
-            loss = loss + weight * scaled
+        outputs = model(
+            **inputs,
+            hard_negatives=self.args.vtm_hard_negatives,
+            original_gradient_scaling=self.args.original_gradient_scaling,
+            num_items_in_batch=pair_count,
+            num_masked_tokens_in_batch=token_count,
+        )
+        components = {"vtc": outputs.loss_vtc, "vtm": outputs.loss_vtm, "mlm": outputs.loss_mlm}
         if model.training:
-            self._record_loss_components({"vtc": outputs.loss_vtc, "vtm": outputs.loss_vtm, "mlm": outputs.loss_mlm})
+            self._record_loss_components(components)
+        weights = {"vtc": self.args.vtc_loss_weight, "vtm": self.args.vtm_loss_weight, "mlm": self.args.mlm_loss_weight}
+        loss = self.weighted_loss(components, weights, pair_count)
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
 
     @staticmethod
     def _split_counts(num_items_in_batch):
-        """(pairs, masked tokens) from this trainer's 2-vector, or (pairs, None) from a plain count given by a caller
-        (then the MLM mean is weighted by pairs like the other losses)."""
+        """(pairs, masked tokens) from the 2-vector that `_get_num_items_in_batch` returns (None when not counted)."""
         if num_items_in_batch is None:
             return None, None
-        if torch.is_tensor(num_items_in_batch) and num_items_in_batch.numel() == 2:
-            pairs, tokens = num_items_in_batch
-            return pairs, (tokens if int(tokens) > 0 else None)
-        return num_items_in_batch, None
+        if not (torch.is_tensor(num_items_in_batch) and num_items_in_batch.numel() == 2):
+            raise TypeError(
+                "InternVideo2VideoTextTrainer counts two kinds of items per step, as tensor([pairs, masked tokens]); "
+                f"got {num_items_in_batch!r}."
+            )
+        pairs, tokens = num_items_in_batch
+        return pairs, (tokens if int(tokens) > 0 else None)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """Evaluation reports the (unmasked) stage-2 loss only."""

@@ -462,7 +462,7 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         pixel_values_videos: torch.Tensor,
         qformer_input_ids: torch.LongTensor | None = None,
         qformer_attention_mask: torch.LongTensor | None = None,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2ChatVideoOutput:
         r"""
@@ -478,8 +478,9 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             per view.
         qformer_attention_mask (`torch.LongTensor`, *optional*):
             Padding mask of `qformer_input_ids`.
-        interpolate_pos_encoding (`bool`, defaults to `False`):
-            Resample the vision position embeddings for other frame counts / resolutions.
+        interpolate_pos_encoding (`bool`, *optional*):
+            The package policy: `None` (default) resamples the vision position embeddings when the frame count or
+            resolution differs from the configuration, `False` raises instead.
         """
         config = self.config
         batch_size = pixel_values_videos.shape[0]
@@ -567,7 +568,7 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2ChatCausalLMOutputWithPast:
@@ -581,8 +582,9 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Target ids aligned with `input_ids` (shifted inside the loss); -100 = not supervised (prompt, placeholders,
             padding). `num_items_in_batch` (passed by the Trainer) makes gradient accumulation exact.
-        interpolate_pos_encoding (`bool`, defaults to `False`):
-            Resample the vision position embeddings for other frame counts / resolutions.
+        interpolate_pos_encoding (`bool`, *optional*):
+            The package policy: `None` (default) resamples the vision position embeddings when the frame count or
+            resolution differs from the configuration, `False` raises instead.
         mm_encoder_outputs (`dict`, *optional*):
             `{"video": get_video_features(...)}` computed beforehand (what `generate()` does, once, before the
             prefill). Exclusive with `pixel_values_videos`.

@@ -33,48 +33,28 @@ from transformers.image_utils import PILImageResampling
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from ...media.frame_sampling import sample_frame_indices
 from .chat_templates import HD_VIEW_SEPARATORS, chat_template_for
 from .modeling_internvideo2_chat import hd_grid, split_video_into_hd_views
 from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor, InternVideo2VideoProcessorKwargs
 from ..remote_code import RemoteCodeMixin
 
 
-__all__ = ["InternVideo2ChatProcessor", "InternVideo2ChatProcessorKwargs", "benchmark_frame_indices", "decode_clip"]
-
-
-def benchmark_frame_indices(
-    total_frames: int, fps: float | None, num_frames: int, start: float | None = None, end: float | None = None
-) -> np.ndarray:
-    """Frame indices of the VideoChat2 benchmark evaluation (MVBench protocol, spec §10.1), optionally inside a
-    `[start, end]` window in seconds: `start_idx = max(0, round(start * fps))`, `end_idx = min(round(end * fps),
-    total - 1)`, `seg = (end_idx - start_idx) / num_frames`, frame `i = int(start_idx + seg / 2 + round(seg * i))`.
-    Without a window the whole video is used."""
-    if total_frames <= 0:
-        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames.")
-    if num_frames <= 0:
-        raise ValueError(f"num_frames must be positive, got {num_frames}.")
-    last = total_frames - 1
-    if (start is not None or end is not None) and not fps:
-        raise ValueError("A start/end window needs the video's fps.")
-    start_idx = max(0, round(start * fps)) if start is not None else 0
-    end_idx = min(round(end * fps), last) if end is not None else last
-    if end_idx < start_idx:
-        raise ValueError(f"Empty window: start={start}s, end={end}s at {fps} fps ({total_frames} frames).")
-    seg = (end_idx - start_idx) / num_frames
-    indices = [int(start_idx + seg / 2 + round(seg * i)) for i in range(num_frames)]
-    return np.minimum(np.asarray(indices, dtype=np.int64), last)
+__all__ = ["InternVideo2ChatProcessor", "InternVideo2ChatProcessorKwargs", "decode_clip"]
 
 
 def decode_clip(
     path: str | os.PathLike, num_frames: int, start: float | None = None, end: float | None = None, backend: str = "auto"
 ) -> np.ndarray:
-    """Decode `num_frames` frames of a video file with [`benchmark_frame_indices`] (optionally inside
+    """Decode `num_frames` frames of a video file by the benchmark rule (`"mvbench"` frame sampling, optionally inside
     `[start, end]` seconds). Returns `uint8 (T, H, W, 3)` frames, to be passed to the processor with
     `do_sample_frames=False`."""
     from ...media.video_decoding import decode_video_frames
 
     def indices(metadata):
-        return benchmark_frame_indices(metadata.total_num_frames, metadata.fps, num_frames, start, end)
+        return sample_frame_indices(
+            metadata.total_num_frames, num_frames, "mvbench", fps=metadata.fps, start=start, end=end
+        )
 
     frames, _ = decode_video_frames(path, indices=indices, backend=backend)
     return frames

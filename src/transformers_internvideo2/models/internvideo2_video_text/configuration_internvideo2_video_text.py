@@ -6,6 +6,7 @@ import copy
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from ..config_compat import drop_moved_settings
 from ..internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 
 
@@ -119,6 +120,13 @@ INTERNVIDEO2_VIDEO_TEXT_PRESETS: dict[str, dict] = {
 }
 
 
+MOVED_SETTINGS = {
+    **{name: f"InternVideo2VideoTextArguments.{name}" for name in (
+        "mlm_probability", "vtm_hard_negatives", "vtc_loss_weight", "vtm_loss_weight", "mlm_loss_weight")},
+    "matching_rerank_k": "the `rerank_k` argument of transformers_internvideo2.tasks.retrieval",
+}  # fmt: skip
+
+
 @strict
 class InternVideo2Config(PreTrainedConfig):
     r"""
@@ -142,15 +150,14 @@ class InternVideo2Config(PreTrainedConfig):
         keep_vision_distillation_heads (`bool`, defaults to `False`): build the vision encoder as
             [`InternVideo2ForPreTraining`] so that the stage-1 distillation decoders stored in stage-2 checkpoints
             are kept (they are unused by every video-text output).
-        mlm_probability (`float`, defaults to 0.5): masking probability of the MLM loss (the original's 0.5).
-        matching_rerank_k (`int`, defaults to 128): candidates re-ranked by the matching head in retrieval.
-        vtm_hard_negatives (`bool`, defaults to `True`): draw the VTM negatives from the similarity (as the original)
-            instead of uniformly.
-        vtc_loss_weight, vtm_loss_weight, mlm_loss_weight (`float`, defaults to 1.0): weights of the training losses.
         tie_word_embeddings (`bool`, defaults to `True`): tie the MLM decoder to the word embeddings.
-    text_pooling (`str`, defaults to `"cls"`): the text feature that is projected for VTC and retrieval: the `[CLS]`
-        state of the text path (`"cls"`, the original) or the masked mean over its tokens (`"mean"`, a deviation for
-        text encoders whose `[CLS]` was never trained as a sentence feature, such as a few MiniLM layers).
+        text_pooling (`str`, defaults to `"cls"`): the text feature that is projected for VTC and retrieval: the
+            `[CLS]` state of the text path (`"cls"`, the original) or the masked mean over its tokens (`"mean"`, a
+            deviation for text encoders whose `[CLS]` was never trained as a sentence feature, such as a few MiniLM
+            layers).
+
+    The training settings (loss weights, MLM probability, hard negatives) are `InternVideo2VideoTextArguments`, the
+    re-ranking depth an argument of `tasks.retrieval`; configs saved with them load with a warning.
     """
 
     model_type = "internvideo2"
@@ -165,15 +172,13 @@ class InternVideo2Config(PreTrainedConfig):
     use_vision_token_projection: bool = False
     vision_token_projection_size: int = 768
     keep_vision_distillation_heads: bool = False
-    mlm_probability: float = 0.5
-    matching_rerank_k: int = 128
-    vtm_hard_negatives: bool = True
-    vtc_loss_weight: float | int = 1.0
-    vtm_loss_weight: float | int = 1.0
-    mlm_loss_weight: float | int = 1.0
     tie_word_embeddings: bool = True
     text_pooling: str = "cls"
     initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        drop_moved_settings(type(self).__name__, kwargs, MOVED_SETTINGS)
+        super().__post_init__(**kwargs)
 
     def validate_architecture(self):
         memory_width = (
@@ -188,14 +193,10 @@ class InternVideo2Config(PreTrainedConfig):
             )
         if self.keep_vision_distillation_heads and not self.vision_config.clip_teacher_hidden_size:
             raise ValueError("keep_vision_distillation_heads=True needs vision_config.clip_teacher_hidden_size > 0.")
-        if not 0.0 < self.mlm_probability < 1.0:
-            raise ValueError(f"mlm_probability must lie in (0, 1); got {self.mlm_probability}.")
         if not 0.0 < self.temperature_min <= self.temperature_init <= self.temperature_max:
             raise ValueError("Expected 0 < temperature_min <= temperature_init <= temperature_max.")
         if self.text_pooling not in ("cls", "mean"):
             raise ValueError(f"text_pooling must be 'cls' or 'mean'; got {self.text_pooling!r}.")
-        if self.matching_rerank_k < 1:
-            raise ValueError(f"matching_rerank_k must be >= 1; got {self.matching_rerank_k}.")
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "InternVideo2Config":

@@ -8,9 +8,9 @@
         [CLS] -> matching_head -> logit of class 1 = "the text describes the video"
         all   -> MLM head (tied to the word embeddings)
 
-Retrieval ranks by cosine similarity and re-ranks the top-k candidates by the matching head (as the original
-`tasks/retrieval_utils.evaluation()`); training combines contrastive (VTC), matching (VTM, hard negatives) and masked
-language modelling (MLM) losses.
+Retrieval ranks by cosine similarity and re-ranks the top-k candidates with the matching head (`tasks/retrieval.py`,
+as the original `tasks/retrieval_utils.evaluation()`); the training forward computes the contrastive (VTC), matching
+(VTM, hard negatives) and masked language modelling (MLM) losses, which the stage-2 trainer weights.
 """
 
 from collections.abc import Callable
@@ -23,14 +23,20 @@ from torch import nn
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithCrossAttentions, MaskedLMOutput, ModelOutput
+from transformers.modeling_outputs import (
+    BaseModelOutputWithCrossAttentions,
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    ModelOutput,
+)
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
-from ...losses.contrastive import video_text_contrastive_loss as _contrastive_loss
+from ...losses.accumulation import mean_over_step
+from ...losses.contrastive import video_text_contrastive_loss
 from ..remote_code import RemoteCodeMixin
 from .configuration_internvideo2_video_text import (
     InternVideo2Config,
@@ -63,9 +69,9 @@ class InternVideo2Output(ModelOutput):
     logits_per_text (`torch.FloatTensor` of shape `(text_batch_size, video_batch_size)`):
         The transpose of `logits_per_video`.
     video_embeds (`torch.FloatTensor` of shape `(video_batch_size, projection_dim)`):
-        L2-normalised projected video features (see [`InternVideo2Model.get_video_features`]).
+        L2-normalised projected video features (the `pooler_output` of [`InternVideo2Model.get_video_features`]).
     text_embeds (`torch.FloatTensor` of shape `(text_batch_size, projection_dim)`):
-        L2-normalised projected text features (see [`InternVideo2Model.get_text_features`]).
+        L2-normalised projected text features (the `pooler_output` of [`InternVideo2Model.get_text_features`]).
     vision_model_output ([`InternVideo2VisionModelOutput`]):
         Output of the vision encoder: `last_hidden_state` (the video tokens) and `pooler_output` (raw pooled feature).
     text_model_output ([`BaseModelOutputWithCrossAttentions`]):
@@ -85,40 +91,22 @@ class InternVideo2Output(ModelOutput):
 
 
 @dataclass
-class InternVideo2VideoEncoding(ModelOutput):
+class InternVideo2VideoFeatures(BaseModelOutputWithPooling):
     r"""
-    Everything one pass of the vision encoder gives, for feature extraction and retrieval over collections.
+    What [`InternVideo2Model.get_video_features`] returns.
 
-    video_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
-        `vision_projection(pooler_output)`, L2-normalised unless `normalize=False`.
-    pooler_output (`torch.FloatTensor` of shape `(batch_size, pooler_output_size)`):
-        Raw attention-pooled feature of the vision encoder (the original `x_pool_vis`), before projection.
-    video_tokens (`torch.FloatTensor` of shape `(batch_size, 1 + num_patches, encoder_width)`):
-        The token sequence the fusion layers attend to (the 6B model's token projection applied).
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, 1 + num_patches, vision_hidden_size)`):
-        Raw output of the last vision block (the original `x_vis`).
+        Output of the last vision block (the original `x_vis`); [`InternVideo2Model.fusion_tokens`] turns it into
+        the memory the fusion layers attend to.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
+        `vision_projection` of the attention-pooled feature, L2-normalised unless `normalize=False`: the retrieval
+        embedding.
+    vision_pooler_output (`torch.FloatTensor` of shape `(batch_size, pooler_output_size)`):
+        The attention-pooled feature before the projection (the original `x_pool_vis`).
+    hidden_states, attentions: of the vision encoder, when asked for.
     """
 
-    video_embeds: torch.FloatTensor | None = None
-    pooler_output: torch.FloatTensor | None = None
-    video_tokens: torch.FloatTensor | None = None
-    last_hidden_state: torch.FloatTensor | None = None
-
-
-@dataclass
-class InternVideo2TextEncoding(ModelOutput):
-    r"""
-    text_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
-        `text_projection` of the `[CLS]` state of the text path, L2-normalised unless `normalize=False`.
-    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
-        Hidden states of the text path: the input of the fusion path (matching, MLM).
-    attention_mask (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
-        The padding mask used, to pass on to the fusion path.
-    """
-
-    text_embeds: torch.FloatTensor | None = None
-    last_hidden_state: torch.FloatTensor | None = None
-    attention_mask: torch.LongTensor | None = None
+    vision_pooler_output: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -138,31 +126,11 @@ class InternVideo2MatchingOutput(ModelOutput):
 
 
 @dataclass
-class InternVideo2RerankOutput(ModelOutput):
-    r"""
-    video_to_text (`torch.FloatTensor` of shape `(num_videos, num_texts)`):
-        For each video, the matching-head "match" logit of its top-k texts by cosine; every other entry is `fill_value`
-        (-100, as the original), so each top-k candidate ranks above every other text.
-    text_to_video (`torch.FloatTensor` of shape `(num_texts, num_videos)`):
-        The same for each text over its top-k videos.
-    video_to_text_candidates (`torch.LongTensor` of shape `(num_videos, k)`):
-        Indices of the top-k texts per video (by cosine).
-    text_to_video_candidates (`torch.LongTensor` of shape `(num_texts, k)`):
-        Indices of the top-k videos per text (by cosine).
-    """
-
-    video_to_text: torch.FloatTensor | None = None
-    text_to_video: torch.FloatTensor | None = None
-    video_to_text_candidates: torch.LongTensor | None = None
-    text_to_video_candidates: torch.LongTensor | None = None
-
-
-@dataclass
 class InternVideo2ForRetrievalOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor`, *optional*):
-        `vtc_loss_weight * loss_vtc + vtm_loss_weight * loss_vtm + mlm_loss_weight * loss_mlm` (components with weight 0
-        are not computed).
+        `loss_vtc + loss_vtm + loss_mlm` (the components that were computed). The stage-2 trainer weights the
+        components with its arguments instead.
     loss_vtc (`torch.FloatTensor`, *optional*): video-text contrastive loss.
     loss_vtm (`torch.FloatTensor`, *optional*): video-text matching loss (positives + hard negatives).
     loss_mlm (`torch.FloatTensor`, *optional*): masked language modelling loss conditioned on the video.
@@ -617,36 +585,6 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# MLM corruption
-# ------------------------------------------------------------------------------------------------------------------
-def mask_tokens_for_mlm(
-    input_ids: torch.Tensor,
-    config: InternVideo2TextConfig,
-    probability: float,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The original MLM corruption: each token is selected with `probability` (never `[PAD]` or `[CLS]`); of the
-    selected, 80 % become `[MASK]`, half of the rest a random id, the others stay. Returns `(masked_ids, labels)` with
-    labels -100 on unselected positions."""
-    device = input_ids.device
-
-    def bernoulli(p: float) -> torch.Tensor:
-        return torch.rand(input_ids.shape, generator=generator, device=device) < p
-
-    selected = bernoulli(probability)
-    selected &= input_ids != config.pad_token_id
-    selected &= input_ids != config.cls_token_id
-    labels = torch.where(selected, input_ids, torch.full_like(input_ids, -100))
-    masked_ids = input_ids.clone()
-    to_mask = selected & bernoulli(0.8)
-    masked_ids[to_mask] = config.mask_token_id
-    to_random = selected & ~to_mask & bernoulli(0.5)
-    random_ids = torch.randint(config.vocab_size, input_ids.shape, generator=generator, device=device)
-    masked_ids[to_random] = random_ids[to_random]
-    return masked_ids, labels
-
-
-# ------------------------------------------------------------------------------------------------------------------
 # Video-text models
 # ------------------------------------------------------------------------------------------------------------------
 class InternVideo2VisionTokenProjection(nn.Module):
@@ -686,7 +624,6 @@ class InternVideo2PreTrainedModel(RemoteCodeMixin, PreTrainedModel):
             _init_bert_module(module, std)
 
 
-
 def _check_video_batch(pixel_values: torch.Tensor) -> None:
     if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 5:
         shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
@@ -695,6 +632,14 @@ def _check_video_batch(pixel_values: torch.Tensor) -> None:
         ) else ""
         raise ValueError(
             f"pixel_values must be a video batch shaped (batch, frames, channels, height, width); got {shape}.{hint}"
+        )
+
+
+def _check_pairs(pixel_values: torch.Tensor, input_ids: torch.Tensor, what: str) -> None:
+    if pixel_values.shape[0] != input_ids.shape[0]:
+        raise ValueError(
+            f"{what} pairs the i-th video with the i-th text, but got {pixel_values.shape[0]} videos and "
+            f"{input_ids.shape[0]} texts."
         )
 
 
@@ -707,10 +652,6 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
 
     def __init__(self, config: InternVideo2Config):
         super().__init__(config)
-        self._build_dual_encoder(config)
-        self.post_init()
-
-    def _build_dual_encoder(self, config: InternVideo2Config) -> None:
         vision_class = InternVideo2ForPreTraining if config.keep_vision_distillation_heads else InternVideo2VisionModel
         self.vision_model = vision_class(config.vision_config)
         self.text_model = InternVideo2TextModel(config.text_config)
@@ -720,8 +661,8 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         self.vision_projection = nn.Linear(config.vision_config.pooler_output_size, config.projection_dim)
         self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim)
         self.temperature = nn.Parameter(torch.tensor(float(config.temperature_init)))
+        self.post_init()
 
-    # -- encoders ----------------------------------------------------------------------------------------------------
     @property
     def vision_backbone(self) -> InternVideo2VisionModel:
         """The vision encoder (inside the pretraining wrapper when the distillation heads are kept)."""
@@ -735,86 +676,106 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding):
         self.text_model.set_input_embeddings(value)
 
-    def _run_vision(self, pixel_values, bool_masked_pos=None, interpolate_pos_encoding=False, **kwargs):
+    # -- features ----------------------------------------------------------------------------------------------------
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool | None = None,
+        normalize: bool = True,
+        bool_masked_pos: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> InternVideo2VideoFeatures:
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+            Normalised frames; one image = one frame.
+        interpolate_pos_encoding (`bool`, *optional*): the package policy — `None` (default) resamples the position
+            embeddings when the frame count or resolution differs from the configuration (linear in time, bicubic in
+            space, as the original's checkpoint interpolation), `False` raises instead.
+        normalize (`bool`, defaults to `True`): L2-normalise the embedding (the original retrieval features are).
+        bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_patches)`, *optional*): video tokens dropped
+            before the encoder (stage-2 training drops most of them).
+
+        Returns `pooler_output` = the projected (normalised) retrieval embedding, as CLIP-style models do, next to the
+        vision tokens and the unprojected pooled feature ([`InternVideo2VideoFeatures`]).
+        """
         _check_video_batch(pixel_values)
-        return self.vision_backbone(
+        outputs = self.vision_backbone(
             pixel_values, bool_masked_pos=bool_masked_pos, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
         )
-
-    def _video_tokens(self, last_hidden_state: torch.Tensor) -> torch.Tensor:
-        if self.vision_token_projection is None:
-            return last_hidden_state
-        return self.vision_token_projection(last_hidden_state)
-
-    def _project_video(self, pooled: torch.Tensor, normalize: bool) -> torch.Tensor:
-        embeds = self.vision_projection(pooled)
-        return F.normalize(embeds, dim=-1) if normalize else embeds
-
-    def _project_text(
-        self, text_hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, normalize: bool
-    ) -> torch.Tensor:
-        if self.config.text_pooling == "mean":  # masked mean of the text path (a configurable deviation, see config)
-            mask = torch.ones_like(text_hidden_states[..., 0]) if attention_mask is None else attention_mask
-            mask = mask[..., None].to(text_hidden_states.dtype)
-            pooled = (text_hidden_states * mask).sum(1) / mask.sum(1).clamp(min=1)
-        else:  # the original: the [CLS] state
-            pooled = text_hidden_states[:, 0]
-        embeds = self.text_projection(pooled)
-        return F.normalize(embeds, dim=-1) if normalize else embeds
-
-    def encode_video(
-        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, normalize: bool = True
-    ) -> InternVideo2VideoEncoding:
-        """One pass of the vision encoder: projected (normalised) embeddings, raw pooled feature, video tokens.
-
-        Args:
-            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
-                Normalised frames; one image = one frame.
-            interpolate_pos_encoding (`bool`): resample the position embeddings for another frame count/resolution
-                (linear in time, bicubic in space, as the original's checkpoint interpolation).
-            normalize (`bool`): L2-normalise `video_embeds` (the original retrieval features are normalised).
-        """
-        outputs = self._run_vision(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
-        return InternVideo2VideoEncoding(
-            video_embeds=self._project_video(outputs.pooler_output, normalize),
-            pooler_output=outputs.pooler_output,
-            video_tokens=self._video_tokens(outputs.last_hidden_state),
+        embeds = self.vision_projection(outputs.pooler_output)
+        return InternVideo2VideoFeatures(
             last_hidden_state=outputs.last_hidden_state,
+            pooler_output=F.normalize(embeds, dim=-1) if normalize else embeds,
+            vision_pooler_output=outputs.pooler_output,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
         )
 
-    def encode_text(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, normalize: bool = True
-    ) -> InternVideo2TextEncoding:
-        """The text path: projected (normalised) `[CLS]` embeddings and the hidden states the fusion path needs."""
-        hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
-        return InternVideo2TextEncoding(
-            text_embeds=self._project_text(hidden, attention_mask, normalize), last_hidden_state=hidden, attention_mask=attention_mask
-        )
-
-    def get_video_features(
-        self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False, normalize: bool = True
-    ) -> torch.Tensor:
-        """`(batch_size, projection_dim)` video embeddings: `vision_projection(pooled)`, L2-normalised by default,
-        exactly as the original retrieval evaluation. See [`encode_video`] for the raw pooled feature and tokens."""
-        return self.encode_video(pixel_values, interpolate_pos_encoding, normalize).video_embeds
-
+    @can_return_tuple
     def get_text_features(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, normalize: bool = True
-    ) -> torch.Tensor:
-        """`(batch_size, projection_dim)` text embeddings: `text_projection` of the `[CLS]` state after the text
-        path (layers below `fusion_layer`), L2-normalised by default, exactly as the original."""
-        return self.encode_text(input_ids, attention_mask, normalize).text_embeds
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        normalize: bool = True,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPooling:
+        r"""
+        input_ids, attention_mask (`torch.LongTensor` of shape `(batch_size, sequence_length)`):
+            Tokenised texts (`[CLS] tokens`, no `[SEP]`, as the processor writes them).
+        normalize (`bool`, defaults to `True`): L2-normalise the embedding, exactly as the original.
 
-    def get_video_tokens(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """`(batch_size, 1 + num_patches, encoder_width)` video tokens the fusion layers attend to (the raw last
-        vision block output; projected for 6B)."""
-        return self.encode_video(pixel_values, interpolate_pos_encoding).video_tokens
+        Returns `last_hidden_state` = the text path's hidden states (layers below `fusion_layer`, the input of the
+        fusion path) and `pooler_output` = `text_projection` of the pooled text state (`[CLS]`, or the masked mean
+        with `config.text_pooling="mean"`).
+        """
+        outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text", **kwargs)
+        hidden = outputs.last_hidden_state
+        if self.config.text_pooling == "mean":  # masked mean of the text path (a configurable deviation, see config)
+            mask = torch.ones_like(hidden[..., 0]) if attention_mask is None else attention_mask
+            mask = mask[..., None].to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        else:  # the original: the [CLS] state
+            pooled = hidden[:, 0]
+        embeds = self.text_projection(pooled)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=F.normalize(embeds, dim=-1) if normalize else embeds,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def fusion_tokens(self, video_last_hidden_state: torch.Tensor) -> torch.Tensor:
+        """The memory the fusion layers cross-attend to, from the vision encoder's last hidden state: the tokens
+        themselves (1B), or their projection to `vision_token_projection_size` (6B)."""
+        if self.vision_token_projection is None:
+            return video_last_hidden_state
+        return self.vision_token_projection(video_last_hidden_state)
+
+    def clamped_temperature(self) -> torch.Tensor:
+        return self.temperature.clamp(self.config.temperature_min, self.config.temperature_max)
 
     def clamp_temperature_(self) -> None:
         """Clamp the temperature in place to `[temperature_min, temperature_max]` (the original does it at every
         training forward)."""
         with torch.no_grad():
             self.temperature.clamp_(self.config.temperature_min, self.config.temperature_max)
+
+    def contrastive_loss(
+        self,
+        video_embeds: torch.Tensor,
+        text_embeds: torch.Tensor,
+        sample_ids: torch.Tensor | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        original_gradient_scaling: bool = False,
+    ) -> torch.Tensor:
+        """VTC of normalised embeddings with the learned temperature (symmetric InfoNCE gathered across processes,
+        pairs sharing a sample id all positive; see `losses/contrastive.py`); a mean over the pairs of the step."""
+        loss = video_text_contrastive_loss(
+            video_embeds, text_embeds, self.temperature, sample_ids=sample_ids,
+            original_gradient_scaling=original_gradient_scaling,
+        )  # fmt: skip
+        return mean_over_step(loss, video_embeds.shape[0], num_items_in_batch)
 
     # -- forward -----------------------------------------------------------------------------------------------------
     @can_return_tuple
@@ -824,7 +785,7 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         return_loss: bool = False,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         sample_ids: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2Output:
@@ -834,75 +795,55 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         input_ids, attention_mask (`torch.LongTensor` of shape `(text_batch_size, sequence_length)`):
             Tokenised texts (`[CLS] tokens`, no `[SEP]`, as the original tokenizer).
         return_loss (`bool`): also compute the contrastive loss; the i-th video and i-th text are then a pair, so
-            both batches must have the same size.
+            both batches must have the same size. `num_items_in_batch` (pairs of the optimiser step, from the
+            Trainer) makes gradient accumulation exact.
         sample_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*): with `return_loss`, pairs with equal ids
             are all positives (several captions of one video).
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        if return_loss and pixel_values.shape[0] != input_ids.shape[0]:
-            raise ValueError(
-                f"return_loss=True pairs the i-th video with the i-th text, but got {pixel_values.shape[0]} videos and "
-                f"{input_ids.shape[0]} texts."
-            )
-        vision_outputs = self._run_vision(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
-        text_outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text", **kwargs)
-        video_embeds = self._project_video(vision_outputs.pooler_output, normalize=True)
-        text_embeds = self._project_text(text_outputs.last_hidden_state, attention_mask, normalize=True)
+        if return_loss:
+            _check_pairs(pixel_values, input_ids, "return_loss=True")
+        video = self.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        text = self.get_text_features(input_ids, attention_mask, **kwargs)
         loss = None
         if return_loss:
             if self.training:
                 self.clamp_temperature_()
-            loss = video_text_contrastive_loss(
-                video_embeds, text_embeds, self.temperature, sample_ids, num_items_in_batch
-            )
-        temperature = self.temperature.clamp(self.config.temperature_min, self.config.temperature_max)
-        logits_per_video = video_embeds @ text_embeds.t() / temperature
+            loss = self.contrastive_loss(video.pooler_output, text.pooler_output, sample_ids, num_items_in_batch)
+        logits_per_video = video.pooler_output @ text.pooler_output.t() / self.clamped_temperature()
         return InternVideo2Output(
             loss=loss,
             logits_per_video=logits_per_video,
             logits_per_text=logits_per_video.t(),
-            video_embeds=video_embeds,
-            text_embeds=text_embeds,
-            vision_model_output=vision_outputs,
-            text_model_output=text_outputs,
+            video_embeds=video.pooler_output,
+            text_embeds=text.pooler_output,
+            vision_model_output=video,
+            text_model_output=text,
         )
 
 
-def video_text_contrastive_loss(
-    video_embeds: torch.Tensor,
-    text_embeds: torch.Tensor,
-    temperature: torch.Tensor,
-    sample_ids: torch.Tensor | None = None,
-    num_items_in_batch: int | torch.Tensor | None = None,
-    original_gradient_scaling: bool = False,
-) -> torch.Tensor:
-    """VTC loss of the package (`contrastive.video_text_contrastive_loss`: symmetric InfoNCE of `cos / temperature`,
-    gathered across processes, pairs sharing a sample id all positive). It averages over the local pairs; with
-    `num_items_in_batch` (pairs across accumulated batches) the average becomes a sum divided by it.
-    `original_gradient_scaling=True` reproduces the original's gather (encoder gradients divided by the world size)."""
-    loss = _contrastive_loss(
-        video_embeds, text_embeds, temperature, sample_ids=sample_ids, original_gradient_scaling=original_gradient_scaling
-    )
-    if num_items_in_batch is None:
-        return loss
-    return loss * video_embeds.shape[0] / num_items_in_batch
-
-
 # ------------------------------------------------------------------------------------------------------------------
-# Retrieval: matching head, re-ranking, training with VTC + VTM + MLM
+# Matching head, MLM head and stage-2 training (VTC + VTM + MLM)
 # ------------------------------------------------------------------------------------------------------------------
-class InternVideo2ForRetrieval(InternVideo2Model):
-    """[`InternVideo2Model`] + the video-text matching head (on the fusion path's `[CLS]`) + the MLM head (tied to the
-    word embeddings): matching scores, the original re-ranking evaluation, and stage-2 training (VTC + VTM + MLM)."""
+class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
+    """The dual encoder [`InternVideo2Model`] (`self.internvideo2`) + the video-text matching head (on the fusion
+    path's `[CLS]`) + the MLM head (tied to the word embeddings): matching scores, the original re-ranking
+    (`tasks.retrieval.rerank`), and the stage-2 training forward (VTC + VTM + MLM)."""
 
-    _tied_weights_keys = {"mlm_head.decoder.weight": "text_model.embeddings.word_embeddings.weight"}
+    _tied_weights_keys = {"mlm_head.decoder.weight": "internvideo2.text_model.embeddings.word_embeddings.weight"}
 
     def __init__(self, config: InternVideo2Config):
-        InternVideo2PreTrainedModel.__init__(self, config)
-        self._build_dual_encoder(config)
+        super().__init__(config)
+        self.internvideo2 = InternVideo2Model(config)
         self.matching_head = nn.Linear(config.text_config.hidden_size, 2)
         self.mlm_head = InternVideo2TextMLMHead(config.text_config)
         self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.internvideo2.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Embedding):
+        self.internvideo2.set_input_embeddings(value)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.mlm_head.decoder
@@ -910,10 +851,21 @@ class InternVideo2ForRetrieval(InternVideo2Model):
     def set_output_embeddings(self, new_embeddings: nn.Linear):
         self.mlm_head.decoder = new_embeddings
 
+    # the dual encoder's API, so that retrieval and pipelines take either class
+    def get_video_features(self, *args, **kwargs) -> InternVideo2VideoFeatures:
+        return self.internvideo2.get_video_features(*args, **kwargs)
+
+    def get_text_features(self, *args, **kwargs) -> BaseModelOutputWithPooling:
+        return self.internvideo2.get_text_features(*args, **kwargs)
+
+    def fusion_tokens(self, video_last_hidden_state: torch.Tensor) -> torch.Tensor:
+        return self.internvideo2.fusion_tokens(video_last_hidden_state)
+
     # -- matching ----------------------------------------------------------------------------------------------------
-    def _fusion_cls(self, text_hidden_states, attention_mask, video_tokens) -> torch.Tensor:
-        out = self.text_model.fuse(text_hidden_states, attention_mask, video_tokens).last_hidden_state
-        return out[:, 0]
+    def fusion_cls(self, text_hidden_states, attention_mask, video_tokens) -> torch.Tensor:
+        """`[CLS]` state of the fusion path for (text, video) pairs: the matching head's input."""
+        text = self.internvideo2.text_model
+        return text.fuse(text_hidden_states, attention_mask, video_tokens).last_hidden_state[:, 0]
 
     def matching_scores(
         self,
@@ -922,12 +874,13 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         attention_mask: torch.Tensor | None = None,
         video_tokens: torch.Tensor | None = None,
         text_hidden_states: torch.Tensor | None = None,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
     ) -> InternVideo2MatchingOutput:
         """Matching-head scores of (video i, text i) pairs.
 
-        Give the videos as `pixel_values` or as precomputed `video_tokens` ([`get_video_tokens`]), and the texts as
-        `input_ids` or as precomputed text-path `text_hidden_states` ([`encode_text`]); `attention_mask` is the texts'
+        Give the videos as `pixel_values` or as precomputed fusion memory `video_tokens`
+        (`fusion_tokens(get_video_features(...).last_hidden_state)`), and the texts as `input_ids` or as precomputed
+        text-path `text_hidden_states` (`get_text_features(...).last_hidden_state`); `attention_mask` is the texts'
         padding mask. A batch of one video (or one text) is paired with every item of the other batch.
         """
         if (pixel_values is None) == (video_tokens is None):
@@ -935,9 +888,10 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         if (input_ids is None) == (text_hidden_states is None):
             raise ValueError("Pass exactly one of `input_ids` and `text_hidden_states`.")
         if video_tokens is None:
-            video_tokens = self.get_video_tokens(pixel_values, interpolate_pos_encoding)
+            video = self.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+            video_tokens = self.fusion_tokens(video.last_hidden_state)
         if text_hidden_states is None:
-            text_hidden_states = self.encode_text(input_ids, attention_mask).last_hidden_state
+            text_hidden_states = self.get_text_features(input_ids, attention_mask).last_hidden_state
         num_videos, num_texts = video_tokens.shape[0], text_hidden_states.shape[0]
         if num_videos != num_texts:
             if num_videos == 1:
@@ -950,95 +904,14 @@ class InternVideo2ForRetrieval(InternVideo2Model):
                     f"matching_scores scores (video i, text i) pairs: got {num_videos} videos and {num_texts} texts "
                     "(a batch of one is paired with every item of the other)."
                 )
-        logits = self.matching_head(self._fusion_cls(text_hidden_states, attention_mask, video_tokens))
+        logits = self.matching_head(self.fusion_cls(text_hidden_states, attention_mask, video_tokens))
         return InternVideo2MatchingOutput(
             logits=logits, match_logits=logits[:, 1], match_probabilities=logits.softmax(dim=-1)[:, 1]
         )
 
-    @torch.no_grad()
-    def rerank(
-        self,
-        similarity: torch.Tensor,
-        video_tokens: torch.Tensor,
-        text_ids: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-        k: int | None = None,
-        text_hidden_states: torch.Tensor | None = None,
-        batch_size: int = 32,
-        fill_value: float = -100.0,
-    ) -> InternVideo2RerankOutput:
-        """Re-rank retrieval candidates with the matching head, as the original `evaluation()`.
-
-        For every video the `k` texts with the highest cosine similarity, and for every text the `k` best videos, are
-        scored by the matching head (logit of "match"); the score replaces the similarity, every non-candidate gets
-        `fill_value` (-100). The cosine is not blended in: inside the top-k the order is the matching head's.
-        Each (video, text) pair that is a candidate in either direction is scored once.
-
-        Args:
-            similarity (`torch.FloatTensor` of shape `(num_videos, num_texts)`): cosine similarities of the
-                normalised embeddings (`video_embeds @ text_embeds.T`).
-            video_tokens (`torch.FloatTensor` of shape `(num_videos, num_tokens, encoder_width)`): from
-                [`get_video_tokens`] / [`encode_video`] (may live on the CPU; moved per batch).
-            text_ids, text_mask (`torch.LongTensor` of shape `(num_texts, sequence_length)`): tokenised texts; or
-            text_hidden_states (`torch.FloatTensor`): their text-path hidden states ([`encode_text`]) with `text_mask`.
-            k (`int`, *optional*): candidates per query; defaults to `config.matching_rerank_k` (128), capped by the
-                collection size.
-            batch_size (`int`): pairs per matching-head batch (32 as the original).
-        """
-        num_videos, num_texts = similarity.shape
-        if video_tokens.shape[0] != num_videos:
-            raise ValueError(f"similarity has {num_videos} rows (videos) but video_tokens holds {video_tokens.shape[0]}.")
-        if (text_ids is None) == (text_hidden_states is None):
-            raise ValueError("Pass exactly one of `text_ids` and `text_hidden_states`.")
-        device = self.vision_projection.weight.device
-        if text_hidden_states is None:
-            text_hidden_states = torch.cat(
-                [
-                    self.encode_text(
-                        text_ids[i : i + batch_size].to(device),
-                        None if text_mask is None else text_mask[i : i + batch_size].to(device),
-                    ).last_hidden_state
-                    for i in range(0, num_texts, batch_size)
-                ]
-            )
-        if text_hidden_states.shape[0] != num_texts:
-            raise ValueError(f"similarity has {num_texts} columns (texts) but {text_hidden_states.shape[0]} texts given.")
-        k = self.config.matching_rerank_k if k is None else k
-        k_texts, k_videos = min(k, num_texts), min(k, num_videos)
-        text_candidates = similarity.topk(k_texts, dim=1).indices  # (num_videos, k)
-        video_candidates = similarity.t().topk(k_videos, dim=1).indices  # (num_texts, k)
-
-        pairs = torch.zeros(num_videos, num_texts, dtype=torch.bool, device=similarity.device)
-        pairs.scatter_(1, text_candidates, True)
-        pairs.t().scatter_(1, video_candidates, True)
-        video_index, text_index = pairs.nonzero(as_tuple=True)
-        scores = torch.empty(video_index.shape[0], dtype=torch.float32, device=similarity.device)
-        for start in range(0, video_index.shape[0], batch_size):
-            v = video_index[start : start + batch_size]
-            t = text_index[start : start + batch_size]
-            mask = None if text_mask is None else text_mask[t.to(text_mask.device)].to(device)
-            cls = self._fusion_cls(
-                text_hidden_states[t.to(text_hidden_states.device)].to(device),
-                mask,
-                video_tokens[v.to(video_tokens.device)].to(device),
-            )
-            scores[start : start + batch_size] = self.matching_head(cls)[:, 1].float().to(scores.device)
-        pair_scores = torch.full((num_videos, num_texts), fill_value, dtype=torch.float32, device=similarity.device)
-        pair_scores[video_index, text_index] = scores
-
-        video_to_text = torch.full_like(pair_scores, fill_value)
-        video_to_text.scatter_(1, text_candidates, pair_scores.gather(1, text_candidates))
-        text_to_video = torch.full_like(pair_scores.t(), fill_value)
-        text_to_video.scatter_(1, video_candidates, pair_scores.t().gather(1, video_candidates))
-        return InternVideo2RerankOutput(
-            video_to_text=video_to_text,
-            text_to_video=text_to_video,
-            video_to_text_candidates=text_candidates,
-            text_to_video_candidates=video_candidates,
-        )
-
     # -- training ----------------------------------------------------------------------------------------------------
-    def _sample_negatives(self, similarity: torch.Tensor, sample_ids: torch.Tensor | None) -> torch.Tensor:
+    @staticmethod
+    def _sample_negatives(similarity: torch.Tensor, sample_ids: torch.Tensor | None, hard: bool) -> torch.Tensor:
         """One negative column per row: drawn from `softmax(similarity)` with positives excluded (hard negatives, as
         the original) or uniformly among non-positives."""
         batch_size = similarity.shape[0]
@@ -1048,45 +921,60 @@ class InternVideo2ForRetrieval(InternVideo2Model):
             positive = sample_ids.view(-1, 1) == sample_ids.view(1, -1)
         if bool(positive.all(dim=1).any()):
             raise ValueError("VTM needs at least one negative per sample: a sample's id is shared by the whole batch.")
-        if self.config.vtm_hard_negatives:
+        if hard:
             weights = similarity.softmax(dim=1).masked_fill(positive, 0.0)
             weights = torch.nan_to_num(weights, nan=0.01, posinf=0.01, neginf=0.01)
         else:
             weights = (~positive).float()
         return torch.multinomial(weights, 1).squeeze(1)
 
-    def _vtm_loss(self, video_tokens, text_hidden, attention_mask, video_embeds, text_embeds, sample_ids, n_items):
+    def matching_loss(
+        self,
+        video_tokens: torch.Tensor,
+        text_hidden: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        similarity: torch.Tensor,
+        sample_ids: torch.Tensor | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        hard_negatives: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """VTM: the matching head on the positive pairs and, per video and per text, one negative drawn from the
+        local `similarity` (`(batch, batch)`, video rows); cross-entropy over the 3 pairs of each sample."""
         with torch.no_grad():
-            similarity = video_embeds @ text_embeds.t() / self.temperature
-            negative_text = self._sample_negatives(similarity, sample_ids)  # for each video
-            negative_video = self._sample_negatives(similarity.t(), sample_ids)  # for each text
+            negative_text = self._sample_negatives(similarity, sample_ids, hard_negatives)  # for each video
+            negative_video = self._sample_negatives(similarity.t(), sample_ids, hard_negatives)  # for each text
         mask = attention_mask
         all_tokens = torch.cat([video_tokens, video_tokens[negative_video], video_tokens])
         all_text = torch.cat([text_hidden, text_hidden, text_hidden[negative_text]])
         all_mask = None if mask is None else torch.cat([mask, mask, mask[negative_text]])
-        logits = self.matching_head(self._fusion_cls(all_text, all_mask, all_tokens))
+        logits = self.matching_head(self.fusion_cls(all_text, all_mask, all_tokens))
         batch_size = video_tokens.shape[0]
         labels = torch.cat(
             [torch.ones(batch_size, dtype=torch.long), torch.zeros(2 * batch_size, dtype=torch.long)]
         ).to(logits.device)
-        if n_items is None:
-            return F.cross_entropy(logits.float(), labels), logits
-        # per pair: the positive and its two negatives, summed over the batch and divided by the pairs across steps
-        return F.cross_entropy(logits.float(), labels, reduction="sum") / (3 * n_items), logits
+        # per pair: the positive and its two negatives
+        return mean_over_step(F.cross_entropy(logits.float(), labels), batch_size, num_items_in_batch), logits
 
-    def _mlm_loss(self, input_ids, attention_mask, video_tokens, masked_ids=None, labels=None):
-        if (masked_ids is None) != (labels is None):
-            raise ValueError("Pass both `mlm_input_ids` and `mlm_labels` (a corruption drawn outside), or neither.")
-        if masked_ids is None:
-            masked_ids, labels = mask_tokens_for_mlm(input_ids, self.config.text_config, self.config.mlm_probability)
-        text_hidden = self.text_model(input_ids=masked_ids, attention_mask=attention_mask, mode="text").last_hidden_state
-        fused = self.text_model.fuse(text_hidden, attention_mask, video_tokens).last_hidden_state
-        logits = self.mlm_head(fused)
-        if not bool((labels != -100).any()):
-            # nothing was masked (tiny batches): a zero that keeps the graph connected
-            return logits.sum() * 0.0, logits
-        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
-        return loss, logits
+    def masked_language_modeling_loss(
+        self,
+        masked_input_ids: torch.Tensor,
+        labels: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        video_tokens: torch.Tensor,
+        num_items_in_batch: int | torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """MLM of the corrupted captions (drawn by the caller, `training.masking.mask_tokens_for_mlm`) with the video
+        tokens as cross-attention memory; a mean over the masked tokens of the step (`num_items_in_batch`)."""
+        text = self.internvideo2.text_model
+        text_hidden = text(input_ids=masked_input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
+        logits = self.mlm_head(text.fuse(text_hidden, attention_mask, video_tokens).last_hidden_state)
+        counted = labels != -100
+        per_token = F.cross_entropy(
+            logits.float().view(-1, logits.shape[-1]), labels.view(-1).clamp_min(0), reduction="none"
+        ) * counted.view(-1)
+        # nothing masked (tiny batches): a zero that keeps the graph connected
+        divisor = counted.sum().clamp_min(1) if num_items_in_batch is None else num_items_in_batch
+        return per_token.sum() / divisor, logits
 
     @can_return_tuple
     def forward(
@@ -1097,10 +985,12 @@ class InternVideo2ForRetrieval(InternVideo2Model):
         bool_masked_pos: torch.Tensor | None = None,
         sample_ids: torch.Tensor | None = None,
         return_loss: bool = True,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         mlm_input_ids: torch.Tensor | None = None,
         mlm_labels: torch.Tensor | None = None,
+        hard_negatives: bool = True,
         original_gradient_scaling: bool = False,
+        num_masked_tokens_in_batch: int | torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2ForRetrievalOutput:
         r"""
@@ -1115,52 +1005,49 @@ class InternVideo2ForRetrieval(InternVideo2Model):
             dropped at random); the pooled feature and the fusion memory then come from the visible tokens only.
         sample_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
             Pairs with equal ids are all positives for VTC and never negatives for VTM.
-        return_loss (`bool`, defaults to `True`): compute the losses (VTC, VTM, MLM with their config weights).
-            `num_items_in_batch` (pairs across accumulated batches) turns the per-pair means of VTC and VTM into sums
-            divided by it; the MLM loss is the mean over this batch's masked tokens (they are drawn inside forward).
+        return_loss (`bool`, defaults to `True`): compute VTC and VTM, and MLM when its labels are given.
+            `num_items_in_batch` (pairs of the optimiser step, from the Trainer) turns the per-pair means of VTC and
+            VTM into sums divided by it.
         mlm_input_ids, mlm_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
-            An MLM corruption drawn outside (e.g. by the trainer, which must count the masked tokens of all
-            accumulated batches before the first forward): corrupted ids and targets (-100 = not masked). Default:
-            drawn here with `mask_tokens_for_mlm`.
+            The corrupted captions and the MLM targets (-100 = not masked), drawn by the data side
+            (`training.masking.mask_tokens_for_mlm`); `num_masked_tokens_in_batch` (masked tokens of the step) makes
+            their mean exact under accumulation.
+        hard_negatives (`bool`, defaults to `True`): draw the VTM negatives from the similarity (as the original)
+            instead of uniformly.
         original_gradient_scaling (`bool`, defaults to `False`): VTC with the original's gather, whose encoder
-            gradients are divided by the number of processes (see `contrastive.py`).
+            gradients are divided by the number of processes (see `losses/contrastive.py`).
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         _check_video_batch(pixel_values)
-        if pixel_values.shape[0] != input_ids.shape[0]:
-            raise ValueError(
-                f"The training forward pairs the i-th video with the i-th text, but got {pixel_values.shape[0]} videos "
-                f"and {input_ids.shape[0]} texts."
-            )
+        _check_pairs(pixel_values, input_ids, "The training forward")
+        if (mlm_input_ids is None) != (mlm_labels is None):
+            raise ValueError("Pass both `mlm_input_ids` and `mlm_labels` (the corruption drawn outside), or neither.")
+        dual = self.internvideo2
         if self.training:
-            self.clamp_temperature_()
-        vision_outputs = self._run_vision(pixel_values, bool_masked_pos, interpolate_pos_encoding, **kwargs)
-        video_tokens = self._video_tokens(vision_outputs.last_hidden_state)
-        video_embeds = self._project_video(vision_outputs.pooler_output, normalize=True)
-        text_hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
-        text_embeds = self._project_text(text_hidden, attention_mask, normalize=True)
-        logits_per_video = video_embeds @ text_embeds.t() / self.temperature
+            dual.clamp_temperature_()
+        video = dual.get_video_features(
+            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, bool_masked_pos=bool_masked_pos, **kwargs
+        )
+        text = dual.get_text_features(input_ids, attention_mask)
+        video_embeds, text_embeds = video.pooler_output, text.pooler_output
+        logits_per_video = video_embeds @ text_embeds.t() / dual.temperature
 
         losses, matching_logits, mlm_logits = {}, None, None
-        config = self.config
         if return_loss:
-            if config.vtc_loss_weight:
-                losses["loss_vtc"] = video_text_contrastive_loss(
-                    video_embeds, text_embeds, self.temperature, sample_ids, num_items_in_batch, original_gradient_scaling
+            video_tokens = dual.fusion_tokens(video.last_hidden_state)
+            losses["loss_vtc"] = dual.contrastive_loss(
+                video_embeds, text_embeds, sample_ids, num_items_in_batch, original_gradient_scaling
+            )
+            losses["loss_vtm"], matching_logits = self.matching_loss(
+                video_tokens, text.last_hidden_state, attention_mask, logits_per_video.detach(), sample_ids,
+                num_items_in_batch, hard_negatives,
+            )  # fmt: skip
+            if mlm_labels is not None:
+                losses["loss_mlm"], mlm_logits = self.masked_language_modeling_loss(
+                    mlm_input_ids, mlm_labels, attention_mask, video_tokens, num_masked_tokens_in_batch
                 )
-            if config.vtm_loss_weight:
-                losses["loss_vtm"], matching_logits = self._vtm_loss(
-                    video_tokens, text_hidden, attention_mask, video_embeds, text_embeds, sample_ids, num_items_in_batch
-                )
-            if config.mlm_loss_weight:
-                losses["loss_mlm"], mlm_logits = self._mlm_loss(
-                    input_ids, attention_mask, video_tokens, mlm_input_ids, mlm_labels
-                )
-        weights = {"loss_vtc": config.vtc_loss_weight, "loss_vtm": config.vtm_loss_weight,
-                   "loss_mlm": config.mlm_loss_weight}
-        loss = sum(weights[name] * value for name, value in losses.items()) if losses else None
         return InternVideo2ForRetrievalOutput(
-            loss=loss,
+            loss=sum(losses.values()) if losses else None,
             logits_per_video=logits_per_video,
             logits_per_text=logits_per_video.t(),
             video_embeds=video_embeds,
@@ -1169,28 +1056,6 @@ class InternVideo2ForRetrieval(InternVideo2Model):
             mlm_logits=mlm_logits,
             **losses,
         )
-
-
-def original_evaluation_matrices(
-    similarity: torch.Tensor, rerank: InternVideo2RerankOutput | None = None
-) -> dict[str, torch.Tensor]:
-    """The score matrices the original `evaluation()` returns, each row-softmaxed (rank-preserving):
-
-    * `i2t_sim` / `t2i_sim`: cosine similarity (video->text rows, text->video rows);
-    * `i2t_dsl` / `t2i_dsl`: dual-softmax `S * softmax(S)` over the other axis, no temperature;
-    * `i2t_match` / `t2i_match` (with `rerank`): the matching-head re-ranked scores.
-    """
-    similarity = similarity.float()
-    out = {
-        "i2t_sim": similarity.softmax(dim=1),
-        "t2i_sim": similarity.t().softmax(dim=1),
-        "i2t_dsl": (similarity * similarity.softmax(dim=0)).softmax(dim=1),
-        "t2i_dsl": (similarity.t() * similarity.t().softmax(dim=0)).softmax(dim=1),
-    }
-    if rerank is not None:
-        out["i2t_match"] = rerank.video_to_text.softmax(dim=1)
-        out["t2i_match"] = rerank.text_to_video.softmax(dim=1)
-    return out
 
 
 __all__ = [
@@ -1202,11 +1067,6 @@ __all__ = [
     "InternVideo2ForRetrieval",
     "InternVideo2Output",
     "InternVideo2ForRetrievalOutput",
-    "InternVideo2VideoEncoding",
-    "InternVideo2TextEncoding",
+    "InternVideo2VideoFeatures",
     "InternVideo2MatchingOutput",
-    "InternVideo2RerankOutput",
-    "video_text_contrastive_loss",
-    "mask_tokens_for_mlm",
-    "original_evaluation_matrices",
 ]

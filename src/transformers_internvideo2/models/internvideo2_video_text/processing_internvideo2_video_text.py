@@ -8,9 +8,11 @@ It reproduces the preprocessing of the original stage-2 retrieval evaluation (sp
 1. optional caption cleaning (``clean_text=True``, the original ``pre_text``; see :func:`clean_caption`);
 2. uncased WordPiece (lower-casing, accent stripping, CJK splitting: the stock BERT uncased tokenizer);
 3. ``[CLS] w1 ... w_{max_length-1}`` -- **no** ``[SEP]`` (the original stage-2 tokenizer never adds one; a stock
-   ``BertTokenizer`` call does, and that changes every text feature). Truncation keeps the first
-   ``max_length - 1`` word-pieces. ``add_sep=True`` gives the standard BERT ``[CLS] ... [SEP]`` instead (first
-   ``max_length - 2`` word-pieces), for models fine-tuned that way;
+   ``BertTokenizer`` call does, and that changes every text feature). The format lives in the tokenizer itself:
+   the processor turns the BERT tokenizer it is given into one whose post-processor writes ``[CLS] $A``
+   (:func:`stage2_text_tokenizer`), and saves it that way, so ``tokenizer(texts)`` alone is right.
+   ``add_sep=True`` gives the standard BERT ``[CLS] ... [SEP]`` instead, for models fine-tuned that way.
+   Truncation keeps the first ``max_length - 1`` word-pieces (``max_length - 2`` with ``[SEP]``);
 4. right padding with ``[PAD]`` (id 0) to ``max_length`` (``padding="max_length"``, as the original) or to the
    longest text (``padding="longest"``); ``attention_mask`` is 1 on ``[CLS]`` and the word-pieces. No
    ``token_type_ids`` unless ``return_token_type_ids=True`` (all zeros).
@@ -20,45 +22,39 @@ LSMDC / VATEX evaluation setting. Other datasets of the original evaluation use 
 (:data:`TEXT_MAX_LENGTH_BY_DATASET`: DiDeMo and MSVD 64, ActivityNet 150); the original demo uses ``max_length=40``
 and ``clean_text=False``.
 
-**Video** (``frame_sampling="middle"``, the default): from ``L`` frames take ``n = min(T, L)`` at
-``(e_i + e_{i+1} - 1) // 2`` with ``e = linspace(0, L, n + 1)`` truncated to integers, padded with the last index when
-``L < T`` (:func:`middle_frame_indices`; 40 frames, T=4 -> ``[4, 14, 24, 34]``). ``frame_sampling="demo"`` takes the
-first frame of each ``L // T`` chunk as the original demo (40 frames -> ``[0, 10, 20, 30]``);
-``frame_sampling="video_processor"`` leaves sampling to the video processor. The sampled frames then go through the
-video processor; :meth:`InternVideo2Processor.for_stage2` configures it as the evaluation does (resize to 224x224
-bicubic without antialiasing on ``uint8``, no crop, ImageNet mean/std). A bicubic resize to a fixed size is done
-by :func:`resize_frames_bicubic_uint8` (float computation, clamp, round), which reproduces the original's pixels on
-every device; current torchvision's CPU ``uint8`` bicubic kernel does not.
+**Video**: the video processor does all of it (:meth:`InternVideo2Processor.stage2_video_processor`): the
+``"middle"`` frame sampling of the stage-2 evaluation (``media/frame_sampling.py``; the demo's is ``"demo"``),
+resize to 224x224 bicubic without antialiasing on ``uint8`` (computed in float and rounded, as the original's
+torchvision did), no crop, ImageNet mean/std.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import PILImageResampling
+from tokenizers.processors import TemplateProcessing
+from transformers import PreTrainedTokenizerFast
 from transformers.processing_utils import ProcessorMixin
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
-from ...media.video_decoding import decode_video_frames
+from ...media.frame_sampling import canonical_frame_sampling
 from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 from ..remote_code import RemoteCodeMixin
 
 
 __all__ = [
     "DEFAULT_TEXT_MAX_LENGTH",
-    "FRAME_SAMPLING_MODES",
     "TEXT_MAX_LENGTH_BY_DATASET",
     "InternVideo2Processor",
     "clean_caption",
-    "demo_frame_indices",
-    "middle_frame_indices",
-    "resize_frames_bicubic_uint8",
+    "stage2_text_tokenizer",
 ]
 
 # `max_txt_l` of each evaluation dataset of the original code (configs/data.py); "demo" is the demo notebook.
@@ -72,7 +68,6 @@ TEXT_MAX_LENGTH_BY_DATASET: dict[str, int] = {
     "demo": 40,
 }
 DEFAULT_TEXT_MAX_LENGTH = TEXT_MAX_LENGTH_BY_DATASET["msrvtt"]
-FRAME_SAMPLING_MODES = ("middle", "demo", "video_processor")
 PADDING_MODES = ("max_length", "longest")
 
 _DELETED_CHARACTERS = re.compile(r"[,.'!?\"()*#:;~]")
@@ -96,69 +91,41 @@ def clean_caption(text: str) -> str:
     return text.rstrip("\n").strip(" ")
 
 
-def middle_frame_indices(total_frames: int, num_frames: int) -> np.ndarray:
-    """Frame indices of the original stage-2 evaluation (``sample_type="middle"``), see the module docstring."""
-    total_frames, num_frames = int(total_frames), int(num_frames)
-    if total_frames <= 0:
-        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames")
-    if num_frames <= 0:
-        raise ValueError(f"`num_frames` must be positive, got {num_frames}")
-    n = min(num_frames, total_frames)
-    edges = np.linspace(0, total_frames, n + 1).astype(np.int64)
-    indices = (edges[:-1] + edges[1:] - 1) // 2
-    if n < num_frames:
-        indices = np.concatenate([indices, np.full(num_frames - n, indices[-1])])
-    return indices.astype(np.int64)
-
-
-def demo_frame_indices(total_frames: int, num_frames: int) -> np.ndarray:
-    """Frame indices of the original demo: the first frame of each ``total // num_frames`` chunk.
-
-    The demo takes ``frames[::step][:num_frames]`` with ``step = total // num_frames``; for videos shorter than
-    ``num_frames`` (where the demo itself fails) the last frame is repeated.
-    """
-    total_frames, num_frames = int(total_frames), int(num_frames)
-    if total_frames <= 0:
-        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames")
-    if num_frames <= 0:
-        raise ValueError(f"`num_frames` must be positive, got {num_frames}")
-    step = max(1, total_frames // num_frames)
-    indices = np.arange(0, total_frames, step)[:num_frames]
-    if len(indices) < num_frames:
-        indices = np.concatenate([indices, np.full(num_frames - len(indices), indices[-1])])
-    return indices.astype(np.int64)
-
-
-_SAMPLERS = {"middle": middle_frame_indices, "demo": demo_frame_indices}
-
-
-def resize_frames_bicubic_uint8(frames, height: int, width: int) -> torch.Tensor:
-    """Bicubic resize of `uint8` frames as the original evaluation (torchvision 0.14.1 on a `uint8` tensor): computed
-    in float32 without antialiasing, then clamped to [0, 255], rounded and cast back to `uint8`.
-
-    Current torchvision (>= 0.17) instead runs PyTorch's native `uint8` bicubic kernel on the CPU (fixed-point, with an
-    intermediate rounding between the two passes) and the float path on the GPU; the CPU kernel differs from the
-    original by up to 3 grey levels on ~10 % of the pixels. This function is the same on every device.
-
-    Args:
-        frames: `(T, H, W, C)` array/tensor or `(T, C, H, W)` tensor of `uint8`.
-
-    Returns:
-        `uint8` tensor `(T, C, height, width)`.
-    """
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
-    if tensor.dtype != torch.uint8 or tensor.ndim != 4:
-        raise ValueError(
-            f"Expected uint8 frames (T, H, W, C) or (T, C, H, W), got {tensor.dtype} {tuple(tensor.shape)}"
-        )
-    if tensor.shape[-1] in (1, 3) and tensor.shape[1] not in (1, 3):
-        tensor = tensor.permute(0, 3, 1, 2)
-    if tuple(tensor.shape[-2:]) == (height, width):
-        return tensor
-    resized = torch.nn.functional.interpolate(
-        tensor.float(), size=(height, width), mode="bicubic", align_corners=False, antialias=False
+def stage2_text_tokenizer(tokenizer: PreTrainedTokenizerBase, add_sep: bool = False) -> PreTrainedTokenizerFast:
+    """A copy of a (fast) BERT WordPiece tokenizer whose post-processor writes the stage-2 format, `[CLS] $A`
+    (`[CLS] $A [SEP]` with `add_sep`), saved as a plain `tokenizers` backend so that reloading keeps the format (a
+    `BertTokenizer` re-applies its own `[CLS] $A [SEP]` template on load). Returns `tokenizer` itself when it already
+    writes that format."""
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is None:
+        raise TypeError(f"The stage-2 text format needs a fast (tokenizers-backed) tokenizer, got {type(tokenizer).__name__}.")
+    missing = [name for name in ("cls_token", "pad_token") if getattr(tokenizer, name, None) is None]
+    if missing:
+        raise ValueError(f"The tokenizer has no {' / '.join(missing)}: not a BERT WordPiece tokenizer.")
+    cls_token, sep_token = tokenizer.cls_token, tokenizer.sep_token
+    special = [(cls_token, tokenizer.cls_token_id)]
+    single = f"{cls_token} $A"
+    if add_sep:
+        if sep_token is None:
+            raise ValueError("add_sep=True needs a tokenizer with a [SEP] token.")
+        special.append((sep_token, tokenizer.sep_token_id))
+        single += f" {sep_token}"
+    template = TemplateProcessing(single=single, pair=f"{single} $B" + (f" {sep_token}" if add_sep else ""),
+                                  special_tokens=special)  # fmt: skip
+    probe = tokenizer.convert_tokens_to_ids(tokenizer.tokenize("a")) or [tokenizer.pad_token_id]
+    expected = [tokenizer.cls_token_id, *probe] + ([tokenizer.sep_token_id] if add_sep else [])
+    if isinstance(tokenizer, PreTrainedTokenizerFast) and tokenizer("a")["input_ids"] == expected:
+        return tokenizer
+    backend = copy.deepcopy(backend)
+    backend.post_processor = template
+    special_tokens = {
+        name: getattr(tokenizer, name)
+        for name in ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token")
+        if getattr(tokenizer, name, None) is not None
+    }
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=tokenizer.model_max_length, padding_side="right", **special_tokens
     )
-    return resized.clamp_(0, 255).round_().to(torch.uint8)
 
 
 def _is_frame(x) -> bool:
@@ -231,10 +198,11 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
         clean_text (`bool`, *optional*, defaults to `True`):
             Apply [`clean_caption`] (the original `pre_text`) before tokenising. The original demo does not.
         add_sep (`bool`, *optional*, defaults to `False`):
-            Append `[SEP]`. The original stage-2 models never saw one; keep `False` for them.
-        frame_sampling (`str`, *optional*, defaults to `"middle"`):
-            `"middle"` (stage-2 evaluation), `"demo"` (original demo) or `"video_processor"` (delegate to the video
-            processor's own segment sampling).
+            Append `[SEP]`. The original stage-2 models never saw one; keep `False` for them. The tokenizer is turned
+            into one that writes this format ([`stage2_text_tokenizer`]).
+        frame_sampling (`str`, *optional*):
+            Sets the video processor's frame sampling (a mode of `media.frame_sampling`, e.g. `"middle"` (stage-2
+            evaluation, the stage-2 video processor's default) or `"demo"` (the original demo)).
 
     There is no `<video>` placeholder token: this is a dual encoder, text and video are encoded separately.
     """
@@ -251,7 +219,7 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
         max_length: int = DEFAULT_TEXT_MAX_LENGTH,
         clean_text: bool = True,
         add_sep: bool = False,
-        frame_sampling: Literal["middle", "demo", "video_processor"] = "middle",
+        frame_sampling: str | None = None,
         chat_template=None,
         **kwargs,
     ):
@@ -262,12 +230,14 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
                 "InternVideo2Processor needs the uncased BERT tokenizer of the stage-2 text encoder (`tokenizer=`); "
                 "offline: transformers_internvideo2.assets.load_bert_uncased_tokenizer()."
             )
+        if frame_sampling == "video_processor":  # the former "leave it to the video processor" setting
+            frame_sampling = None
+        if frame_sampling is not None:
+            video_processor.frame_sampling = canonical_frame_sampling(frame_sampling)
+        tokenizer = stage2_text_tokenizer(tokenizer, add_sep=bool(add_sep))
         self.max_length = self._check_max_length(max_length, tokenizer)
         self.clean_text = bool(clean_text)
         self.add_sep = bool(add_sep)
-        if frame_sampling not in FRAME_SAMPLING_MODES:
-            raise ValueError(f"`frame_sampling` must be one of {FRAME_SAMPLING_MODES}, got {frame_sampling!r}")
-        self.frame_sampling = frame_sampling
         super().__init__(video_processor, tokenizer, chat_template=chat_template, **kwargs)
 
     # ------------------------------------------------------------------------------------------------------------
@@ -275,13 +245,14 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
     # ------------------------------------------------------------------------------------------------------------
     @staticmethod
     def stage2_video_processor(num_frames: int = 4, image_size: int = 224, **kwargs) -> InternVideo2VideoProcessor:
-        """The video processor of the original stage-2 evaluation: `Resize((size, size))` bicubic, no
-        antialiasing, on `uint8` frames (aspect ratio not kept), no crop, `/255`, ImageNet mean/std."""
+        """The video processor of the original stage-2 evaluation: `"middle"` frame sampling, `Resize((size, size))`
+        bicubic, no antialiasing, on `uint8` frames (aspect ratio not kept), no crop, `/255`, ImageNet mean/std."""
         settings = dict(
             num_frames=num_frames,
             size={"height": image_size, "width": image_size},
             do_center_crop=False,
             resample=PILImageResampling.BICUBIC,
+            frame_sampling="middle",
         )
         settings.update(kwargs)
         return InternVideo2VideoProcessor(**settings)
@@ -365,60 +336,31 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
             padding = "longest"
         if padding not in PADDING_MODES:
             raise ValueError(f"`padding` must be one of {PADDING_MODES} (or True for 'longest'), got {padding!r}")
-        num_special = 2 if add_sep else 1
-        if max_length < num_special:
+        if add_sep != self.add_sep:  # another format for this call only
+            tokenizer = stage2_text_tokenizer(self.tokenizer, add_sep=add_sep)
+        else:
+            tokenizer = self.tokenizer
+        if max_length < (2 if add_sep else 1):
             raise ValueError(f"`max_length={max_length}` leaves no room for the special tokens")
-
         if clean_text:
             texts = [clean_caption(t) for t in texts]
-        pieces = self.tokenizer(
-            texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False, verbose=False
-        )["input_ids"]
-        cls_id, sep_id, pad_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id, self.tokenizer.pad_token_id
-        sequences = []
-        for ids in pieces:
-            body = list(ids[: max_length - num_special])
-            sequences.append([cls_id] + body + ([sep_id] if add_sep else []))
-        length = max_length if padding == "max_length" else max(len(s) for s in sequences)
-        input_ids = [s + [pad_id] * (length - len(s)) for s in sequences]
-        attention_mask = [[1] * len(s) + [0] * (length - len(s)) for s in sequences]
-        data = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if return_token_type_ids:
-            data["token_type_ids"] = [[0] * length for _ in sequences]
+        data = tokenizer(
+            texts,
+            padding=padding,
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=True,
+            return_token_type_ids=return_token_type_ids,
+            verbose=False,
+        ).data
         return BatchFeature(data, tensor_type=return_tensors)
 
     # ------------------------------------------------------------------------------------------------------------
     # Video
     # ------------------------------------------------------------------------------------------------------------
-    def sample_video_frames(self, videos, num_frames: int | None = None, frame_sampling: str | None = None) -> list:
-        """Decode (paths) and sample (everything) `num_frames` frames per video with `frame_sampling`.
-
-        Returns a list with one `uint8`/array/tensor `(num_frames, ...)` per video, ready for the video processor
-        with `do_sample_frames=False`.
-        """
-        mode = self.frame_sampling if frame_sampling is None else frame_sampling
-        if mode not in _SAMPLERS:
-            raise ValueError(f"`frame_sampling` must be one of {tuple(_SAMPLERS)} here, got {mode!r}")
-        sampler = _SAMPLERS[mode]
-        num_frames = num_frames if num_frames is not None else self.video_processor.num_frames
-        if num_frames is None:
-            raise ValueError("`num_frames` is not set (neither given nor configured in the video processor)")
-        backend = getattr(self.video_processor, "video_backend", None) or "auto"
-        sampled = []
-        for video in _split_videos(videos):
-            if isinstance(video, str):
-                frames, _ = decode_video_frames(
-                    video, lambda metadata: sampler(metadata.total_num_frames, num_frames), backend=backend
-                )
-            else:
-                frames = _frames_array(video)
-                indices = sampler(frames.shape[0], num_frames)
-                frames = frames[torch.as_tensor(indices)] if isinstance(frames, torch.Tensor) else frames[indices]
-            sampled.append(frames)
-        return sampled
-
     def process_videos(self, videos=None, images=None, num_frames: int | None = None, **videos_kwargs) -> BatchFeature:
-        """`pixel_values (B, T, C, H, W)` for videos (sampled with `self.frame_sampling`) or still images (T = 1).
+        """`pixel_values (B, T, C, H, W)` for videos (sampled by the video processor's `frame_sampling`) or still images
+        (T = 1).
 
         `videos`: a file path, an array `(T, H, W, C)` / tensor `(T, C, H, W)`, a list of frames, or a list /
         5-D batch of those. `images`: one image (PIL, `(H, W, C)` array, `(C, H, W)` tensor) or a list; each becomes
@@ -437,30 +379,11 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
                         f"Each image must be a PIL image or a 3-D array/tensor, got {type(image).__name__}"
                         + (f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else "")
                     )
-                clips.append(self._resize_like_original(_frames_array([image])))
+                clips.append(_frames_array([image]))
             return self.video_processor(clips, do_sample_frames=False, **videos_kwargs)
-        if self.frame_sampling == "video_processor":
-            if num_frames is not None:
-                videos_kwargs["num_frames"] = num_frames
-            return self.video_processor(_split_videos(videos), **videos_kwargs)
-        clips = [self._resize_like_original(clip) for clip in self.sample_video_frames(videos, num_frames=num_frames)]
-        return self.video_processor(clips, do_sample_frames=False, **videos_kwargs)
-
-    def _resize_like_original(self, frames):
-        """For a bicubic resize to a fixed size (the stage-2 evaluation), resize here with
-        [`resize_frames_bicubic_uint8`] so that the video processor's own resize is a no-op; other settings are left
-        to the video processor."""
-        vp = self.video_processor
-        size = vp.size if isinstance(vp.size, dict) else getattr(vp.size, "__dict__", {})
-        height, width = size.get("height"), size.get("width")
-        is_uint8 = (isinstance(frames, np.ndarray) and frames.dtype == np.uint8) or (
-            isinstance(frames, torch.Tensor) and frames.dtype == torch.uint8
-        )
-        if not (vp.do_resize and is_uint8 and height and width and frames.ndim == 4):
-            return frames
-        if PILImageResampling(vp.resample) != PILImageResampling.BICUBIC:
-            return frames
-        return resize_frames_bicubic_uint8(frames, int(height), int(width))
+        if num_frames is not None:
+            videos_kwargs["num_frames"] = num_frames
+        return self.video_processor(_split_videos(videos), **videos_kwargs)
 
     # ------------------------------------------------------------------------------------------------------------
     # Both

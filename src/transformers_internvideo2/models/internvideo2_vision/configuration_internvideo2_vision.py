@@ -5,6 +5,8 @@ import copy
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from ..config_compat import drop_moved_settings
+
 # Official sizes (InternVideo2 paper, Table 1; single_modality/models/internvideo2*.py). The MLP width is computed
 # exactly as the original does, `int(hidden_size * mlp_ratio)`: 1B uses mlp_ratio 48/11 -> 6144. All official models
 # use patch 14, 224 px, tubelet 1, no qkv bias, q/k RMSNorm, LayerScale 1e-5 applied in fp32, a 16-head attention
@@ -23,6 +25,10 @@ _POSITION_EMBEDDING_TYPES = ("joint", "separable")
 _IMAGE_POSITION_EMBEDDING_TYPES = (None, "separate", "temporal_mean")
 _DECODER_TYPES = ("linear", "mlp")
 _NORM_TYPES = ("l2", "none")
+MOVED_TO_PRETRAINING_ARGUMENTS = {
+    name: f"InternVideo2PretrainingArguments.{name}"
+    for name in ("clip_loss_weight", "clip_final_loss_weight", "mae_loss_weight")
+}
 
 
 @strict
@@ -78,8 +84,9 @@ class InternVideo2VisionConfig(PreTrainedConfig):
         clip_norm_type (`str`, `"l2"` or `"none"`): L2-normalise the decoded features.
         mae_teacher_hidden_size (`int`, defaults to 0): width of the VideoMAE teacher features; 0 = no MAE branch.
         mae_num_return_layers, mae_return_interval, mae_norm_type: as above for the MAE branch (MLP decoders).
-        clip_loss_weight, clip_final_loss_weight, mae_loss_weight: weights of the three alignment losses (1, 1, 1 in
-            the original).
+
+    The weights of the three alignment losses are training settings (`InternVideo2PretrainingArguments`); configs
+    saved with them (`clip_loss_weight`, ...) load with a warning.
     """
 
     model_type = "internvideo2_vision"
@@ -123,9 +130,10 @@ class InternVideo2VisionConfig(PreTrainedConfig):
     mae_num_return_layers: int = 1
     mae_return_interval: float | int = 1
     mae_norm_type: str = "l2"
-    clip_loss_weight: float | int = 1.0
-    clip_final_loss_weight: float | int = 1.0
-    mae_loss_weight: float | int = 1.0
+
+    def __post_init__(self, **kwargs):
+        drop_moved_settings(type(self).__name__, kwargs, MOVED_TO_PRETRAINING_ARGUMENTS)
+        super().__post_init__(**kwargs)
 
     def validate_architecture(self):
         if self.hidden_size % self.num_attention_heads:

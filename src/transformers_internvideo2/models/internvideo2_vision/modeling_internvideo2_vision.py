@@ -27,6 +27,8 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs, selected_hidden_states
 
+from ...losses.alignment import alignment_loss
+from ...losses.classification import video_classification_loss
 from ..remote_code import RemoteCodeMixin
 from .configuration_internvideo2_vision import InternVideo2VisionConfig
 
@@ -61,7 +63,8 @@ class InternVideo2VisionModelOutput(ModelOutput):
 class InternVideo2ForPreTrainingOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor`, *optional*):
-        Weighted sum of the alignment losses, returned when teacher targets are given.
+        Sum of the alignment losses, returned when teacher targets are given (the stage-1 trainer weights the
+        components with its arguments instead).
     clip_loss, clip_final_loss, mae_loss (`torch.FloatTensor`, *optional*):
         The components: mean of `2 - 2 cos` between decoded student features and teacher targets.
     clip_aligned (`torch.FloatTensor` of shape `(num_clip_layers, batch_size, 1 + num_visible, clip_teacher_hidden_size)`):
@@ -591,7 +594,7 @@ class InternVideo2VisionModel(InternVideo2VisionPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         bool_masked_pos: torch.Tensor | None = None,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         output_pooler_attentions: bool = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2VisionModelOutput:
@@ -601,12 +604,16 @@ class InternVideo2VisionModel(InternVideo2VisionPreTrainedModel):
         bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_patches)` or `(batch_size, 1 + num_patches)`, *optional*):
             `True` marks patch tokens to drop before the encoder (masked training). Every sample must keep the same
             number of tokens; the cls token is always kept (in the `1 + num_patches` layout its column must be False).
-        interpolate_pos_encoding (`bool`, *optional*, defaults to `False`):
-            Resample the learned position embeddings (linear in time, bicubic in space, cls row untouched) when the
-            number of frames or the resolution differs from the configuration.
+        interpolate_pos_encoding (`bool`, *optional*):
+            The package-wide policy: `None` (default) resamples the learned position embeddings (linear in time,
+            bicubic in space, cls row untouched, the math the original applies at load time) whenever the number of
+            frames or the resolution differs from the configuration, and is a no-op when they match; `False` raises
+            instead; `True` always resamples.
         output_pooler_attentions (`bool`, *optional*, defaults to `False`):
             Also return the attention pooler's attention weights.
         """
+        if interpolate_pos_encoding is None:
+            interpolate_pos_encoding = True  # resampling to the stored grid returns the table itself
         embeddings, _, _ = self.embeddings(pixel_values, bool_masked_pos, interpolate_pos_encoding)
         sequence_output = self.encoder(embeddings, **kwargs).last_hidden_state
         pooled_output, pooler_attentions = None, None
@@ -665,18 +672,16 @@ class InternVideo2ForVideoClassification(InternVideo2VisionPreTrainedModel):
         **kwargs: Unpack[TransformersKwargs],
     ) -> ImageClassifierOutput:
         r"""
-        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
-            Class indices for the cross-entropy loss (or float targets for regression/multi-label, following
-            `config.problem_type`). `num_items_in_batch` from the Trainer is honoured so that gradient accumulation
-            is exact.
+        labels (`torch.LongTensor` of shape `(batch_size,)` or `torch.FloatTensor` of shape `(batch_size, num_labels)`, *optional*):
+            Class indices for the cross-entropy loss (-100 = ignored; a batch with every label ignored gives 0), or,
+            for single-label classification (`config.problem_type` unset or `"single_label_classification"`), a
+            target distribution per video (label smoothing, mixup, cutmix) for the soft-target cross-entropy. With
+            `config.problem_type` `"regression"` / `"multi_label_classification"` the Transformers losses apply.
+            `num_items_in_batch` from the Trainer is honoured so that gradient accumulation is exact.
         interpolate_pos_encoding (`bool`, *optional*):
-            `None` (default): resample the position embeddings whenever the clip's frame count or resolution differs
-            from the configuration (a no-op when it matches). `False`: raise instead. Unlike the backbone, the
-            classifier resamples by default because `pipeline("video-classification", num_frames=...)` has no way to
-            pass the flag, and the original applies the same resampling whenever a checkpoint meets another grid.
+            See [`InternVideo2VisionModel.forward`]: `None` (default) resamples the position embeddings whenever the
+            clip's frame count or resolution differs from the configuration, `False` raises instead.
         """
-        if interpolate_pos_encoding is None:
-            interpolate_pos_encoding = True
         outputs = self.internvideo2(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         pooled = outputs.pooler_output
         if self.extra_mlp is not None:
@@ -684,7 +689,10 @@ class InternVideo2ForVideoClassification(InternVideo2VisionPreTrainedModel):
         logits = self.classifier(self.dropout(self.fc_norm(pooled)))
         loss = None
         if labels is not None:
-            loss = self.loss_function(labels, logits, self.config, **kwargs)
+            if self.config.problem_type in (None, "single_label_classification") and self.config.num_labels > 1:
+                loss = video_classification_loss(logits, labels, kwargs.get("num_items_in_batch"))
+            else:
+                loss = self.loss_function(labels, logits, self.config, **kwargs)
         return ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
@@ -715,19 +723,6 @@ class InternVideo2AlignmentDecoder(nn.Module):
         if self.normalize:
             hidden_states = hidden_states / hidden_states.norm(dim=-1, keepdim=True)
         return hidden_states
-
-
-def alignment_loss(
-    student: torch.Tensor, teacher: torch.Tensor, num_items_in_batch: int | torch.Tensor | None = None, batch_dim: int = 0
-) -> torch.Tensor:
-    """Mean of `2 - 2 cos(student, teacher)` (MILAN-style, as the original). The mean runs over layers and tokens per
-    sample; across samples it is a mean, or a sum divided by `num_items_in_batch` (exact gradient accumulation)."""
-    cosine = (F.normalize(student.float(), dim=-1) * F.normalize(teacher.float(), dim=-1)).sum(-1)
-    # (batch, everything else): also right for pooled features, where the cosine is just (batch,)
-    per_sample = (2 - 2 * cosine).movedim(batch_dim, 0).reshape(cosine.shape[batch_dim], -1).mean(1)
-    if num_items_in_batch is None:
-        return per_sample.mean()
-    return per_sample.sum() / num_items_in_batch
 
 
 class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
@@ -785,7 +780,7 @@ class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
         self,
         pixel_values: torch.Tensor,
         bool_masked_pos: torch.Tensor | None = None,
-        interpolate_pos_encoding: bool = False,
+        interpolate_pos_encoding: bool | None = None,
         clip_teacher_hidden_states: torch.Tensor | None = None,
         clip_teacher_pooled: torch.Tensor | None = None,
         mae_teacher_hidden_states: torch.Tensor | None = None,
@@ -830,7 +825,8 @@ class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
             token_mask = _full_token_mask(bool_masked_pos.to(pixel_values.device), grid_t * grid_h * grid_w)
 
         hidden_states = outputs.hidden_states
-        clip_table = self.clip_position_embeddings(grid_t, grid_h, grid_w, interpolate=interpolate_pos_encoding)
+        interpolate = interpolate_pos_encoding is not False  # the package policy: None resamples when needed
+        clip_table = self.clip_position_embeddings(grid_t, grid_h, grid_w, interpolate=interpolate)
         clip_positions = self._visible(clip_table.to(pixel_values.dtype), token_mask, batch_size)
         clip_aligned = torch.stack(
             [
@@ -844,7 +840,7 @@ class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
 
         mae_aligned = None
         if self.mae_decoders is not None:
-            mae_table = self.mae_position_embeddings(grid_t, grid_h, grid_w, interpolate=interpolate_pos_encoding)
+            mae_table = self.mae_position_embeddings(grid_t, grid_h, grid_w, interpolate=interpolate)
             patch_mask = None if token_mask is None else token_mask[:, 1:]
             mae_positions = self._visible(mae_table.to(pixel_values.dtype), patch_mask, batch_size)
             mae_aligned = torch.stack(
@@ -866,12 +862,8 @@ class InternVideo2ForPreTraining(InternVideo2VisionPreTrainedModel):
             patch_mask = None if token_mask is None else token_mask[:, 1:]
             target = self._visible_target(mae_teacher_hidden_states, patch_mask, mae_aligned.shape[2])
             losses["mae_loss"] = alignment_loss(mae_aligned, target, num_items_in_batch, batch_dim=1)
-        weights = {
-            "clip_loss": config.clip_loss_weight,
-            "clip_final_loss": config.clip_final_loss_weight,
-            "mae_loss": config.mae_loss_weight,
-        }
-        loss = sum(weights[name] * value for name, value in losses.items()) if losses else None
+        # the components are weighted by the trainer (InternVideo2PretrainingArguments); alone, they simply add up
+        loss = sum(losses.values()) if losses else None
 
         return InternVideo2ForPreTrainingOutput(
             loss=loss,
@@ -911,6 +903,5 @@ __all__ = [
     "InternVideo2ForVideoClassification",
     "InternVideo2ForPreTraining",
     "InternVideo2PositionEmbeddings",
-    "alignment_loss",
     "sincos_position_table",
 ]

@@ -3,15 +3,18 @@
 
 It reproduces the evaluation preprocessing of the original InternVideo2 code:
 
-* **Frame sampling** is segment-based sparse sampling: the video is cut into ``num_frames`` equal segments and
-  one frame per segment is taken (:func:`segment_sample_indices`). ``sampling_mode="val"`` (the default) takes
-  the middle of each segment, as the original validation loop does; ``sampling_mode="test"`` takes clip
-  ``clip_index`` of ``num_clips`` evenly shifted clips, as the original multi-view test does.
+* **Frame sampling** (:mod:`transformers_internvideo2.media.frame_sampling`, selected by ``frame_sampling``) is by
+  default segment-based sparse sampling: the video is cut into ``num_frames`` equal segments and one frame per
+  segment is taken. ``"segments"`` (the default) takes the middle of each segment, as the original validation loop
+  does; ``"test_clips"`` takes clip ``clip_index`` of ``num_clips`` evenly shifted clips, as the original multi-view
+  test does; ``"middle"`` is the stage-2 evaluation's, ``"mvbench"`` the chat benchmark's.
 * **Spatial**: resize the short side to ``size["shortest_edge"]`` (224; the long side is floored), centre crop
   ``crop_size`` (224x224), scale to ``[0, 1]`` and normalise with the ImageNet mean/std.
   The original uses OpenCV ``INTER_LINEAR`` on ``uint8`` frames, which does **not** antialias. Our resize is
   therefore bilinear with ``antialias=False`` (``torchvision.transforms.v2.functional.resize``), applied to the
   ``uint8`` frames as well; results agree with OpenCV to within one grey level (fixed-point rounding).
+  A **bicubic** resize of ``uint8`` frames (the stage-2 evaluation's ``Resize``) is computed in float32 and rounded,
+  as the original's torchvision did (:func:`resize_frames_bicubic_uint8`).
 * **Test-time views** (the "8x3x4" protocol): :meth:`InternVideo2VideoProcessor.multi_view`.
 
 File paths are decoded by :mod:`transformers_internvideo2.media.video_decoding` (torchcodec when usable, PyAV
@@ -41,6 +44,7 @@ from transformers.utils import TensorType
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, group_videos_by_shape, reorder_videos
 
+from ...media.frame_sampling import canonical_frame_sampling, sample_frame_indices
 from ...media.video_decoding import SUPPORTED_BACKENDS, decode_video_frames
 from ..remote_code import RemoteCodeMixin
 
@@ -49,67 +53,11 @@ __all__ = [
     "InternVideo2VideoProcessor",
     "InternVideo2VideoProcessorKwargs",
     "multi_view_crop_starts",
-    "segment_sample_indices",
+    "resize_frames_bicubic_uint8",
 ]
-
-SAMPLING_MODES = ("val", "test")
 
 # The backend requested for the current `preprocess` call (fetch_videos has no kwargs of its own).
 _CALL_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("internvideo2_video_backend", default=None)
-
-
-def segment_sample_indices(
-    total_frames: int,
-    num_frames: int,
-    clip_index: int = 0,
-    num_clips: int = 1,
-    mode: str = "val",
-    generator: np.random.Generator | None = None,
-) -> np.ndarray:
-    """Segment-based sparse frame sampling of the original InternVideo2 fine-tuning/evaluation code.
-
-    With ``L = total_frames`` and ``T = num_frames`` the segment length is ``seg = max(0, (L - 1) / T)``;
-    ``round`` is round-half-to-even (``np.round``) and ``int`` truncates:
-
-    * ``mode="val"``: frame ``i = round(seg * i) + int(seg / 2)`` (the middle of each segment; this is also
-      ``mode="test"`` with one clip).
-    * ``mode="test"``: ``dur = seg / (num_clips + 1)``, clip ``k = clip_index``:
-      frame ``i = min(round(seg * i) + int(dur * (k + 1)), L - 1)``.
-    * ``mode="train"``: frame ``i`` uniform in ``[round(seg * i), round(seg * (i + 1))]`` (inclusive),
-      clipped to ``L - 1``; ``generator`` (a ``numpy.random.Generator``) drives the draw.
-
-    When ``T > L`` frames repeat (as in the original code) rather than failing.
-
-    Example: ``L=300, T=8``: val -> ``[18, 55, 93, 130, 168, 205, 242, 280]``; test with 4 clips, clip 0 ->
-    ``[7, 44, 82, 119, 157, 194, 231, 269]``, clip 3 -> ``[29, 66, 104, 141, 179, 216, 253, 291]``.
-
-    Returns:
-        `np.ndarray` of ``num_frames`` ``int64`` indices.
-    """
-    total_frames = int(total_frames)
-    num_frames = int(num_frames)
-    if total_frames <= 0:
-        raise ValueError(f"Cannot sample frames from a video with {total_frames} frames")
-    if num_frames <= 0:
-        raise ValueError(f"`num_frames` must be positive, got {num_frames}")
-    if mode not in ("val", "test", "train"):
-        raise ValueError(f"Unknown sampling mode {mode!r}; expected 'val', 'test' or 'train'")
-
-    last = total_frames - 1
-    seg = max(0.0, float(total_frames - 1) / num_frames)
-    starts = np.round(seg * np.arange(num_frames, dtype=np.float64)).astype(np.int64)
-    if mode == "val":
-        indices = starts + int(seg / 2)
-    elif mode == "test":
-        if num_clips < 1 or not 0 <= clip_index < num_clips:
-            raise ValueError(f"`clip_index` must be in [0, num_clips={num_clips}), got {clip_index}")
-        dur = seg / (num_clips + 1)
-        indices = starts + int(dur * (clip_index + 1))
-    else:
-        rng = generator if generator is not None else np.random.default_rng()
-        ends = np.round(seg * np.arange(1, num_frames + 1, dtype=np.float64)).astype(np.int64)
-        indices = rng.integers(starts, ends + 1)
-    return np.minimum(indices, last).astype(np.int64)
 
 
 def multi_view_crop_starts(long_side: int, crop: int, num_crops: int) -> list[int]:
@@ -134,17 +82,18 @@ class InternVideo2VideoProcessorKwargs(VideosKwargs, total=False):
 
     video_backend (`str`, *optional*, defaults to `"auto"`):
         Decoder for file paths: `"auto"` (torchcodec when usable, else PyAV), `"torchcodec"` or `"pyav"`.
-    sampling_mode (`str`, *optional*, defaults to `"val"`):
-        `"val"`: middle frame of each segment; `"test"`: clip `clip_index` of `num_clips` (see
-        [`segment_sample_indices`]).
+    frame_sampling (`str`, *optional*, defaults to `"segments"`):
+        A mode of `media.frame_sampling` (`"segments"`, `"test_clips"`, `"random_segments"`, `"middle"`, `"demo"`,
+        `"mvbench"`; the original's `"val"` / `"test"` / `"train"` are aliases). `sampling_mode` is accepted as
+        its former name.
     num_clips (`int`, *optional*, defaults to 1):
-        Number of temporal clips of the test protocol (only used with `sampling_mode="test"`).
+        Number of temporal clips of the test protocol (only used with `"test_clips"`).
     clip_index (`int`, *optional*, defaults to 0):
-        Which clip to take with `sampling_mode="test"`.
+        Which clip to take with `"test_clips"`.
     """
 
     video_backend: Literal["auto", "torchcodec", "pyav"] | None
-    sampling_mode: Literal["val", "test"] | None
+    frame_sampling: str | None
     num_clips: int | None
     clip_index: int | None
 
@@ -158,8 +107,8 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
     tensors `(T, C, H, W)`, lists of PIL frames, or batches (lists / 5-D arrays) of those. The output is a
     [`BatchFeature`] with `pixel_values` of shape `(batch, num_frames, 3, height, width)`.
 
-    Frame sampling (`do_sample_frames=True`, the default) takes `num_frames` (8) frames with
-    [`segment_sample_indices`]; `fps=...` instead derives the number of frames from the video duration.
+    Frame sampling (`do_sample_frames=True`, the default) takes `num_frames` (8) frames by `frame_sampling`
+    (`media.frame_sampling`); `fps=...` instead derives the number of frames from the video duration.
     """
 
     remote_code_auto_map = {
@@ -180,23 +129,26 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
     do_sample_frames = True
     num_frames = 8
     video_backend = "auto"
-    sampling_mode = "val"
+    frame_sampling = "segments"
     num_clips = 1
     clip_index = 0
     valid_kwargs = InternVideo2VideoProcessorKwargs
     model_input_names = ["pixel_values"]
 
     def __init__(self, **kwargs: Unpack[InternVideo2VideoProcessorKwargs]):
+        _rename_sampling_mode(kwargs)  # configs saved before the shared sampler say `sampling_mode="val"`
         super().__init__(**kwargs)
         if self.video_backend is not None and self.video_backend not in SUPPORTED_BACKENDS:
             raise ValueError(f"`video_backend` must be one of {SUPPORTED_BACKENDS}, got {self.video_backend!r}")
+        self.frame_sampling = canonical_frame_sampling(self.frame_sampling)
 
     # ----------------------------------------------------------------------------------------------------------
     # Entry point
     # ----------------------------------------------------------------------------------------------------------
     def preprocess(self, videos, **kwargs: Unpack[InternVideo2VideoProcessorKwargs]) -> BatchFeature:
         """Preprocess one video or a batch; see the class docstring. Extra keyword arguments override the
-        processor's attributes for this call (`num_frames`, `fps`, `video_backend`, `sampling_mode`, ...)."""
+        processor's attributes for this call (`num_frames`, `fps`, `video_backend`, `frame_sampling`, ...)."""
+        _rename_sampling_mode(kwargs)
         # `num_frames` and `fps` are mutually exclusive: asking for one in a call disables the other's default.
         if kwargs.get("fps") is not None and "num_frames" not in kwargs:
             kwargs["num_frames"] = None
@@ -217,12 +169,12 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         metadata: VideoMetadata,
         num_frames: int | None = None,
         fps: int | float | None = None,
-        sampling_mode: str | None = None,
+        frame_sampling: str | None = None,
         num_clips: int | None = None,
         clip_index: int | None = None,
         **kwargs,
     ) -> np.ndarray:
-        """Indices of the frames to keep, by segment-based sparse sampling ([`segment_sample_indices`]).
+        """Indices of the frames to keep ([`~media.frame_sampling.sample_frame_indices`]).
 
         Args:
             metadata (`VideoMetadata`):
@@ -232,9 +184,9 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
             fps (`int` or `float`, *optional*):
                 Sample `max(1, int(total_num_frames / metadata.fps * fps))` frames instead. Mutually exclusive
                 with `num_frames`.
-            sampling_mode (`str`, *optional*): `"val"` or `"test"`; defaults to `self.sampling_mode`.
+            frame_sampling (`str`, *optional*): the sampling mode; defaults to `self.frame_sampling`.
             num_clips (`int`, *optional*): clips of the test protocol; defaults to `self.num_clips`.
-            clip_index (`int`, *optional*): clip to take in `"test"` mode; defaults to `self.clip_index`.
+            clip_index (`int`, *optional*): clip to take in `"test_clips"` mode; defaults to `self.clip_index`.
 
         Returns:
             `np.ndarray`: the frame indices (`int64`). With neither `num_frames` nor `fps` set, every frame.
@@ -249,6 +201,8 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         if total is None or total <= 0:
             raise ValueError(f"Cannot sample frames: the video metadata reports {total} frames")
         if num_frames is None and fps is not None:
+            if fps <= 0:
+                raise ValueError(f"`fps` must be positive, got {fps}")
             if metadata.fps is None:
                 raise ValueError(
                     f"Asked to sample {fps} frames per second but the video metadata has no `fps`; pass "
@@ -257,13 +211,14 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
             num_frames = max(1, int(total / metadata.fps * fps))
         if num_frames is None:
             return np.arange(total, dtype=np.int64)
-
-        mode = sampling_mode if sampling_mode is not None else self.sampling_mode
-        if mode not in SAMPLING_MODES:
-            raise ValueError(f"`sampling_mode` must be one of {SAMPLING_MODES}, got {mode!r}")
-        num_clips = num_clips if num_clips is not None else (self.num_clips or 1)
-        clip_index = clip_index if clip_index is not None else (self.clip_index or 0)
-        return segment_sample_indices(total, num_frames, clip_index=clip_index, num_clips=num_clips, mode=mode)
+        return sample_frame_indices(
+            total,
+            num_frames,
+            frame_sampling if frame_sampling is not None else self.frame_sampling,
+            clip_index=clip_index if clip_index is not None else (self.clip_index or 0),
+            num_clips=num_clips if num_clips is not None else (self.num_clips or 1),
+            fps=metadata.fps,
+        )
 
     def fetch_videos(self, video_url_or_urls, sample_indices_fn=None, video_backend: str | None = None):
         """Decode local video files with [`~video_decoding.decode_video_frames`].
@@ -288,7 +243,15 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
     # Transforms
     # ----------------------------------------------------------------------------------------------------------
     def resize(self, image: torch.Tensor, size: SizeDict, resample=None, antialias: bool = False, **kwargs):
-        """Bilinear resize **without antialiasing** by default, matching OpenCV `INTER_LINEAR` of the original."""
+        """Resize **without antialiasing** by default (the original's OpenCV `INTER_LINEAR` for the bilinear
+        default). Bicubic on `uint8` frames to a fixed size goes through [`resize_frames_bicubic_uint8`] (the
+        original stage-2 evaluation's numbers)."""
+        resample = self.resample if resample is None else resample
+        is_bicubic = resample is not None and PILImageResampling(resample) == PILImageResampling.BICUBIC
+        if is_bicubic and image.dtype == torch.uint8 and size.height and size.width and not antialias:
+            frames = image.reshape(-1, *image.shape[-3:])
+            resized = resize_frames_bicubic_uint8(frames, size.height, size.width)
+            return resized.reshape(*image.shape[:-2], size.height, size.width)
         return super().resize(image, size=size, resample=resample, antialias=antialias, **kwargs)
 
     def _preprocess(
@@ -340,7 +303,7 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
     ) -> torch.Tensor:
         """Test-time views of one video, as in the original "T x crops x clips" evaluation.
 
-        * Temporal: clip `k` of `num_clips` uses `segment_sample_indices(L, T, k, num_clips, mode="test")`.
+        * Temporal: clip `k` of `num_clips` uses the `"test_clips"` frame sampling.
         * Spatial: the short side is resized to `size["shortest_edge"]` (long side floored, bilinear, no
           antialiasing; skipped when already at that size), then `num_crops` crops of `crop_size` are taken
           along the long axis at [`multi_view_crop_starts`] (`num_crops=1`: centre); on the short axis the crop
@@ -369,9 +332,10 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
             def all_clip_indices(metadata):
                 nonlocal clip_indices
                 clip_indices = [
-                    segment_sample_indices(metadata.total_num_frames, num_frames, k, num_clips, mode="test")
+                    sample_frame_indices(metadata.total_num_frames, num_frames, "test_clips", clip_index=k,
+                                         num_clips=num_clips)
                     for k in range(num_clips)
-                ]
+                ]  # fmt: skip
                 return sorted(set(np.concatenate(clip_indices).tolist()))
 
             frames, metadata = decode_video_frames(os.fspath(video), all_clip_indices, backend=backend)
@@ -383,7 +347,7 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         )[0]  # (L, C, H, W)
         if clip_indices is None:
             clip_indices = [
-                segment_sample_indices(prepared.shape[0], num_frames, k, num_clips, mode="test")
+                sample_frame_indices(prepared.shape[0], num_frames, "test_clips", clip_index=k, num_clips=num_clips)
                 for k in range(num_clips)
             ]
 
@@ -415,6 +379,43 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         return self.rescale_and_normalize(
             views, self.do_rescale, self.rescale_factor, self.do_normalize, mean, std
         ).float()
+
+
+def resize_frames_bicubic_uint8(frames, height: int, width: int) -> torch.Tensor:
+    """Bicubic resize of `uint8` frames as the original evaluation (torchvision 0.14.1 on a `uint8` tensor): computed
+    in float32 without antialiasing, then clamped to [0, 255], rounded and cast back to `uint8`.
+
+    Current torchvision (>= 0.17) instead runs PyTorch's native `uint8` bicubic kernel on the CPU (fixed-point, with an
+    intermediate rounding between the two passes) and the float path on the GPU; the CPU kernel differs from the
+    original by up to 3 grey levels on ~10 % of the pixels. This function is the same on every device.
+
+    Args:
+        frames: `(T, H, W, C)` array/tensor or `(T, C, H, W)` tensor of `uint8`.
+
+    Returns:
+        `uint8` tensor `(T, C, height, width)`.
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+    if tensor.dtype != torch.uint8 or tensor.ndim != 4:
+        raise ValueError(
+            f"Expected uint8 frames (T, H, W, C) or (T, C, H, W), got {tensor.dtype} {tuple(tensor.shape)}"
+        )
+    if tensor.shape[-1] in (1, 3) and tensor.shape[1] not in (1, 3):
+        tensor = tensor.permute(0, 3, 1, 2)
+    if tuple(tensor.shape[-2:]) == (height, width):
+        return tensor
+    resized = torch.nn.functional.interpolate(
+        tensor.float(), size=(height, width), mode="bicubic", align_corners=False, antialias=False
+    )
+    return resized.clamp_(0, 255).round_().to(torch.uint8)
+
+
+def _rename_sampling_mode(kwargs: dict) -> None:
+    """`sampling_mode` (the former name, with the original's `"val"` / `"test"` values) -> `frame_sampling`."""
+    if "sampling_mode" in kwargs:
+        mode = kwargs.pop("sampling_mode")
+        if mode is not None:
+            kwargs.setdefault("frame_sampling", mode)
 
 
 def _paths_to_str(videos):

@@ -40,7 +40,8 @@ BUNDLED_CLASSIFIER = "shapes-direction-classifier"
 BUNDLED_VIDEO_TEXT = "shapes-video-text"
 BUNDLED_CHAT = "shapes-chat"  # trained parts only; see load_bundled_chat
 REPRODUCE_COMMAND = (
-    "python -m transformers_internvideo2.shapes_world.recipes.three_stage --output-dir runs/shapes --install-bundled"
+    "python -m transformers_internvideo2.shapes_world.recipes.three_stage --output-dir runs/shapes"
+    " && python scripts/install_bundled.py runs/shapes/bundle"
 )
 
 

@@ -286,7 +286,7 @@ def load_vision_weights(model, folder: str) -> dict:
 
     source = load_file(os.path.join(folder, "model.safetensors"))
     target = model.vision_model.state_dict()
-    prefixes = ("vision_model.", "internvideo2.", "")
+    prefixes = ("internvideo2.vision_model.", "vision_model.", "internvideo2.", "")
     for prefix in prefixes:
         candidate = {k[len(prefix) :]: v for k, v in source.items() if k.startswith(prefix)}
         if set(target) <= set(candidate):
@@ -336,9 +336,9 @@ def model_frame_indices(num_frames: int) -> np.ndarray:
     """The frames the chat processor keeps of a `num_frames`-frame clip: its default segment sampling (the
     original's), which on a clip of exactly `num_frames` frames repeats one and skips the last (8 -> 0,1,2,3,4,4,5,6).
     Warm-up, instruction tuning and evaluation all see these frames, as `internvideo2 chat` does on a clip."""
-    from ...models.internvideo2_vision.video_processing_internvideo2 import segment_sample_indices
+    from ...media.frame_sampling import sample_frame_indices
 
-    return segment_sample_indices(num_frames, num_frames)
+    return sample_frame_indices(num_frames, num_frames, "segments")
 
 
 def _pixels(records: list[dict]) -> torch.Tensor:
@@ -513,8 +513,8 @@ def save_bundle(peft_model, processor, folder: str | os.PathLike, settings: Chat
 
 
 REPRODUCE_COMMAND = (
-    "python examples/shapes_world_chat.py --output-dir runs/shapes-chat "
-    "--bundle-dir src/transformers_internvideo2/bundled/shapes-chat"
+    "python examples/shapes_world_chat.py --output-dir runs/shapes-chat"
+    " && python scripts/install_bundled.py runs/shapes-chat/shapes-chat"
 )
 
 

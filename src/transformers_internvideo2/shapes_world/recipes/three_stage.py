@@ -375,13 +375,13 @@ def build_video_text_model(settings: RecipeSettings, student_backbone, vocabular
     )  # fmt: skip
     config = InternVideo2Config(
         vision_config=student_backbone.config.to_dict(), text_config=text, projection_dim=settings.projection_dim,
-        matching_rerank_k=16, text_pooling=settings.text_pooling,
+        text_pooling=settings.text_pooling,
     )  # fmt: skip
     torch.manual_seed(settings.seed + 2)
     model = InternVideo2ForRetrieval(config)
-    model.vision_model.load_state_dict(student_backbone.state_dict(), strict=True)
+    model.internvideo2.vision_model.load_state_dict(student_backbone.state_dict(), strict=True)
     text_weights = minilm_text_encoder_state_dict(config.text_config, kept_ids)
-    missing, unexpected = model.text_model.load_state_dict(text_weights, strict=False)
+    missing, unexpected = model.internvideo2.text_model.load_state_dict(text_weights, strict=False)
     if unexpected or any(".crossattention." not in key for key in missing):
         raise RuntimeError(f"MiniLM mapping: unexpected {unexpected}, missing {[k for k in missing if '.crossattention.' not in k]}")
     model.tie_weights()
@@ -409,9 +409,9 @@ def retrieval_evaluation(model, processor, clips: _ShapesTensors, batch_size: in
     from ...tasks.metrics import retrieval_metrics
 
     model.eval()
-    video = torch.cat([model.get_video_features(p) for p in clips.pixel_values.split(batch_size)])
+    video = torch.cat([model.get_video_features(p).pooler_output for p in clips.pixel_values.split(batch_size)])
     text = processor.tokenize(clips.captions, padding="longest")
-    text_embeds = model.get_text_features(text["input_ids"], text["attention_mask"])
+    text_embeds = model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output
     metrics = retrieval_metrics(video @ text_embeds.t())
     metrics["num_clips"] = len(clips)
     metrics["chance_r1"] = 100.0 / len(clips)
@@ -426,12 +426,12 @@ def zero_shot_direction_accuracy(model, processor, clips: _ShapesTensors) -> flo
 
     model.eval()
     correct = 0
-    video = model.get_video_features(clips.pixel_values)
+    video = model.get_video_features(clips.pixel_values).pooler_output
     for i, caption in enumerate(clips.captions):
         subject = " ".join(caption.split()[:3])
         prompts = [f"{subject} moves {d}" for d in DIRECTIONS]
         text = processor.tokenize(prompts, padding="longest")
-        embeds = model.get_text_features(text["input_ids"], text["attention_mask"])
+        embeds = model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output
         correct += int(int((video[i] @ embeds.t()).argmax()) == int(clips.labels[i]))
     return correct / len(clips)
 
@@ -449,7 +449,7 @@ def _train_video_text(settings, student, train, retrieval_clips, held_out, workd
     )
     # the pretrained text layers learn 2.5x slower than the new parts: fast enough for MiniLM's [CLS] (never trained
     # as a sentence feature) to become one within this short run, slow enough to keep its word knowledge
-    text_parameters = [p for n, p in model.named_parameters() if n.startswith("text_model.") and ".crossattention." not in n]
+    text_parameters = [p for n, p in model.named_parameters() if n.startswith("internvideo2.text_model.") and ".crossattention." not in n]
     text_ids = {id(p) for p in text_parameters}
     other = [p for p in model.parameters() if id(p) not in text_ids]
     decay = lambda ps: [p for p in ps if p.ndim > 1]  # noqa: E731
@@ -488,7 +488,7 @@ def _finetune(settings, video_text_model, train, held_out, workdir: Path, log) -
     from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
     from ...training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
 
-    vision = video_text_model.vision_model.config.to_dict()
+    vision = video_text_model.internvideo2.vision_model.config.to_dict()
     for key in ("clip_teacher_hidden_size", "clip_teacher_final_size"):
         vision[key] = 0  # the classifier has no distillation heads
     vision.update(_direction_labels())
@@ -497,7 +497,7 @@ def _finetune(settings, video_text_model, train, held_out, workdir: Path, log) -
     from ...models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 
     model = InternVideo2ForVideoClassification(InternVideo2VisionConfig(**vision))
-    model.internvideo2.load_state_dict(video_text_model.vision_model.state_dict(), strict=True)
+    model.internvideo2.load_state_dict(video_text_model.internvideo2.vision_model.state_dict(), strict=True)
     args = InternVideo2ClassificationArguments(
         **_common_args(workdir / "finetune", settings, settings.finetune_steps, 1e-3, layer_decay=0.9, mixup_alpha=0.0,
                        cutmix_alpha=0.0, smoothing=0.1)  # fmt: skip
@@ -662,33 +662,23 @@ Settings: `{settings}`.
 """
 
 
-def install_bundled(result: RecipeResult, target_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Copy the trained folders into the package's `bundled/` directory (or `target_dir`) with model cards and
-    metrics. Code copies and `auto_map` are left out: the bundled folders are read by this package's own classes."""
+def write_bundle(result: RecipeResult, target_dir: str | os.PathLike) -> list[Path]:
+    """Write the trained folders, ready to ship, into `target_dir` (the run's `bundle/` folder) with model cards and
+    metrics (and their code + `auto_map`). Installing them into a source checkout is a separate, explicit step
+    (`scripts/install_bundled.py`); a recipe never writes into the installed package."""
     import shutil
 
-    from ..bundled import BUNDLED_CLASSIFIER, BUNDLED_DIR, BUNDLED_VIDEO_TEXT, REPRODUCE_COMMAND
+    from ..bundled import BUNDLED_CLASSIFIER, BUNDLED_VIDEO_TEXT, REPRODUCE_COMMAND
 
-    target = Path(target_dir) if target_dir is not None else BUNDLED_DIR
+    target = Path(target_dir)
     settings, metrics = result.settings, result.metrics
     written = []
     for source, name in ((result.classifier_dir, BUNDLED_CLASSIFIER), (result.video_text_dir, BUNDLED_VIDEO_TEXT)):
         destination = target / name
         if destination.exists():
             shutil.rmtree(destination)
-        shutil.copytree(source, destination, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-        config_path = destination / "config.json"
-        config = json.loads(config_path.read_text())
-        config.pop("auto_map", None)
-        for sub in ("vision_config", "text_config"):
-            if isinstance(config.get(sub), dict):
-                config[sub].pop("auto_map", None)
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        for extra in destination.glob("*.json"):
-            data = json.loads(extra.read_text())
-            if isinstance(data, dict) and "auto_map" in data:
-                data.pop("auto_map")
-                extra.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        # the folders carry their code and `auto_map` (RemoteCodeMixin), so they load with trust_remote_code too
+        shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__"))
         written.append(destination)
     from safetensors import safe_open
 
@@ -738,8 +728,6 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test; meaningless metrics)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--install-bundled", action="store_true",
-                        help="copy the trained models (with model cards) into the package's bundled/ folder")
     step_options = ("teacher_steps", "stage1_steps", "stage2_steps", "finetune_steps", "train_clips")
     add_setting_options(parser, step_options)
     args = parser.parse_args(argv)
@@ -747,9 +735,8 @@ def main(argv=None) -> int:
     settings.seed, settings.threads = args.seed, args.threads
     apply_setting_options(settings, args, step_options)
     result = run(args.output_dir, settings)
-    if args.install_bundled:
-        for folder in install_bundled(result):
-            print(f"installed {folder}")
+    for folder in write_bundle(result, Path(args.output_dir) / "bundle"):
+        print(f"bundle written: {folder} (install into a source checkout: python scripts/install_bundled.py {folder})")
     return 0
 
 
