@@ -14,9 +14,12 @@ Renaming (original -> ours; every key is mapped or dropped with a reason, loadin
 
 | original | ours |
 |---|---|
-| `patch_embedding.*`, `layer_norm.*`, `post_extract_proj.*` | `embeddings.patch_embedding.*`, `embeddings.layer_norm.*`, `embeddings.projection.*` |
+| `patch_embedding.*` | `embeddings.patch_embedding.*` |
+| `layer_norm.*` | `embeddings.layer_norm.*` |
+| `post_extract_proj.*` | `embeddings.projection.*` |
 | `encoder.pos_conv.0.bias` | `encoder.pos_conv_embed.conv.bias` |
-| `encoder.pos_conv.0.weight_g` / `weight_v` | `encoder.pos_conv_embed.conv.parametrizations.weight.original0` / `original1` |
+| `encoder.pos_conv.0.weight_g` | `encoder.pos_conv_embed.conv.parametrizations.weight.original0` |
+| `encoder.pos_conv.0.weight_v` | `encoder.pos_conv_embed.conv.parametrizations.weight.original1` |
 | `encoder.layer_norm.*` | `encoder.layer_norm.*` |
 | `encoder.layers.0.self_attn.relative_attention_bias.weight` | `encoder.relative_position_bias.embedding.weight` |
 | `encoder.layers.{i>0}.self_attn.relative_attention_bias.weight` | dropped: the same tied table (checked equal) |
@@ -41,6 +44,7 @@ import re
 from collections.abc import Mapping
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 
 from ..convert_original import ConversionError, ConversionResult, KeyMapping, check_against
 from ..models.beats.configuration_beats import BeatsConfig
@@ -142,7 +146,7 @@ def beats_config_from_original(cfg: Mapping, num_mel_bins: int = 64, **overrides
     kwargs.update(overrides)
     try:
         return BeatsConfig(**kwargs)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, StrictDataclassError) as error:  # the strict config's validation errors
         raise ConversionError(f"The BEATs cfg does not give a valid configuration: {error}") from error
 
 
@@ -204,7 +208,9 @@ def drop_shared_relative_bias_copies(
         if first is None:
             raise ConversionError(f"{key} is present but {first_key}, the table it is tied to, is not.")
         if tuple(tensor.shape) != tuple(first.shape):
-            raise ConversionError(f"{key} {tuple(tensor.shape)} differs in shape from {first_key} {tuple(first.shape)}.")
+            raise ConversionError(
+                f"{key} {tuple(tensor.shape)} differs in shape from {first_key} {tuple(first.shape)}."
+            )
         if not (tensor.is_meta or first.is_meta) and not torch.equal(tensor, first):
             raise ConversionError(
                 f"{key} differs from {first_key}: the relative position bias is expected to be one table shared by "

@@ -15,10 +15,10 @@
 
 Sample conversion is the one libsndfile (the original's ``torchaudio.load`` "soundfile" backend) applies: 16-bit PCM
 becomes ``int16 / 32768`` exactly, 24/32-bit PCM ``int32 / 2**31`` (FFmpeg left-aligns 24-bit samples, so this equals
-libsndfile's ``int24 / 2**23``), 8-bit unsigned ``(x - 128) / 128``, float formats are kept. For WAV and FLAC the samples
-are therefore bit-identical to the original's; MP3 goes through FFmpeg's decoder instead of libsndfile's mpg123, which
-can differ at the level of decoder rounding. AAC (and other codecs with encoder priming) is returned as FFmpeg decodes
-it, priming samples included, exactly as the original's PyAV path concatenates the decoded frames.
+libsndfile's ``int24 / 2**23``), 8-bit unsigned ``(x - 128) / 128``, float formats are kept. For WAV and FLAC the
+samples are therefore bit-identical to the original's; MP3 goes through FFmpeg's decoder instead of libsndfile's
+mpg123, which can differ at the level of decoder rounding. AAC (and other codecs with encoder priming) is returned as
+FFmpeg decodes it, priming samples included, exactly as the original's PyAV path concatenates the decoded frames.
 """
 
 from __future__ import annotations
@@ -243,7 +243,8 @@ def decode_audio(path: str | os.PathLike, sampling_rate: int | None = 16000, mon
             for frame in container.decode(stream):
                 chunks.append(_frame_to_float(frame))
         except Exception as error:
-            raise AudioDecodingError(path, f"decoding the {stream.codec_context.name} stream failed ({error})") from error
+            codec = stream.codec_context.name
+            raise AudioDecodingError(path, f"decoding the {codec} stream failed ({error})") from error
     chunks = [chunk for chunk in chunks if chunk.shape[1]]
     if not chunks:
         raise AudioDecodingError(path, "the audio stream holds no samples")

@@ -83,8 +83,8 @@ class BeatsConfig(PreTrainedConfig):
             `attention_dropout`, `activation_dropout`, `dropout_input` (all 0 in BEATs_iter3).
         layerdrop (`float`, defaults to 0.05): probability of skipping a layer in training (the original
             `encoder_layerdrop`).
-        layer_wise_gradient_decay_ratio (`float`, defaults to 0.6): gradients are multiplied by this factor at the input
-            of every layer (forward is unchanged), so earlier layers learn more slowly; 1.0 disables it.
+        layer_wise_gradient_decay_ratio (`float`, defaults to 0.6): gradients are multiplied by this factor at the
+            input of every layer (forward is unchanged), so earlier layers learn more slowly; 1.0 disables it.
         initializer_range (`float`, defaults to 0.02): std of the normal initialisation of linear layers and the bias
             table.
     """
@@ -119,9 +119,16 @@ class BeatsConfig(PreTrainedConfig):
     initializer_range: float = 0.02
 
     def validate_architecture(self):
+        for name in (
+            "num_mel_bins", "patch_size", "patch_embed_dim", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "intermediate_size", "num_conv_pos_embeddings", "num_conv_pos_embedding_groups",
+        ):  # fmt: skip
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})."
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})."
             )
         if self.hidden_size % self.num_conv_pos_embedding_groups:
             raise ValueError(
@@ -133,7 +140,7 @@ class BeatsConfig(PreTrainedConfig):
         if self.hidden_act not in BEATS_ACTIVATIONS:
             raise ValueError(f"hidden_act must be one of {BEATS_ACTIVATIONS}, got {self.hidden_act!r}.")
         if self.deep_norm and self.layer_norm_first:
-            raise ValueError("deep_norm applies to post-norm layers only: it cannot be combined with layer_norm_first.")
+            raise ValueError("deep_norm applies to post-norm layers only: it cannot be combined with layer_norm_first")
         if self.relative_position_embedding and (self.num_buckets < 4 or self.max_distance <= self.num_buckets // 4):
             raise ValueError(
                 f"num_buckets ({self.num_buckets}) must be >= 4 and max_distance ({self.max_distance}) larger than "
@@ -141,8 +148,6 @@ class BeatsConfig(PreTrainedConfig):
             )
         if self.gated_relative_position_bias and not self.relative_position_embedding:
             raise ValueError("gated_relative_position_bias requires relative_position_embedding.")
-        if self.gated_relative_position_bias and self.hidden_size // self.num_attention_heads < 1:
-            raise ValueError("The gate needs a positive head dimension.")
         for name in ("hidden_dropout", "attention_dropout", "activation_dropout", "input_dropout", "layerdrop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}.")

@@ -169,8 +169,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
     deterministic start window for evaluation and a seeded random window for training, whatever the channel count.
 
     Args:
-        num_mel_bins (`int`, *optional*, defaults to 64): mel filters (the feature size; BEATs in InternVideo2 reads 64,
-            unlike upstream BEATs' 128).
+        num_mel_bins (`int`, *optional*, defaults to 64): mel filters (the feature size; BEATs in InternVideo2 reads
+            64, unlike upstream BEATs' 128).
         sampling_rate (`int`, *optional*, defaults to 16000): rate of the filterbank input; other rates are resampled.
         frame_length_ms / frame_shift_ms (`float`, *optional*, defaults to 25 / 10): Kaldi window and hop.
         low_freq / high_freq (`float`, *optional*, defaults to 20 / 0): mel range in Hz (`high_freq <= 0` counts back
@@ -269,8 +269,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
                 clips = list(raw_audio)
             else:
                 raise ValueError(
-                    f"Expected audio of shape (samples,), (batch, samples) or (batch, channels, samples), got an array "
-                    f"of shape {tuple(raw_audio.shape)}."
+                    "Expected audio of shape (samples,), (batch, samples) or (batch, channels, samples), got an "
+                    f"array of shape {tuple(raw_audio.shape)}."
                 )
         elif isinstance(raw_audio, Sequence) and not isinstance(raw_audio, (str, bytes)):
             if len(raw_audio) == 0:
@@ -371,8 +371,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         """Featurise one clip or a batch.
 
         Args:
-            raw_audio: one clip — a 1-D float array/tensor (mono samples in [-1, 1]) or a list of floats — or a batch:
-                a list of clips, each `(samples,)` or `(channels, samples)` (channels are averaged), a 2-D array
+            raw_audio: one clip — a 1-D float array/tensor (mono samples in [-1, 1]) or a list of floats — or a
+                batch: a list of clips, each `(samples,)` or `(channels, samples)` (channels are averaged), a 2-D array
                 `(batch, samples)` of mono clips, or a 3-D array `(batch, channels, samples)`. Clips may differ in
                 length.
             sampling_rate: rate of `raw_audio` in Hz. Clips at another rate than the extractor's are resampled;
@@ -388,8 +388,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             raise TypeError(f"Unexpected arguments: {sorted(kwargs)}.")
         if sampling_rate is None:
             logger.warning_once(
-                f"No sampling_rate passed to {type(self).__name__}: assuming {self.sampling_rate} Hz. Pass it to avoid "
-                "silently wrong features."
+                f"No sampling_rate passed to {type(self).__name__}: assuming {self.sampling_rate} Hz. Pass it to "
+                "avoid silently wrong features."
             )
             sampling_rate = self.sampling_rate
         _check_rate("sampling_rate", sampling_rate)

@@ -16,7 +16,6 @@ reads a precomputed, normalised 64-bin Kaldi filterbank ([`BeatsFeatureExtractor
 For 10 s of audio (998 frames), N = 62 * 4 = 248 tokens.
 """
 
-from __future__ import annotations
 
 import math
 from collections.abc import Callable
