@@ -7,6 +7,7 @@ on the fly with PyAV (tones at known levels), so the expected samples are known 
 from __future__ import annotations
 
 import math
+import pickle
 from fractions import Fraction
 from pathlib import Path
 
@@ -122,6 +123,10 @@ def test_video_without_audio_raises_no_audio_stream(sample_video_path):
         decode_audio(sample_video_path)
     assert isinstance(info.value, AudioDecodingError) and isinstance(info.value, ValueError)
     assert str(sample_video_path) in str(info.value)
+    # errors survive pickling (DataLoader workers send them to the main process)
+    for error in (info.value, AudioDecodingError("a.wav", "bad")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error) and copy.path == error.path
 
 
 def _unreadable(directory: Path, kind: str) -> Path:

@@ -50,12 +50,18 @@ class AudioDecodingError(ValueError):
         self.reason = reason
         super().__init__(f"Could not decode audio from '{self.path}': {reason}")
 
+    def __reduce__(self):  # picklable with its own arguments (errors cross DataLoader worker processes)
+        return type(self), (self.path, self.reason)
+
 
 class NoAudioStreamError(AudioDecodingError):
     """The file opens but holds no audio stream (e.g. a silent video)."""
 
     def __init__(self, path):
         super().__init__(path, "the file has no audio stream")
+
+    def __reduce__(self):
+        return type(self), (self.path,)
 
 
 @dataclass(frozen=True)

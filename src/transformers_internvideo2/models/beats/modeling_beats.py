@@ -11,7 +11,8 @@ reads a precomputed, normalised 64-bin Kaldi filterbank ([`BeatsFeatureExtractor
     -> layers: attention with a T5-style bucketed relative position bias (one table shared by all layers), scaled per
        query and head by a learned gate, and post-norm DeepNet residuals `LN(alpha * x + f(x))`
     -> last_hidden_state (B, N, D)  (no final norm for post-norm models)
-    -> pooler_output = last_hidden_state.mean(1): what InternVideo2 feeds to `audio_proj` (`encode_audio`)
+    -> pooler_output = last_hidden_state.mean(1) over all tokens, those of padded frames included (there is no
+       mask): what InternVideo2's `encode_audio` returns as the pooled audio feature, before any projection
 
 For 10 s of audio (998 frames), N = 62 * 4 = 248 tokens.
 """
