@@ -160,7 +160,7 @@ def test_bad_arguments(tmp_path):
         decode_audio(123)
     path = tmp_path / "tone.wav"
     _write(path, _int16(_tone(100, 8000, 0.1))[None], 8000, "pcm_s16le", "s16")
-    for rate in (0, -16000, 16000.5, True):
+    for rate in (0, -16000, 16000.5, True, "16k", float("nan")):
         with pytest.raises(ValueError, match="sampling_rate"):
             decode_audio(path, sampling_rate=rate)
 
@@ -195,6 +195,6 @@ def test_resampler_rejects_bad_input():
         resample_waveform(torch.ones(10, dtype=torch.int16), 8000, 16000)
     with pytest.raises(TypeError, match="torch.Tensor"):
         resample_waveform(np.ones(10, dtype=np.float32), 8000, 16000)
-    for rates in ((0, 16000), (8000, -1), (8000.5, 16000)):
+    for rates in ((0, 16000), (8000, -1), (8000.5, 16000), ("8k", 16000)):
         with pytest.raises(ValueError, match="positive integer"):
             resample_waveform(torch.ones(10), *rates)

@@ -217,3 +217,11 @@ def test_config_validation():
     preset = BeatsConfig.from_preset("beats-iter3", num_hidden_layers=2)
     assert preset.num_hidden_layers == 2 and preset.hidden_size == 768
     assert BeatsConfig().num_tokens(998) == 248 and BeatsConfig().deep_norm_alpha == pytest.approx(24**0.25)
+
+
+def test_official_size_output_shapes_on_the_meta_device():
+    """BEATs_iter3 on 10 s of audio: (B, 998, 64) -> (B, 248, 768) tokens and a (B, 768) pooled feature."""
+    with torch.device("meta"):
+        model = BeatsModel(BeatsConfig.from_preset("beats-iter3")).eval()
+        output = model(torch.empty(2, 998, 64))
+    assert output.last_hidden_state.shape == (2, 248, 768) and output.pooler_output.shape == (2, 768)

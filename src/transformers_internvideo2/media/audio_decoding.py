@@ -39,6 +39,7 @@ __all__ = [
     "decode_audio",
     "has_audio_stream",
     "resample_waveform",
+    "validate_sampling_rate",
 ]
 
 
@@ -85,6 +86,14 @@ class DecodedAudio:
     def duration(self) -> float:
         """Length in seconds."""
         return self.waveform.shape[-1] / self.sampling_rate
+
+
+def validate_sampling_rate(rate, name: str = "sampling_rate") -> int:
+    """`rate` as an int; `ValueError` naming `name` unless it is a positive whole number of Hz."""
+    is_number = isinstance(rate, (int, float, np.integer, np.floating)) and not isinstance(rate, bool)
+    if not is_number or not math.isfinite(rate) or rate <= 0 or int(rate) != rate:
+        raise ValueError(f"{name} must be a positive integer number of Hz, got {rate!r}.")
+    return int(rate)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -138,12 +147,10 @@ def resample_waveform(
         raise TypeError(f"waveform must be a torch.Tensor, got {type(waveform).__name__}.")
     if not waveform.is_floating_point():
         raise TypeError(f"waveform must hold floating-point samples, got {waveform.dtype}.")
-    for name, rate in (("orig_freq", orig_freq), ("new_freq", new_freq)):
-        if isinstance(rate, bool) or int(rate) != rate or rate <= 0:
-            raise ValueError(f"{name} must be a positive integer number of Hz, got {rate!r}.")
+    orig_freq = validate_sampling_rate(orig_freq, "orig_freq")
+    new_freq = validate_sampling_rate(new_freq, "new_freq")
     if lowpass_filter_width <= 0 or not 0 < rolloff <= 1:
         raise ValueError("lowpass_filter_width must be positive and rolloff in (0, 1].")
-    orig_freq, new_freq = int(orig_freq), int(new_freq)
     if orig_freq == new_freq:
         return waveform
     gcd = math.gcd(orig_freq, new_freq)
@@ -236,18 +243,19 @@ def decode_audio(path: str | os.PathLike, sampling_rate: int | None = 16000, mon
         NoAudioStreamError: the file has no audio stream.
     """
     path = _check_path(path)
-    if sampling_rate is not None and (isinstance(sampling_rate, bool) or int(sampling_rate) != sampling_rate
-                                      or sampling_rate <= 0):  # fmt: skip
-        raise ValueError(f"sampling_rate must be a positive integer (Hz) or None, got {sampling_rate!r}.")
+    if sampling_rate is not None:
+        sampling_rate = validate_sampling_rate(sampling_rate)
     with _open(path) as container:
         if not container.streams.audio:
             raise NoAudioStreamError(path)
         stream = container.streams.audio[0]
-        source_rate = stream.codec_context.sample_rate or stream.sample_rate
-        chunks = []
+        declared_rate = stream.codec_context.sample_rate or stream.sample_rate
+        chunks, frame_rates = [], set()
         try:
             for frame in container.decode(stream):
                 chunks.append(_frame_to_float(frame))
+                if frame.samples:
+                    frame_rates.add(frame.sample_rate)
         except Exception as error:
             codec = stream.codec_context.name
             raise AudioDecodingError(path, f"decoding the {codec} stream failed ({error})") from error
@@ -257,6 +265,10 @@ def decode_audio(path: str | os.PathLike, sampling_rate: int | None = 16000, mon
     num_channels = {chunk.shape[0] for chunk in chunks}
     if len(num_channels) != 1:
         raise AudioDecodingError(path, f"the channel count changes within the stream ({sorted(num_channels)})")
+    if len(frame_rates) > 1:
+        raise AudioDecodingError(path, f"the sampling rate changes within the stream ({sorted(frame_rates)})")
+    # the decoded frames' rate is authoritative; the stream header's is the fallback
+    source_rate = next(iter(frame_rates)) if frame_rates else declared_rate
     if not source_rate:
         raise AudioDecodingError(path, "the audio stream declares no sampling rate")
     waveform = torch.from_numpy(np.concatenate(chunks, axis=1))
@@ -264,9 +276,9 @@ def decode_audio(path: str | os.PathLike, sampling_rate: int | None = 16000, mon
     if mono:
         waveform = waveform.mean(dim=0) if channels > 1 else waveform[0]
     rate = int(source_rate)
-    if sampling_rate is not None and int(sampling_rate) != rate:
-        waveform = resample_waveform(waveform, rate, int(sampling_rate))
-        rate = int(sampling_rate)
+    if sampling_rate is not None and sampling_rate != rate:
+        waveform = resample_waveform(waveform, rate, sampling_rate)
+        rate = sampling_rate
     return DecodedAudio(
         waveform=waveform.contiguous(), sampling_rate=rate, source_sampling_rate=int(source_rate),
         source_num_channels=channels,

@@ -26,7 +26,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
-from ...media.audio_decoding import resample_waveform
+from ...media.audio_decoding import resample_waveform, validate_sampling_rate
 
 
 logger = logging.get_logger(__name__)
@@ -230,7 +230,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         self.max_length_seconds = max_length_seconds
         self.padding_mode = self._check_choice("padding_mode", padding_mode, _PADDING_MODES)
         self.crop_mode = self._check_choice("crop_mode", crop_mode, _CROP_MODES)
-        _check_rate("sampling_rate", sampling_rate)
+        validate_sampling_rate(sampling_rate)
         if self.max_samples < self.window_size:
             raise ValueError(
                 f"max_length_seconds ({max_length_seconds}) is shorter than one {frame_length_ms} ms window."
@@ -398,11 +398,11 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
                 "avoid silently wrong features."
             )
             sampling_rate = self.sampling_rate
-        _check_rate("sampling_rate", sampling_rate)
+        sampling_rate = validate_sampling_rate(sampling_rate)
         features = []
         for clip in self._to_clips(raw_audio):
             waveform = clip.mean(dim=0) if clip.dim() == 2 else clip
-            waveform = resample_waveform(waveform, int(sampling_rate), int(self.sampling_rate))
+            waveform = resample_waveform(waveform, sampling_rate, int(self.sampling_rate))
             features.append(self.extract_fbank(waveform, padding_mode, crop_mode, generator))
         if return_tensors in ("pt", TensorType.PYTORCH):
             return BatchFeature({"input_features": torch.stack(features)})
@@ -413,9 +413,3 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}.")
         return BatchFeature({"input_features": arrays})
 
-
-def _check_rate(name: str, rate) -> None:
-    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or rate <= 0 or (
-        int(rate) != rate
-    ):
-        raise ValueError(f"{name} must be a positive integer number of Hz, got {rate!r}.")
