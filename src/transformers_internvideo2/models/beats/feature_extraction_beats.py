@@ -169,8 +169,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
     deterministic start window for evaluation and a seeded random window for training, whatever the channel count.
 
     **Reproducibility across CPUs**: bands far below a frame's strongest band (about 90 dB and more; in practice the
-    top bands of resampled audio, whose low-pass removes everything above 0.99 x 8 kHz) hold float32 FFT rounding noise,
-    whose exact values depend on the FFT code path MKL picks for the CPU (up to 7e-3 apart in normalised units between
+    top bands of resampled audio, whose low-pass removes everything above 0.99 x 8 kHz) hold float32 FFT rounding
+    noise, whose exact values depend on the FFT code path MKL picks for the CPU (up to 7e-3 apart in normalised units between
     an AVX-512 machine and MKL's generic path; torchaudio itself behaves the same). Everything else agrees to ~1e-5.
     For bit-reproducible features across machines start the process with `MKL_CBWR=COMPATIBLE`.
 
