@@ -170,9 +170,9 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
 
     **Reproducibility across CPUs**: bands far below a frame's strongest band (about 90 dB and more; in practice the
     top bands of resampled audio, whose low-pass removes everything above 0.99 x 8 kHz) hold float32 FFT rounding
-    noise, whose exact values depend on the FFT code path MKL picks for the CPU (up to 7e-3 apart in normalised units between
-    an AVX-512 machine and MKL's generic path; torchaudio itself behaves the same). Everything else agrees to ~1e-5.
-    For bit-reproducible features across machines start the process with `MKL_CBWR=COMPATIBLE`.
+    noise, whose exact values depend on the FFT code path MKL picks for the CPU (up to 7e-3 apart in normalised units
+    between an AVX-512 machine and MKL's generic path; torchaudio itself behaves the same). Everything else agrees to
+    ~1e-5. For bit-reproducible features across machines start the process with `MKL_CBWR=COMPATIBLE`.
 
     Args:
         num_mel_bins (`int`, *optional*, defaults to 64): mel filters (the feature size; BEATs in InternVideo2 reads
