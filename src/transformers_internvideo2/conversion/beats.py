@@ -60,6 +60,7 @@ __all__ = [
     "drop_shared_relative_bias_copies",
     "load_beats_checkpoint",
     "beats_state_dict_to_original",
+    "split_beats_checkpoint",
 ]
 
 # The original `BEATsConfig` defaults: a cfg dict only overrides them, so a missing key means these values.
