@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from transformers_internvideo2.convert_original import ConversionError
+from transformers_internvideo2.conversion.core import ConversionError
 from transformers_internvideo2.conversion.beats import (
     BEATS_ORIGINAL_DEFAULTS,
     PREDICTOR_REASON,

@@ -46,7 +46,7 @@ from collections.abc import Mapping
 import torch
 from huggingface_hub.errors import StrictDataclassError
 
-from ..convert_original import ConversionError, ConversionResult, KeyMapping, check_against
+from .core import ConversionError, ConversionResult, KeyMapping, check_against
 from ..models.beats.configuration_beats import BeatsConfig
 from ..models.beats.modeling_beats import BeatsModel
 
