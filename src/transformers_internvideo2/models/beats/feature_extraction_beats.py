@@ -27,6 +27,7 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
 from ...media.audio_decoding import resample_waveform, validate_sampling_rate
+from ..remote_code import RemoteCodeMixin
 
 
 logger = logging.get_logger(__name__)
@@ -134,7 +135,7 @@ def kaldi_fbank(
 # ----------------------------------------------------------------------------------------------------------------
 # Feature extractor
 # ----------------------------------------------------------------------------------------------------------------
-class BeatsFeatureExtractor(SequenceFeatureExtractor):
+class BeatsFeatureExtractor(RemoteCodeMixin, SequenceFeatureExtractor):
     r"""
     Turns waveforms into the normalised Kaldi filterbanks that [`BeatsModel`] reads (`input_features`, shape
     `(batch, 998, 64)` for the defaults), exactly as InternVideo2's 6B stage-2 data path.
@@ -193,6 +194,9 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         padding_value (`float`, *optional*, defaults to 0.0): value of the fbank rows added in `"fbank"` mode.
     """
 
+    remote_code_auto_map = {
+        "AutoFeatureExtractor": "beats.feature_extraction_beats.BeatsFeatureExtractor"
+    }
     model_input_names = ["input_features"]
 
     def __init__(

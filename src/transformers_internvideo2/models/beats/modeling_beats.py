@@ -33,6 +33,7 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from ..remote_code import RemoteCodeMixin
 from .configuration_beats import BeatsConfig
 
 
@@ -362,8 +363,12 @@ class BeatsEncoder(nn.Module):
 # ------------------------------------------------------------------------------------------------------------------
 # Models
 # ------------------------------------------------------------------------------------------------------------------
-class BeatsPreTrainedModel(PreTrainedModel):
+class BeatsPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
     config: BeatsConfig
+    remote_code_auto_map = {
+        "AutoConfig": "beats.configuration_beats.BeatsConfig",
+        "AutoModel": "beats.modeling_beats.BeatsModel",
+    }
     base_model_prefix = "beats"
     main_input_name = "input_features"
     input_modalities = "audio"
