@@ -199,3 +199,76 @@ def test_save_pretrained_round_trip(checkpoint, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(reloaded(features).last_hidden_state, model(features).last_hidden_state,
                                    rtol=0, atol=0)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The folder export: `--family beats` (script / `internvideo2 convert`)
+# ------------------------------------------------------------------------------------------------------------------
+AU02 = _fixtures() / "au02_stage2_av_tiny"
+needs_au02 = pytest.mark.skipif(not (AU02 / "checkpoint.pth").is_file(), reason=f"fixture not found at {AU02}")
+
+
+def _assert_same_weights(folder: Path, reference: BeatsModel):
+    from transformers import AutoModel
+
+    loaded = AutoModel.from_pretrained(folder)
+    saving_only = ("architectures", "auto_map", "dtype")  # written by save_pretrained
+    loaded_config = {k: v for k, v in loaded.config.to_diff_dict().items() if k not in saving_only}
+    assert type(loaded) is BeatsModel
+    assert loaded_config == {k: v for k, v in reference.config.to_diff_dict().items() if k not in saving_only}
+    reference_state = reference.state_dict()
+    assert set(loaded.state_dict()) == set(reference_state)
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, reference_state[name]), name
+
+
+@needs_case
+def test_family_beats_writes_model_and_feature_extractor(checkpoint, tmp_path, capsys):
+    from transformers import AutoFeatureExtractor
+
+    from transformers_internvideo2.conversion.families import main as convert_main
+    from transformers_internvideo2.models.beats import BeatsFeatureExtractor
+
+    output = tmp_path / "beats"
+    assert convert_main(["--family", "beats", "--checkpoint", str(CASE / "checkpoint.pth"), "--output", str(output)]) == 0
+    assert "(beats.pth)" in capsys.readouterr().out
+    reference, _ = convert_beats_checkpoint(CASE / "checkpoint.pth")
+    _assert_same_weights(output, reference)
+    extractor = AutoFeatureExtractor.from_pretrained(output)
+    assert type(extractor) is BeatsFeatureExtractor
+    assert extractor.to_dict() == {**BeatsFeatureExtractor().to_dict(), "auto_map": extractor.auto_map}
+    # a cfg-carrying beats.pth refuses a second source of sizes
+    assert convert_main(["--family", "beats", "--checkpoint", str(CASE / "checkpoint.pth"), "--output",
+                         str(tmp_path / "x"), "--preset", "beats-iter3"]) == 1  # fmt: skip
+    assert "carries its own cfg" in capsys.readouterr().err
+
+
+@needs_au02
+def test_family_beats_extracts_the_audio_encoder_of_a_stage2_checkpoint(tmp_path, capsys):
+    from transformers_internvideo2.conversion.beats import NOT_AUDIO_REASON, convert_and_save_beats, main
+
+    # without a cfg the sizes are unknown: a clear error, no folder
+    assert main(["--checkpoint", str(AU02 / "checkpoint.pth"), "--output", str(tmp_path / "none")]) == 1
+    assert "carries no BEATs cfg" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+    saved = convert_and_save_beats(AU02 / "checkpoint.pth", tmp_path / "audio", beats_cfg=AU02 / "beats.pth")
+    assert saved.source == "stage2"
+    # the tiny stage-2 model was trained with a frozen audio encoder: its audio_encoder.* equal beats.pth
+    reference, _ = convert_beats_checkpoint(AU02 / "beats.pth")
+    _assert_same_weights(tmp_path / "audio", reference)
+    not_audio = {key for key, reason in saved.result.dropped.items() if reason == NOT_AUDIO_REASON}
+    assert not_audio and all(not key.startswith("audio_encoder.") for key in not_audio)
+    assert {key.split(".")[0] for key in not_audio} >= {"vision_encoder", "text_encoder", "audio_proj", "atm_head"}
+    tied = [key for key, reason in saved.result.dropped.items() if reason == SHARED_BIAS_REASON]
+    assert tied == ["audio_encoder.encoder.layers.1.self_attn.relative_attention_bias.weight"]
+
+
+def test_family_beats_rejects_unrelated_checkpoints(tmp_path):
+    from transformers_internvideo2.conversion.beats import convert_and_save_beats
+
+    torch.save({"model": {"vision_encoder.patch_embed.weight": torch.zeros(2, 3)}}, tmp_path / "video.pth")
+    with pytest.raises(ConversionError, match="neither a beats.pth"):
+        convert_and_save_beats(tmp_path / "video.pth", tmp_path / "out", preset="beats-iter3")
+    with pytest.raises(ConversionError, match="dtype"):
+        convert_and_save_beats(tmp_path / "video.pth", tmp_path / "out", dtype="int8")

@@ -10,6 +10,10 @@ Sources:
   [`BeatsConfig.from_preset`]`("beats-iter3")`. The full-model converter combines [`beats_key_mapping`] and
   [`drop_shared_relative_bias_copies`] with its own rules, under the `audio_encoder.` prefix.
 
+[`convert_and_save_beats`] (`--family beats` of the conversion script and `internvideo2 convert`) writes a
+`save_pretrained` folder (config, safetensors re-read and compared bit-exactly, the [`BeatsFeatureExtractor`]) from
+either source; the stage-2 file's other keys are dropped with a reason.
+
 Renaming (original -> ours; every key is mapped or dropped with a reason, loading is strict):
 
 | original | ours |
@@ -42,24 +46,41 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from huggingface_hub.errors import StrictDataclassError
 
-from .core import ConversionError, ConversionResult, KeyMapping, check_against
-from ..models.beats.configuration_beats import BeatsConfig
+from ..models.beats.configuration_beats import BEATS_PRESETS, BeatsConfig
+from ..models.beats.feature_extraction_beats import BeatsFeatureExtractor
 from ..models.beats.modeling_beats import BeatsModel
+from .core import (
+    DTYPES,
+    ConversionError,
+    ConversionResult,
+    KeyMapping,
+    check_against,
+    file_sha256,
+    unwrap_state_dict,
+    verify_saved_weights,
+)
 
 
 __all__ = [
     "BEATS_ORIGINAL_DEFAULTS",
+    "STAGE2_AUDIO_PREFIX",
+    "SavedBeatsConversion",
     "beats_config_from_original",
+    "build_argument_parser",
+    "convert_and_save_beats",
     "beats_key_mapping",
     "convert_beats_checkpoint",
     "convert_beats_state_dict",
     "drop_shared_relative_bias_copies",
     "load_beats_checkpoint",
     "beats_state_dict_to_original",
+    "main",
     "split_beats_checkpoint",
 ]
 
@@ -311,3 +332,176 @@ def convert_beats_checkpoint(
         raise ConversionError(f"Tensors left uninitialised after loading: {left_on_meta}.")
     model.eval()
     return model, result
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Folder export (`--family beats`)
+# ------------------------------------------------------------------------------------------------------------------
+STAGE2_AUDIO_PREFIX = "audio_encoder."
+NOT_AUDIO_REASON = (
+    "not part of the audio encoder (a stage-2 audio-video-text checkpoint: `--family beats` extracts only "
+    "audio_encoder.*; the whole model is converted with `--family stage2`)"
+)
+
+
+@dataclass
+class SavedBeatsConversion:
+    output_dir: Path
+    source: str  # "beats.pth" or "stage2"
+    config: BeatsConfig
+    num_parameters: int
+    result: ConversionResult
+    files: list[str]
+    source_sha256: str
+
+
+def _read_source(path: Path) -> tuple[str, dict | None, dict[str, torch.Tensor]]:
+    """`(kind, cfg or None, state dict)`: a `beats.pth` (`{'cfg', 'model'}`) gives its cfg and BEATs keys; anything
+    else is unwrapped as an original checkpoint and must hold `audio_encoder.*` keys (a stage-2 audio-video-text
+    checkpoint, whose non-audio keys are then dropped with a reason) or bare BEATs keys."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint file at {path}.")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        checkpoint = load_file(str(path))
+    else:
+        try:  # memory-map: a 6B stage-2 file is large and only its audio encoder is needed
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(checkpoint, Mapping) and "cfg" in checkpoint and "model" in checkpoint:
+        cfg, state_dict = split_beats_checkpoint(checkpoint)
+        return "beats.pth", cfg, state_dict
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(key.startswith(STAGE2_AUDIO_PREFIX) for key in state_dict):
+        return "stage2", None, state_dict
+    if "patch_embedding.weight" in state_dict:
+        return "state_dict", None, state_dict
+    raise ConversionError(
+        f"{path} is neither a beats.pth ({{'cfg', 'model'}}) nor a checkpoint with BEATs keys (audio_encoder.* of a "
+        f"stage-2 audio-video-text model, or bare patch_embedding.* / encoder.*); first keys: {sorted(state_dict)[:8]}."
+    )
+
+
+def convert_and_save_beats(
+    checkpoint: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    beats_cfg: str | os.PathLike | Mapping | None = None,
+    preset: str | None = None,
+    num_mel_bins: int = 64,
+    dtype: str = "float32",
+    save_feature_extractor: bool = True,
+) -> SavedBeatsConversion:
+    """Convert a BEATs encoder into a `save_pretrained` folder: config, safetensors (re-read and compared bit-exactly)
+    and, by default, the [`BeatsFeatureExtractor`] of InternVideo2's audio path (`preprocessor_config.json`).
+
+    `checkpoint` is a `beats.pth` (its cfg gives the sizes), or a stage-2 audio-video-text checkpoint (the
+    `audio_encoder.*` keys are taken, every other key is dropped with a reason) or a bare BEATs state dict; those two
+    carry no cfg, so give `beats_cfg` (the `beats.pth` the model was built from, or its cfg dict) or `preset`
+    (`"beats-iter3"`, the released model's structure). A cfg in the checkpoint and a `beats_cfg`/`preset` together
+    are an error (which one would win is not obvious)."""
+    if dtype not in DTYPES:
+        raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    if beats_cfg is not None and preset is not None:
+        raise ConversionError("Give either beats_cfg or preset, not both.")
+    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    source, cfg, state_dict = _read_source(checkpoint)
+    if cfg is not None and (beats_cfg is not None or preset is not None):
+        raise ConversionError(f"{checkpoint} is a beats.pth and carries its own cfg; do not pass beats_cfg/preset.")
+    if cfg is not None:
+        config = beats_config_from_original(cfg, num_mel_bins=num_mel_bins)
+    elif beats_cfg is not None:
+        cfg = beats_cfg if isinstance(beats_cfg, Mapping) else load_beats_checkpoint(beats_cfg)[0]
+        config = beats_config_from_original(cfg, num_mel_bins=num_mel_bins)
+    elif preset is not None:
+        if preset.lower() not in BEATS_PRESETS:
+            raise ConversionError(f"Unknown preset {preset!r}; expected one of {sorted(BEATS_PRESETS)}.")
+        config = BeatsConfig.from_preset(preset, num_mel_bins=num_mel_bins)
+    else:
+        raise ConversionError(
+            f"{checkpoint} carries no BEATs cfg: give beats_cfg (the beats.pth it was built from) or preset "
+            f"({sorted(BEATS_PRESETS)})."
+        )
+    dropped_outside: dict[str, str] = {}
+    prefix = ""
+    if source == "stage2":
+        prefix = STAGE2_AUDIO_PREFIX
+        dropped_outside = {key: NOT_AUDIO_REASON for key in state_dict if not key.startswith(prefix)}
+        state_dict = {key: tensor for key, tensor in state_dict.items() if key.startswith(prefix)}
+    with torch.device("meta"):
+        model = BeatsModel(config)
+    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
+    result = convert_beats_state_dict(state_dict, config, expected, source_prefix=prefix, dtype=DTYPES[dtype])
+    result = ConversionResult(result.state_dict, {**dropped_outside, **result.dropped}, result.renamed)
+    model.load_state_dict(result.state_dict, strict=True, assign=True)
+    model.eval()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(output_dir), max_shard_size="2GB")
+    files = verify_saved_weights(output_dir, model)
+    if save_feature_extractor:
+        BeatsFeatureExtractor(num_mel_bins=config.num_mel_bins).save_pretrained(str(output_dir))
+    return SavedBeatsConversion(
+        output_dir=output_dir,
+        source=source,
+        config=config,
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        result=result,
+        files=files,
+        source_sha256=file_sha256(checkpoint),
+    )
+
+
+def build_argument_parser(parser=None):
+    """Arguments of `--family beats` (the conversion script and `internvideo2 convert`)."""
+    import argparse
+
+    parser = parser or argparse.ArgumentParser(
+        description="Convert a BEATs audio encoder (beats.pth, or the audio_encoder of a stage-2 audio-video-text "
+        "checkpoint) to a Transformers folder with its Kaldi-fbank feature extractor."
+    )
+    parser.add_argument("--family", choices=["beats"], default="beats", help="checkpoint family")
+    parser.add_argument("--checkpoint", required=True, help="beats.pth, or a stage-2 .pt/.pth/.safetensors file")
+    parser.add_argument("--output", required=True, help="output folder (save_pretrained layout)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--beats-cfg", metavar="BEATS.PTH",
+                        help="for a checkpoint without cfg: the beats.pth whose cfg gives the sizes")
+    source.add_argument("--preset", choices=sorted(BEATS_PRESETS),
+                        help="for a checkpoint without cfg: a named structure")
+    parser.add_argument("--num-mel-bins", type=int, default=64, help="filterbank width (InternVideo2: 64)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    parser.add_argument("--no-feature-extractor", action="store_true",
+                        help="do not write preprocessor_config.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    args = build_argument_parser().parse_args(argv)
+    try:
+        saved = convert_and_save_beats(
+            args.checkpoint,
+            args.output,
+            beats_cfg=args.beats_cfg,
+            preset=args.preset,
+            num_mel_bins=args.num_mel_bins,
+            dtype=args.dtype,
+            save_feature_extractor=not args.no_feature_extractor,
+        )
+    except (ConversionError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    config = saved.config
+    print(
+        f"Converted {args.checkpoint} ({saved.source}) -> {saved.output_dir} (BeatsModel): "
+        f"{saved.num_parameters:,} parameters, {config.num_hidden_layers} layers of width {config.hidden_size}, "
+        f"{len(saved.result.renamed)} tensors renamed, {len(saved.result.dropped)} dropped; files: "
+        f"{', '.join(saved.files)}"
+    )
+    reasons: dict[str, int] = {}
+    for reason in saved.result.dropped.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        print(f"  dropped {count} key(s): {reason}")
+    return 0
