@@ -230,7 +230,8 @@ def test_family_beats_writes_model_and_feature_extractor(checkpoint, tmp_path, c
     from transformers_internvideo2.models.beats import BeatsFeatureExtractor
 
     output = tmp_path / "beats"
-    assert convert_main(["--family", "beats", "--checkpoint", str(CASE / "checkpoint.pth"), "--output", str(output)]) == 0
+    argv = ["--family", "beats", "--checkpoint", str(CASE / "checkpoint.pth"), "--output", str(output)]
+    assert convert_main(argv) == 0
     assert "(beats.pth)" in capsys.readouterr().out
     reference, _ = convert_beats_checkpoint(CASE / "checkpoint.pth")
     _assert_same_weights(output, reference)

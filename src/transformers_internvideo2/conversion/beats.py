@@ -380,7 +380,8 @@ def _read_source(path: Path) -> tuple[str, dict | None, dict[str, torch.Tensor]]
         return "state_dict", None, state_dict
     raise ConversionError(
         f"{path} is neither a beats.pth ({{'cfg', 'model'}}) nor a checkpoint with BEATs keys (audio_encoder.* of a "
-        f"stage-2 audio-video-text model, or bare patch_embedding.* / encoder.*); first keys: {sorted(state_dict)[:8]}."
+        "stage-2 audio-video-text model, or bare patch_embedding.* / encoder.*); first keys: "
+        f"{sorted(state_dict)[:8]}."
     )
 
 
