@@ -165,6 +165,21 @@ def test_missing_sampling_rate_assumes_the_extractor_rate(extractor):
     )
 
 
+def test_samples_outside_the_unit_range_are_processed_with_a_warning(extractor):
+    from transformers.testing_utils import CaptureLogger
+
+    from transformers_internvideo2.models.beats import feature_extraction_beats
+
+    clip = _noise(1.0) * 20000  # 16-bit PCM values stored as floats: a scale mistake
+    with CaptureLogger(feature_extraction_beats.logger) as captured:
+        features = _features(extractor, clip)
+    assert "outside [-1, 1]" in captured.out and "divide them by 32768" in captured.out
+    torch.testing.assert_close(features, _features(extractor, [clip]), rtol=0, atol=0)  # as given, not clipped
+    with CaptureLogger(feature_extraction_beats.logger) as captured:
+        _features(extractor, _noise(1.0).clamp(-0.15, 0.15) * 10)  # up to 1.5: codec or resampler overshoot
+    assert "outside" not in captured.out
+
+
 def test_save_and_load(tmp_path):
     custom = BeatsFeatureExtractor(padding_mode="fbank", crop_mode="random", max_length_seconds=5.0)
     custom.save_pretrained(tmp_path)
@@ -194,6 +209,7 @@ def test_bad_sampling_rate(extractor, rate):
         ([np.zeros(100, dtype=np.float32), np.zeros(0, dtype=np.float32)], ValueError, "Waveform 1 is empty"),
         (np.full(16000, np.nan, dtype=np.float32), ValueError, "NaN"),
         (np.zeros((16000, 2), dtype=np.float32)[None], ValueError, r"\(channels, samples\)"),
+        (np.zeros((16000, 2), dtype=np.float32), ValueError, r"looks like one \(samples, channels\) clip"),
         (np.zeros((1, 2, 3, 4), dtype=np.float32), ValueError, "shape"),
         ("speech.wav", TypeError, "decode it first"),
     ],

@@ -191,6 +191,8 @@ def test_bad_audio_inputs_are_clear_errors(processor, tokenizer):
         processor(audio=[{"array": [0.0]}])
     with pytest.raises(ValueError, match="shape"):
         processor(audio=np.zeros((2, 2, 100), np.float32))
+    with pytest.raises(ValueError, match=r"looks like one \(samples, channels\) clip"):
+        processor(audio=np.zeros((16000, 2), np.float32), sampling_rate=16000)
     with pytest.raises(TypeError, match="padding_mode, crop_mode or generator"):
         processor(audio=np.zeros(1000, np.float32), sampling_rate=16000, audio_kwargs={"max_length": 3})
     with pytest.raises(ValueError, match="exactly one"):

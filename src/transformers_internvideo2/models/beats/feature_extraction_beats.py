@@ -275,6 +275,13 @@ class BeatsFeatureExtractor(RemoteCodeMixin, SequenceFeatureExtractor):
         if isinstance(raw_audio, (np.ndarray, torch.Tensor)):
             if raw_audio.ndim == 1:
                 clips = [raw_audio]
+            elif raw_audio.ndim == 2 and raw_audio.shape[1] <= _MAX_CHANNELS < raw_audio.shape[0]:
+                # read as a batch this would be thousands of clips of a few samples each (silence after padding)
+                raise ValueError(
+                    f"Got an array of shape {tuple(raw_audio.shape)}: that looks like one (samples, channels) clip, "
+                    "but a 2-D array is read as a batch (batch, samples). Pass [clip.T] for a (channels, samples) "
+                    "clip, or clip.mean(-1) for mono."
+                )
             elif raw_audio.ndim in (2, 3):  # (batch, samples) mono batch, or (batch, channels, samples)
                 clips = list(raw_audio)
             else:
@@ -328,6 +335,14 @@ class BeatsFeatureExtractor(RemoteCodeMixin, SequenceFeatureExtractor):
         clip = clip.detach().to(device="cpu", dtype=torch.float32)
         if not torch.isfinite(clip).all():
             raise ValueError(f"Waveform {index} contains NaN or infinite samples.")
+        peak = float(clip.abs().max())
+        # Processed as given (as the original would), but a scale mistake ruins every feature. Codec and resampler
+        # overshoot of full-scale audio stays well below 2; PCM values stored as floats are in the hundreds.
+        if peak > 2.0:
+            logger.warning(
+                f"Waveform {index} has samples up to {peak:.4g}, far outside [-1, 1]; it is processed as given. If "
+                "these are 16-bit PCM values stored as floats, divide them by 32768."
+            )
         return clip
 
     def _crop(self, waveform: torch.Tensor, crop_mode: str, generator: torch.Generator | None) -> torch.Tensor:

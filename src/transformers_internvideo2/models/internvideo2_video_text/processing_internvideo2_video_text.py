@@ -229,6 +229,11 @@ def _split_audio(audio) -> list:
         if audio.ndim == 1:
             return [audio]
         if audio.ndim == 2:  # (batch, samples): mono clips, as the feature extractor reads a 2-D array
+            if audio.shape[1] <= 64 < audio.shape[0]:
+                raise ValueError(
+                    f"Got an array of shape {tuple(audio.shape)}: that looks like one (samples, channels) clip, but a "
+                    "2-D array is a batch (batch, samples). Pass [clip.T] for a (channels, samples) clip."
+                )
             return list(audio)
         raise ValueError(
             f"Expected audio of shape (samples,) or a batch (batch, samples), got an array of shape "
