@@ -155,6 +155,39 @@ def test_unreadable_files_name_the_file_and_the_reason(tmp_path, kind, reason):
     assert str(path) in str(info.value)
 
 
+def test_streams_that_decode_badly_name_the_reason(tmp_path):
+    mono, stereo, other_rate = (tmp_path / f"{name}.aac" for name in ("mono", "stereo", "rate"))
+    _write(mono, _tone(440, 16000, 0.5)[None].astype(np.float32), 16000, "aac", "fltp", container="adts")
+    _write(stereo, np.stack([_tone(440, 16000, 0.5)] * 2).astype(np.float32), 16000, "aac", "fltp", container="adts")
+    _write(other_rate, _tone(440, 22050, 0.5)[None].astype(np.float32), 22050, "aac", "fltp", container="adts")
+    # raw ADTS streams concatenated: each frame header carries its own channel layout and rate
+    (tmp_path / "channels.aac").write_bytes(mono.read_bytes() + stereo.read_bytes())
+    (tmp_path / "rates.aac").write_bytes(mono.read_bytes() + other_rate.read_bytes())
+    with pytest.raises(AudioDecodingError, match=r"channel count changes within the stream \(\[1, 2\]\)"):
+        decode_audio(tmp_path / "channels.aac")
+    with pytest.raises(AudioDecodingError, match=r"sampling rate changes within the stream \(\[16000, 22050\]\)"):
+        decode_audio(tmp_path / "rates.aac")
+    # an MP3 whose second half is garbage: the decoder fails, and the error says which stream
+    _write(tmp_path / "tone.mp3", _tone(440, 16000, 1.0)[None].astype(np.float32), 16000, "libmp3lame", "fltp")
+    data = (tmp_path / "tone.mp3").read_bytes()
+    (tmp_path / "corrupt.mp3").write_bytes(data[: len(data) // 2] + bytes(range(256)) * 20)
+    with pytest.raises(AudioDecodingError, match=r"decoding the mp3\w* stream failed"):
+        decode_audio(tmp_path / "corrupt.mp3")
+    # a Matroska file with an audio track that holds no packets (mp4 drops such a track: no audio stream)
+    with av.open(str(tmp_path / "empty_track.mkv"), "w") as output:
+        video = output.add_stream("mpeg4", rate=8)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        output.add_stream("pcm_s16le", rate=16000, layout="mono")
+        for _ in range(2):
+            for packet in video.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+                output.mux(packet)
+        for packet in video.encode():
+            output.mux(packet)
+    assert has_audio_stream(tmp_path / "empty_track.mkv")
+    with pytest.raises(AudioDecodingError, match="holds no samples"):
+        decode_audio(tmp_path / "empty_track.mkv")
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(TypeError, match="path"):
         decode_audio(123)
