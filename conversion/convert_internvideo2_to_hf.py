@@ -17,6 +17,13 @@ Stage-3 chat checkpoints (InternVideo2-Chat-8B, its HD and InternLM2.5 variants)
     python conversion/convert_internvideo2_to_hf.py --family chat --checkpoint InternVideo2-Chat-8B/ --output out/ \
         --preset internvideo2-chat-8b [--lora merge|adapter]
 
+The BEATs audio encoder (a `beats.pth`, or the audio encoder of a 6B stage-2 checkpoint with the `beats.pth` that
+gives its sizes) takes `--family beats`; the folder also gets the Kaldi-fbank feature extractor:
+
+    python conversion/convert_internvideo2_to_hf.py --family beats --checkpoint beats.pth --output out/
+    python conversion/convert_internvideo2_to_hf.py --family beats --checkpoint stage2_6b_with_audio.pt \
+        --beats-cfg beats.pth --output out/
+
 The same dispatcher runs `internvideo2 convert`; all the logic lives in `transformers_internvideo2.conversion`
 (see docs/conversion.md).
 """

@@ -32,6 +32,9 @@ _LAZY_NAMES = {
     # media
     "VideoDecodingError": "media.video_decoding",
     "decode_video_frames": "media.video_decoding",
+    "AudioDecodingError": "media.audio_decoding",
+    "NoAudioStreamError": "media.audio_decoding",
+    "decode_audio": "media.audio_decoding",
     # losses
     "video_text_contrastive_loss": "losses.contrastive",
     # tasks

@@ -15,6 +15,7 @@ __all__ = ["FAMILY_MODULES", "main"]
 FAMILY_MODULES = {
     "stage2": "internvideo2_video_text",
     "chat": "internvideo2_chat",
+    "beats": "beats",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 

@@ -4,6 +4,8 @@ Nothing in `models/` imports the wings (conversion, tasks, training, shapes worl
 packages, `media/` (decoding, frame sampling) and `losses/`.
 """
 
+from .beats import *  # noqa: F401,F403
+from .beats import __all__ as _beats_all
 from .internvideo2_chat import *  # noqa: F401,F403
 from .internvideo2_chat import __all__ as _chat_all
 from .internvideo2_video_text import *  # noqa: F401,F403
@@ -13,4 +15,4 @@ from .internvideo2_vision import __all__ as _vision_all
 from .registration import register_auto_classes
 
 
-__all__ = [*_vision_all, *_video_text_all, *_chat_all, "register_auto_classes"]
+__all__ = [*_vision_all, *_video_text_all, *_chat_all, *_beats_all, "register_auto_classes"]

@@ -4,6 +4,7 @@ users). What a *saved folder* carries for `trust_remote_code=True` users is the 
 
 from transformers import (
     AutoConfig,
+    AutoFeatureExtractor,
     AutoModel,
     AutoModelForImageTextToText,
     AutoModelForMaskedLM,
@@ -14,6 +15,7 @@ from transformers import (
     AutoVideoProcessor,
 )
 
+from .beats import BeatsConfig, BeatsFeatureExtractor, BeatsModel
 from .internvideo2_chat import (
     InternVideo2ChatConfig,
     InternVideo2ChatProcessor,
@@ -59,6 +61,9 @@ AUTO_CLASS_REGISTRY = (
     (AutoModelForMultimodalLM, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
     (AutoProcessor, InternVideo2ChatConfig, InternVideo2ChatProcessor),
     (AutoModel, InternVideo2QFormerConfig, InternVideo2QFormerModel),
+    # BEATs audio encoder (the 6B stage-2 model's) and its Kaldi-fbank feature extractor
+    (AutoModel, BeatsConfig, BeatsModel),
+    (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
 )
 
 _REGISTERED = False

@@ -26,6 +26,16 @@ and ``clean_text=False``.
 ``"middle"`` frame sampling of the stage-2 evaluation (``media/frame_sampling.py``; the demo's is ``"demo"``),
 resize to 224x224 bicubic without antialiasing on ``uint8`` (computed in float and rounded, as the original's
 torchvision did), no crop, ImageNet mean/std.
+
+**Audio** (6B audio-video-text models; optional): with a ``feature_extractor`` (a
+:class:`~transformers_internvideo2.models.beats.BeatsFeatureExtractor`), ``audio=`` (file paths, waveforms with their
+``sampling_rate``, :class:`~transformers_internvideo2.media.audio_decoding.DecodedAudio`) and
+``audio_from_videos=True`` (the audio tracks of the video files in ``videos``) give ``input_features``
+``(B, 998, 64)``. The two inputs follow the original's two loaders: audio given as such goes through its audio-file
+path (the waveform is zero-padded to 10 s, ``padding_mode="waveform"``), the audio track of a video through its video
+path (the filterbank is padded with zeros, ``padding_mode="fbank"``); ``audio_kwargs`` overrides either
+(``padding_mode``, ``crop_mode``, ``generator``). A video without an audio stream gives all-zero features, as the
+original, and a warning naming the file. See :meth:`InternVideo2Processor.process_audio`.
 """
 
 from __future__ import annotations
@@ -37,16 +47,22 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from transformers.feature_extraction_utils import BatchFeature
+from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 from transformers.image_utils import PILImageResampling
 from tokenizers.processors import TemplateProcessing
 from transformers import PreTrainedTokenizerFast
 from transformers.processing_utils import ProcessorMixin
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+from transformers.utils import logging
 
+from ...media.audio_decoding import DecodedAudio, NoAudioStreamError, decode_audio
 from ...media.frame_sampling import canonical_frame_sampling
+from ..beats.feature_extraction_beats import BeatsFeatureExtractor
 from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 from ..remote_code import RemoteCodeMixin
+
+
+logger = logging.get_logger(__name__)
 
 
 __all__ = [
@@ -171,6 +187,40 @@ def _split_videos(videos) -> list:
     raise ValueError(f"Unsupported `videos` input of type {type(videos).__name__}")
 
 
+def _split_audio(audio) -> list:
+    """Normalise the accepted audio inputs into a list with one entry per clip (a path, a `DecodedAudio` or a
+    waveform `(samples,)` / `(channels, samples)`)."""
+    if isinstance(audio, (str, os.PathLike, DecodedAudio)):
+        return [audio]
+    if isinstance(audio, (np.ndarray, torch.Tensor)):
+        if audio.ndim == 1:
+            return [audio]
+        if audio.ndim == 2:  # (batch, samples): mono clips, as the feature extractor reads a 2-D array
+            if audio.shape[1] <= 64 < audio.shape[0]:
+                raise ValueError(
+                    f"Got an array of shape {tuple(audio.shape)}: that looks like one (samples, channels) clip, but a "
+                    "2-D array is a batch (batch, samples). Pass [clip.T] for a (channels, samples) clip."
+                )
+            return list(audio)
+        raise ValueError(
+            f"Expected audio of shape (samples,) or a batch (batch, samples), got an array of shape "
+            f"{tuple(audio.shape)}; pass multi-channel clips `(channels, samples)` in a list."
+        )
+    if isinstance(audio, (list, tuple)):
+        if len(audio) == 0:
+            raise ValueError("`audio` is an empty list")
+        if all(isinstance(x, (int, float, np.number)) and not isinstance(x, bool) for x in audio):
+            return [np.asarray(audio, dtype=np.float32)]  # one clip as a list of numbers
+        for clip in audio:
+            if not isinstance(clip, (str, os.PathLike, DecodedAudio, np.ndarray, torch.Tensor, list, tuple)):
+                raise ValueError(
+                    "Each audio clip must be a file path, a DecodedAudio or a waveform array; got "
+                    f"{type(clip).__name__}"
+                )
+        return list(audio)
+    raise ValueError(f"Unsupported `audio` input of type {type(audio).__name__}")
+
+
 def _frames_array(video):
     """A list of frames -> one array `(T, ...)`; arrays and tensors pass through."""
     if isinstance(video, list):
@@ -204,6 +254,12 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
             Sets the video processor's frame sampling (a mode of `media.frame_sampling`, e.g. `"middle"` (stage-2
             evaluation, the stage-2 video processor's default) or `"demo"` (the original demo)).
 
+        feature_extractor ([`BeatsFeatureExtractor`], *optional*):
+            The audio feature extractor of the 6B audio-video-text models (`BeatsFeatureExtractor()` is the original
+            configuration). Without it the processor is video-and-text only and refuses `audio=`. Saved inside
+            `processor_config.json` (key `"feature_extractor"`, `null` when absent) and restored by
+            `from_pretrained`; folders saved before audio existed load without one.
+
     There is no `<video>` placeholder token: this is a dual encoder, text and video are encoded separately.
     """
 
@@ -221,8 +277,10 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
         add_sep: bool = False,
         frame_sampling: str | None = None,
         chat_template=None,
+        feature_extractor=None,
         **kwargs,
     ):
+        self.feature_extractor = self._check_feature_extractor(feature_extractor)
         if video_processor is None:
             video_processor = self.stage2_video_processor()
         if tokenizer is None:
@@ -289,6 +347,33 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
             )
         return max_length
 
+    @classmethod
+    def get_attributes(cls) -> list[str]:
+        # The audio feature extractor is optional (video-only processors, and folders saved before audio existed).
+        # Transformers' processor attributes are mandatory (construction, saving and loading all require them), so
+        # `feature_extractor` is an ordinary init argument instead: `to_dict` serialises it (an init argument that is
+        # a feature extractor is written as its dict, `null` when absent) and `from_pretrained` passes the dict back.
+        return [name for name in super().get_attributes() if name != "feature_extractor"]
+
+    @staticmethod
+    def _check_feature_extractor(feature_extractor):
+        if feature_extractor is None or isinstance(feature_extractor, FeatureExtractionMixin):
+            return feature_extractor
+        if isinstance(feature_extractor, dict):  # from processor_config.json
+            settings = dict(feature_extractor)
+            kind = settings.pop("feature_extractor_type", BeatsFeatureExtractor.__name__)
+            if kind != BeatsFeatureExtractor.__name__:
+                raise ValueError(
+                    f"The saved feature extractor is a {kind}; InternVideo2Processor restores a "
+                    f"{BeatsFeatureExtractor.__name__} (load the other one yourself, pass it as feature_extractor=)."
+                )
+            settings.pop("auto_map", None)  # written by a save of the extractor alone; the processor has its own
+            return BeatsFeatureExtractor(**settings)
+        raise TypeError(
+            "`feature_extractor` must be an audio feature extractor (BeatsFeatureExtractor), its saved dict, or None; "
+            f"got {type(feature_extractor).__name__}."
+        )
+
     def check_argument_for_proper_class(self, argument_name, argument):
         # The base class resolves the accepted tokenizer classes by name, including `MistralCommonBackend`, whose
         # import fails whenever `mistral_common` is installed without its optional dependencies; that would make
@@ -301,7 +386,8 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask", "pixel_values"]
+        names = ["input_ids", "attention_mask", "pixel_values"]
+        return names + (["input_features"] if self.feature_extractor is not None else [])
 
     # ------------------------------------------------------------------------------------------------------------
     # Text
@@ -386,6 +472,89 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
         return self.video_processor(_split_videos(videos), **videos_kwargs)
 
     # ------------------------------------------------------------------------------------------------------------
+    # Audio
+    # ------------------------------------------------------------------------------------------------------------
+    def process_audio(
+        self,
+        audio=None,
+        videos=None,
+        sampling_rate: int | None = None,
+        return_tensors: str | None = "pt",
+        **audio_kwargs,
+    ) -> BatchFeature:
+        """`input_features (B, num_frames, num_mel_bins)` of audio clips, or of the audio tracks of video files.
+
+        Args:
+            audio: one clip or a list of clips, each a file path (any file FFmpeg reads: wav, flac, mp3, a video's
+                audio track), a [`DecodedAudio`], or a waveform — a float array/tensor `(samples,)` or
+                `(channels, samples)` in [-1, 1] at `sampling_rate`. A 2-D array `(batch, samples)` is a batch of mono
+                clips. Processed as the original's audio-file loader: `padding_mode="waveform"` by default.
+            videos: instead of `audio`, video file paths whose audio tracks are read, as the original's video loader
+                (`padding_mode="fbank"` by default). A video without an audio stream gives all-zero features (the
+                original's behaviour) and a warning naming the file; other decoding errors are raised.
+            sampling_rate: the rate of waveforms given as arrays (files and [`DecodedAudio`] carry their own).
+                Without it arrays are taken to be at the feature extractor's rate (16 kHz), with a warning.
+            audio_kwargs: `padding_mode`, `crop_mode`, `generator` for the feature extractor (see
+                [`BeatsFeatureExtractor`]).
+
+        Raises:
+            ValueError: the processor has no feature extractor, both or neither of `audio`/`videos`, or video inputs
+                that are not file paths.
+            AudioDecodingError: a file that cannot be decoded (missing, corrupt, no samples).
+        """
+        extractor = self.feature_extractor
+        if extractor is None:
+            raise ValueError(
+                "This processor has no audio feature extractor: build it with "
+                "feature_extractor=BeatsFeatureExtractor() (the 6B audio-video-text models' preprocessing)."
+            )
+        if (audio is None) == (videos is None):
+            raise ValueError("Pass exactly one of `audio` or `videos` (whose audio tracks are read)")
+        unknown = set(audio_kwargs) - {"padding_mode", "crop_mode", "generator"}
+        if unknown:
+            raise TypeError(
+                f"Unexpected audio arguments {sorted(unknown)}; expected padding_mode, crop_mode or generator"
+            )
+        rate = int(extractor.sampling_rate)
+        if videos is not None:
+            audio_kwargs.setdefault("padding_mode", "fbank")
+            features = []
+            for video in _split_videos(videos):
+                if not isinstance(video, str):
+                    raise ValueError(
+                        "Reading the audio of videos needs video file paths; got decoded frames "
+                        f"({type(video).__name__}). Pass their audio with `audio=` instead."
+                    )
+                try:
+                    decoded = decode_audio(video, sampling_rate=rate)
+                except NoAudioStreamError:
+                    logger.warning(
+                        f"{video} has no audio stream: its audio features are all zeros (as in the original "
+                        "InternVideo2), which the model still encodes as audio."
+                    )
+                    features.append(torch.zeros(extractor.num_frames, extractor.num_mel_bins))
+                    continue
+                features.append(self._audio_features([decoded.waveform], rate, audio_kwargs)[0])
+            return BatchFeature({"input_features": torch.stack(features)}, tensor_type=return_tensors)
+        clips, rates = [], []
+        for clip in _split_audio(audio):
+            if isinstance(clip, (str, os.PathLike)):
+                clip = decode_audio(clip, sampling_rate=rate)
+            if isinstance(clip, DecodedAudio):
+                clips.append(clip.waveform)
+                rates.append(clip.sampling_rate)
+            else:
+                clips.append(clip)
+                rates.append(sampling_rate)
+        features = [self._audio_features([clip], clip_rate, audio_kwargs)[0] for clip, clip_rate in zip(clips, rates)]
+        return BatchFeature({"input_features": torch.stack(features)}, tensor_type=return_tensors)
+
+    def _audio_features(self, clips: list, sampling_rate: int | None, audio_kwargs: dict) -> torch.Tensor:
+        return self.feature_extractor(clips, sampling_rate=sampling_rate, return_tensors="pt", **audio_kwargs)[
+            "input_features"
+        ]
+
+    # ------------------------------------------------------------------------------------------------------------
     # Both
     # ------------------------------------------------------------------------------------------------------------
     def __call__(
@@ -401,19 +570,28 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
         return_token_type_ids: bool = False,
         num_frames: int | None = None,
         return_tensors: str | None = "pt",
+        audio=None,
+        sampling_rate: int | None = None,
+        audio_from_videos: bool = False,
+        audio_kwargs: dict | None = None,
         **videos_kwargs,
     ) -> BatchFeature:
-        """Tokenise `text` ([`~InternVideo2Processor.tokenize`]) and/or preprocess `videos` or `images`
-        ([`~InternVideo2Processor.process_videos`]).
+        """Tokenise `text` ([`~InternVideo2Processor.tokenize`]), preprocess `videos` or `images`
+        ([`~InternVideo2Processor.process_videos`]) and/or featurise `audio`, or the audio tracks of `videos` with
+        `audio_from_videos=True` ([`~InternVideo2Processor.process_audio`]; `sampling_rate` is the rate of audio
+        given as arrays, `audio_kwargs` goes to the feature extractor).
 
-        Texts and videos are independent (no pairing is implied): the batch sizes may differ.
+        Texts and videos are independent (no pairing is implied): the batch sizes may differ. Audio read from the
+        videos pairs with them (row `i` of `input_features` is the sound of video `i`).
 
         Returns:
-            [`BatchFeature`] with `input_ids`, `attention_mask` (text given) and `pixel_values` (videos/images
-            given, `(B, T, C, H, W)` float32).
+            [`BatchFeature`] with `input_ids`, `attention_mask` (text given), `pixel_values` (videos/images
+            given, `(B, T, C, H, W)` float32) and `input_features` (audio given or read, `(B, 998, 64)` float32).
         """
-        if text is None and videos is None and images is None:
-            raise ValueError("Provide at least one of `text`, `videos` or `images`")
+        if text is None and videos is None and images is None and audio is None:
+            raise ValueError("Provide at least one of `text`, `videos`, `images` or `audio`")
+        if audio_from_videos and (videos is None or audio is not None):
+            raise ValueError("`audio_from_videos=True` reads the audio of `videos`: pass videos, and no `audio`")
         data = {}
         if text is not None:
             data.update(
@@ -432,4 +610,9 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
                 videos=videos, images=images, num_frames=num_frames, return_tensors=return_tensors, **videos_kwargs
             )
             data["pixel_values"] = visual["pixel_values"]
+        if audio is not None or audio_from_videos:
+            sources = {"videos": videos} if audio_from_videos else {"audio": audio}
+            heard = self.process_audio(**sources, sampling_rate=sampling_rate, return_tensors=None,
+                                       **(audio_kwargs or {}))  # fmt: skip
+            data["input_features"] = heard["input_features"]
         return BatchFeature(data, tensor_type=return_tensors)
