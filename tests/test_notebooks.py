@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 
+from transformers_internvideo2.assets import SAMPLE_VIDEO
 
-def test_quickstart_notebook_runs(execute_notebook, sample_video_path):
+
+def test_quickstart_notebook_runs(execute_notebook):
     notebook, outputs = execute_notebook("quickstart_video_classification.ipynb")
-    assert str(sample_video_path) in outputs  # the real sample video, not the fallback clip
+    assert f"video: {SAMPLE_VIDEO} (" in outputs  # the packaged sample clip, decoded for real
     assert "RANDOM WEIGHTS" in outputs and "MEANINGLESS" in outputs
     assert "InternVideo2ForVideoClassification | InternVideo2VideoProcessor" in outputs
     assert "pixel_values (1, 8, 3, 224, 224)" in outputs
