@@ -23,6 +23,12 @@ from .internvideo2_chat import (
     InternVideo2QFormerConfig,
     InternVideo2QFormerModel,
 )
+from .internvideo2_clip import (
+    InternVideo2ClipConfig,
+    InternVideo2ClipModel,
+    InternVideo2MobileCLIPTextConfig,
+    InternVideo2MobileCLIPTextModel,
+)
 from .internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2ForRetrieval,
@@ -56,6 +62,9 @@ AUTO_CLASS_REGISTRY = (
     (AutoProcessor, InternVideo2Config, InternVideo2Processor),
     (AutoModel, InternVideo2TextConfig, InternVideo2TextModel),
     (AutoModelForMaskedLM, InternVideo2TextConfig, InternVideo2TextForMaskedLM),
+    # InternVideo2-CLIP: the dual encoder (LLaMA or MobileCLIP text tower) and the MobileCLIP text tower on its own
+    (AutoModel, InternVideo2ClipConfig, InternVideo2ClipModel),
+    (AutoModel, InternVideo2MobileCLIPTextConfig, InternVideo2MobileCLIPTextModel),
     # stage-3 chat: what pipeline("image-text-to-text") / pipeline("any-to-any") load, and the Q-Former on its own
     (AutoModelForImageTextToText, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
     (AutoModelForMultimodalLM, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
