@@ -102,10 +102,15 @@ class InternVideo2ClipVideoFeatures(BaseModelOutputWithPooling):
 # MobileCLIP text transformer (S/B/L14)
 # ------------------------------------------------------------------------------------------------------------------
 class InternVideo2MobileCLIPLayerNorm(nn.LayerNorm):
-    """LayerNorm computed in float32 and cast back to the input dtype (the original `LayerNormFP32`)."""
+    """LayerNorm computed in float32 and cast back to the input dtype (the original `LayerNormFP32`); the affine
+    parameters take part in float32 too, so that half-precision models normalise exactly like float32 ones."""
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return super().forward(hidden_states.to(torch.float32)).to(hidden_states.dtype)
+        normalized = F.layer_norm(
+            hidden_states.to(torch.float32), self.normalized_shape, self.weight.to(torch.float32),
+            self.bias.to(torch.float32), self.eps,
+        )  # fmt: skip
+        return normalized.to(hidden_states.dtype)
 
 
 class InternVideo2MobileCLIPAttention(nn.Module):
