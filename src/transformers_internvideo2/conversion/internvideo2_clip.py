@@ -36,7 +36,9 @@ from ..models.internvideo2_clip.configuration_internvideo2_clip import (
     InternVideo2ClipConfig,
     InternVideo2MobileCLIPTextConfig,
 )
+from ..assets import load_clip_bpe_tokenizer, load_llama_tokenizer
 from ..models.internvideo2_clip.modeling_internvideo2_clip import InternVideo2ClipModel
+from ..models.internvideo2_clip.processing_internvideo2_clip import InternVideo2ClipProcessor
 from ..models.internvideo2_vision.modeling_internvideo2_vision import _resample_time
 from .core import (
     DTYPES,
@@ -493,11 +495,31 @@ def convert_and_save_clip(
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(output_dir), max_shard_size="2GB")
     verify_saved_weights(output_dir, model)
-    from ..models.internvideo2_clip.processing_internvideo2_clip import InternVideo2ClipProcessor
-
+    tokenizer = resolve_clip_tokenizer(config, tokenizer)
+    if len(tokenizer) > config.text_config.vocab_size:
+        logger.warning(
+            "The tokenizer has %d tokens but the text tower's vocabulary only %d: ids beyond it cannot be embedded. "
+            "Is it the tokenizer of this model?", len(tokenizer), config.text_config.vocab_size,
+        )  # fmt: skip
     processor = InternVideo2ClipProcessor.for_config(config, tokenizer=tokenizer)
     processor.save_pretrained(str(output_dir))
     return model, result
+
+
+def resolve_clip_tokenizer(config: InternVideo2ClipConfig, tokenizer=None):
+    """The text tower's tokenizer: a tokenizer object as given; for LLaMA a SentencePiece `.model` file or a folder
+    (required: the InternVL-C tokenizer is not redistributable here); for MobileCLIP the CLIP BPE of the installed
+    open_clip package unless another is given."""
+    if tokenizer is not None and not isinstance(tokenizer, (str, Path)):
+        return tokenizer
+    if config.text_tower == TEXT_TOWER_LLAMA:
+        if tokenizer is None:
+            raise ConversionError(
+                "The 1B/6B CLIP models need their LLaMA SentencePiece tokenizer (--tokenizer: chinese_alpaca_lora_7b's "
+                "tokenizer.model or its folder); it is saved with the model."
+            )
+        return load_llama_tokenizer(tokenizer)
+    return load_clip_bpe_tokenizer() if tokenizer is None else load_llama_tokenizer(tokenizer)
 
 
 def build_argument_parser(parser=None):
@@ -508,7 +530,9 @@ def build_argument_parser(parser=None):
         "vision, text and CLIP-delta checkpoints into one Transformers folder."
     )
     parser.add_argument("--family", choices=[FAMILY_CLIP], default=FAMILY_CLIP)
-    parser.add_argument("--size", required=True, choices=["1b", "6b", "s14", "b14", "l14"], type=str.lower)
+    parser.add_argument("--size", choices=["1b", "6b", "s14", "b14", "l14"], type=str.lower,
+                        help="an official size (its preset); or give --config")
+    parser.add_argument("--config", help="a saved InternVideo2ClipConfig (config.json or its folder) instead of --size")
     parser.add_argument("--vision-checkpoint", required=True,
                         help="1B/6B: the stage-2 checkpoint; S/B/L14: the distilled student (e.g. B14_dist_1B_stage2)")
     parser.add_argument("--text-checkpoint", required=True,
@@ -530,13 +554,18 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = build_argument_parser().parse_args(argv)
-    llama = args.size in ("1b", "6b")
-    if llama and not args.tokenizer:
-        print("error: the 1B/6B CLIP models need --tokenizer (the LLaMA SentencePiece tokenizer).", file=sys.stderr)
+    if (args.size is None) == (args.config is None):
+        print("error: give exactly one of --size (an official model) or --config (a saved config).", file=sys.stderr)
         return 2
     try:
-        text_json = _load_json(args.text_config) if args.text_config else None
-        config = official_clip_config(args.size, text_json, args.exact_gelu)
+        if args.config:
+            config = InternVideo2ClipConfig.from_dict(_load_json(args.config))
+        else:
+            text_json = _load_json(args.text_config) if args.text_config else None
+            config = official_clip_config(args.size, text_json, args.exact_gelu)
+        if config.text_tower == TEXT_TOWER_LLAMA and not args.tokenizer:
+            print("error: the LLaMA text tower (1B/6B) needs --tokenizer (its SentencePiece tokenizer).", file=sys.stderr)
+            return 2
         model, result = convert_and_save_clip(
             args.output, config, args.vision_checkpoint, args.text_checkpoint, args.clip_checkpoint,
             tokenizer=args.tokenizer, lora_alpha=args.lora_alpha, dtype=args.dtype,
@@ -548,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     for reason in result.dropped.values():
         reasons[reason] = reasons.get(reason, 0) + 1
     print(
-        f"Converted InternVideo2-CLIP-{args.size.upper()} -> {args.output}: "
+        f"Converted InternVideo2-CLIP ({config.text_tower} text tower) -> {args.output}: "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(result.renamed)} tensors, "
         f"{len(result.merged_lora)} LoRA merges, {len(result.dropped)} keys dropped."
     )
@@ -573,4 +602,5 @@ __all__ = [
     "main",
     "merge_lora",
     "official_clip_config",
+    "resolve_clip_tokenizer",
 ]

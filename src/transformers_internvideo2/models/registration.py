@@ -26,6 +26,7 @@ from .internvideo2_chat import (
 from .internvideo2_clip import (
     InternVideo2ClipConfig,
     InternVideo2ClipModel,
+    InternVideo2ClipProcessor,
     InternVideo2MobileCLIPTextConfig,
     InternVideo2MobileCLIPTextModel,
 )
@@ -64,6 +65,7 @@ AUTO_CLASS_REGISTRY = (
     (AutoModelForMaskedLM, InternVideo2TextConfig, InternVideo2TextForMaskedLM),
     # InternVideo2-CLIP: the dual encoder (LLaMA or MobileCLIP text tower) and the MobileCLIP text tower on its own
     (AutoModel, InternVideo2ClipConfig, InternVideo2ClipModel),
+    (AutoProcessor, InternVideo2ClipConfig, InternVideo2ClipProcessor),
     (AutoModel, InternVideo2MobileCLIPTextConfig, InternVideo2MobileCLIPTextModel),
     # stage-3 chat: what pipeline("image-text-to-text") / pipeline("any-to-any") load, and the Q-Former on its own
     (AutoModelForImageTextToText, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),

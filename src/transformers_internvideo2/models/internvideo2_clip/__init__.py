@@ -14,9 +14,11 @@ from .modeling_internvideo2_clip import (
     InternVideo2MobileCLIPTextModel,
     InternVideo2MobileCLIPTextPreTrainedModel,
 )
+from .processing_internvideo2_clip import InternVideo2ClipProcessor
 
 
 __all__ = [
+    "InternVideo2ClipProcessor",
     "INTERNVIDEO2_CLIP_PRESETS",
     "InternVideo2ClipConfig",
     "InternVideo2MobileCLIPTextConfig",

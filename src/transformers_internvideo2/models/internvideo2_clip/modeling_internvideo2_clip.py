@@ -410,14 +410,11 @@ class InternVideo2ClipModel(InternVideo2ClipPreTrainedModel):
             # The original: every id > 0 counts (pad = 0 = <unk>); an <unk> inside a text shortens the count, which
             # is reproduced on purpose.
             attention_mask = (input_ids > 0).long()
-        else:
-            counts = attention_mask.sum(dim=1, keepdim=True)
-            positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)[None]
-            if not torch.equal(attention_mask.to(torch.bool), positions < counts):
-                raise ValueError(
-                    "The LLaMA text tower pools the last non-padding token at index attention_mask.sum() - 1, which "
-                    "needs right padding (the processor's default); got an attention_mask with padding elsewhere."
-                )
+        elif bool((attention_mask[:, 0] == 0).logical_and(attention_mask.sum(dim=1) > 0).any()):
+            raise ValueError(
+                "The LLaMA text tower pools the token at index attention_mask.sum() - 1, which needs right padding "
+                "(the processor's default); got an attention_mask that starts with padding."
+            )
         outputs = self.text_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs)
         last = (attention_mask.sum(dim=1) - 1).clamp(min=0)
         hidden = outputs.last_hidden_state
