@@ -45,6 +45,8 @@ EXTRAS = {
     "peft": ["peft"],
     "quant": ["bitsandbytes>=0.49"],
     "train": ["accelerate", "datasets"],
+    # InternVideo2-CLIP: the LLaMA SentencePiece tokenizer (1B/6B) and the CLIP BPE text cleaning (S/B/L14)
+    "clip": ["sentencepiece", "ftfy>=6.0"],
     "dev": [
         "pytest",
         "pytest-benchmark",
@@ -59,6 +61,7 @@ EXTRAS = {
         "torchcodec",
         "gguf",
         "sentencepiece",
+        "ftfy>=6.0",
     ],
 }
 
