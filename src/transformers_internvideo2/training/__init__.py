@@ -12,6 +12,7 @@ from .classification import (
     multi_view_probabilities,
     top_k_accuracy,
 )
+from .clip import InternVideo2ClipArguments, InternVideo2ClipTrainer, apply_clip_trainable_set, merge_text_lora
 from .common import VideoTrainerMixin
 from .pretraining import (
     InternVideo2PretrainingArguments,
@@ -29,6 +30,8 @@ __all__ = [
     "InternVideo2ChatTrainingArguments",
     "InternVideo2ClassificationArguments",
     "InternVideo2ClassificationTrainer",
+    "InternVideo2ClipArguments",
+    "InternVideo2ClipTrainer",
     "InternVideo2PretrainingArguments",
     "InternVideo2PretrainingTrainer",
     "InternVideo2VideoTextArguments",
@@ -37,6 +40,8 @@ __all__ = [
     "TeacherTargets",
     "VIDEO_MASK_TYPES",
     "VideoTrainerMixin",
+    "apply_clip_trainable_set",
+    "merge_text_lora",
     "classification_metrics",
     "clip_teacher_targets",
     "layer_decay_parameter_groups",
