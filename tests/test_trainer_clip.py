@@ -57,6 +57,7 @@ def test_trainable_set_is_the_original(tmp_path, tower):
         _args(tmp_path, text_lora=True, train_text_tower=True)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_keeps_frozen_weights(tmp_path):
     torch.manual_seed(0)
     model = InternVideo2ClipModel(tiny_config("mobileclip"))
