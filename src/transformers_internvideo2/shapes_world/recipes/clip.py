@@ -55,10 +55,10 @@ class ClipStepSettings:
     train_clips: int = 2000
     eval_clips: int = 256
     retrieval_clips: int = 100
-    steps: int = 200
+    steps: int = 100
     batch_size: int = 32
     learning_rate: float = 2e-3
-    text_layers: int = 6
+    text_layers: int = 4
     text_max_length: int = 24
     train_text_projection: bool = True
     threads: int | None = None
