@@ -21,16 +21,21 @@ import numpy as np
 import torch
 
 from ..media.frame_sampling import sample_frame_indices
-from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames
+from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames, is_torchcodec_decoder
 
 
-__all__ = ["VideoCollator", "load_video_folder", "load_video_table", "video_path"]
+__all__ = ["VideoCollator", "load_video_folder", "load_video_table", "video_path", "video_source"]
 
 _SPLIT_NAMES = ("train", "validation", "val", "test")
 
 
 def video_path(value) -> str:
     """The file path of a video cell: a path string or a `Video(decode=False)` dict `{"path", "bytes"}`."""
+    if is_torchcodec_decoder(value):
+        raise ValueError(
+            "This video cell is a decoded torchcodec VideoDecoder (a `datasets.Video()` column), not a path; pass it "
+            "to the collator as it is, or cast the column with `dataset.cast_column(name, datasets.Video(decode=False))`."
+        )
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
     if isinstance(value, dict) and value.get("path"):
@@ -134,6 +139,12 @@ def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | 
     return datasets.DatasetDict(built) if split_dirs else built["train"]
 
 
+def video_source(value):
+    """What the collator decodes from a video cell: an open torchcodec decoder as it is (the rows of a decoded
+    `datasets.Video()` column, e.g. `load_dataset("videofolder", ...)`), otherwise the file path."""
+    return value if is_torchcodec_decoder(value) else video_path(value)
+
+
 class VideoCollator:
     """Decode, sample and preprocess a list of dataset rows into a model batch (runs inside DataLoader workers).
 
@@ -187,38 +198,59 @@ class VideoCollator:
             self._rng = np.random.default_rng(base + worker)
         return self._rng
 
-    def _decode_train_clip(self, path: str) -> np.ndarray:
+    def _decode_clip(self, source, frame_sampling: str, generator: np.random.Generator | None = None) -> np.ndarray:
         num_frames = self.video_processor.num_frames
-        rng = self._generator()
         frames, _ = decode_video_frames(
-            path,
-            lambda metadata: sample_frame_indices(metadata.total_num_frames, num_frames, "random_segments", generator=rng),
+            source,
+            lambda metadata: sample_frame_indices(
+                metadata.total_num_frames, num_frames, frame_sampling, generator=generator
+            ),
             backend=self.video_backend,
         )
         return frames
 
+    def _decode_train_clip(self, source) -> np.ndarray:
+        return self._decode_clip(source, "random_segments", generator=self._generator())
+
+    def _multi_view(self, source) -> torch.Tensor:
+        if not isinstance(source, str):  # an open decoder: the views need the whole clip
+            source, _ = decode_video_frames(source)
+        return self.video_processor.multi_view(
+            source, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
+        )
+
+    def _check_columns(self, row: dict) -> None:
+        wanted = [c for c in (self.video_column, self.label_column, self.caption_column) if c is not None]
+        missing = [c for c in wanted if c not in row]
+        if missing:
+            raise ValueError(
+                f"The collator needs the columns {wanted}, but the rows have {sorted(row)} (missing: {missing}). "
+                "A plain `Trainer` drops columns its model's forward does not take: set "
+                "`TrainingArguments(remove_unused_columns=False)` (the package's Trainers do), or set the collator's "
+                "`video_column` / `label_column` / `caption_column` to your column names."
+            )
+
     def __call__(self, rows: list[dict]) -> dict:
         if not rows:
             raise ValueError("Cannot collate an empty batch.")
-        paths = [video_path(row[self.video_column]) for row in rows]
+        self._check_columns(rows[0])
+        sources = [video_source(row[self.video_column]) for row in rows]
         batch: dict = {}
         if self.mode == "multi_view":
-            batch["pixel_values"] = torch.stack(
-                [
-                    self.video_processor.multi_view(
-                        p, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
-                    )
-                    for p in paths
-                ]
-            )
+            batch["pixel_values"] = torch.stack([self._multi_view(source) for source in sources])
         elif self.mode == "train":
-            clips = [self._decode_train_clip(p) for p in paths]
+            clips = [self._decode_train_clip(source) for source in sources]
             batch["pixel_values"] = self.video_processor(
                 videos=clips, do_sample_frames=False, return_tensors="pt"
             )["pixel_values"]
-        else:
+        elif all(isinstance(source, str) for source in sources):
             batch["pixel_values"] = self.video_processor(
-                videos=paths, frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
+                videos=sources, frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
+            )["pixel_values"]
+        else:  # open decoders: the same "segments" frames, decoded here
+            clips = [self._decode_clip(source, "segments") for source in sources]
+            batch["pixel_values"] = self.video_processor(
+                videos=clips, do_sample_frames=False, return_tensors="pt"
             )["pixel_values"]
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
