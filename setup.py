@@ -48,6 +48,7 @@ EXTRAS = {
     "dev": [
         "pytest",
         "pytest-benchmark",
+        "hypothesis>=6.100",
         "parameterized",
         "nbclient",
         "nbformat",

@@ -50,9 +50,14 @@ def answer_question(
     top_p: float = 0.9,
     system: str | None = None,
 ) -> ChatAnswer:
-    """Ask `question` about `video` (a path, or `uint8 (T, H, W, 3)` frames) in a fresh conversation."""
+    """Ask `question` about `video` (a path, or `uint8 (T, H, W, 3)` frames) in a fresh conversation.
+
+    Raises `ValueError` for an empty question, and (from the model's `generate`) for a prompt that, with
+    `max_new_tokens`, does not fit in the language model's positions (`max_position_embeddings`)."""
     import torch
 
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"The question is empty; ask something about the video (got {question!r}).")
     trained_frames = model.config.vision_config.num_frames
     num_frames = num_frames or trained_frames
     if num_frames < 1:

@@ -36,7 +36,13 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from ...media.frame_sampling import sample_frame_indices
 from .chat_templates import HD_VIEW_SEPARATORS, chat_template_for
 from .modeling_internvideo2_chat import hd_grid, split_video_into_hd_views
-from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor, InternVideo2VideoProcessorKwargs
+from ..internvideo2_vision.video_processing_internvideo2 import (
+    EXPECTED_VIDEO_INPUT,
+    InternVideo2VideoProcessor,
+    InternVideo2VideoProcessorKwargs,
+    is_video_frame,
+    split_video_inputs,
+)
 from ..remote_code import RemoteCodeMixin
 
 
@@ -69,16 +75,14 @@ class InternVideo2ChatProcessorKwargs(ProcessingKwargs, total=False):
 
 
 def _is_single_video(item) -> bool:
-    """A path, a `(T, H, W, C)`/`(T, C, H, W)` array or tensor, or a list of frames (PIL images or 3-D arrays)."""
+    """A path, a `(T, H, W, C)`/`(T, C, H, W)` array or tensor, a grey `(T, H, W)` array (or one frame), or a list
+    of frames (PIL images, 2-D or 3-D arrays)."""
     if isinstance(item, (str, os.PathLike)):
         return True
     if isinstance(item, (np.ndarray, torch.Tensor)):
-        return item.ndim == 4
+        return item.ndim in (3, 4)
     if isinstance(item, (list, tuple)) and item:
-        first = item[0]
-        return not isinstance(first, (str, os.PathLike, list, tuple)) and not (
-            isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim == 4
-        )
+        return all(is_video_frame(frame) for frame in item)
     return False
 
 
@@ -87,19 +91,21 @@ def _flatten_videos(videos) -> list:
     videos per text as `apply_chat_template` passes them)."""
     if videos is None:
         return []
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 3:
+        return split_video_inputs(videos)  # one frame or a grey video, in a form that splits unambiguously
     if _is_single_video(videos):
         return [videos]
     if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+        if videos.shape[0] == 0:
+            raise ValueError(f"Got a batch of 0 videos (an array of shape {tuple(videos.shape)}).")
         return list(videos)
     if isinstance(videos, (list, tuple)):
         flat = []
         for item in videos:
             flat.extend(_flatten_videos(item))
         return flat
-    raise TypeError(
-        "videos must be file paths, (T, H, W, C) / (T, C, H, W) arrays or tensors, lists of frames, or lists of "
-        f"those; got {type(videos).__name__}."
-    )
+    shape = f" of shape {tuple(videos.shape)}" if isinstance(videos, (np.ndarray, torch.Tensor)) else ""
+    raise (ValueError if shape else TypeError)(f"videos: expected {EXPECTED_VIDEO_INPUT}; got {type(videos).__name__}{shape}.")
 
 
 class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
@@ -322,9 +328,15 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
             raise ValueError("InternVideo2 chat models take no audio.")
         if text is None:
             raise ValueError("InternVideo2ChatProcessor needs text (a prompt with one video token per video).")
+        if not isinstance(text, (str, list, tuple)):
+            raise TypeError(f"text: expected str or list of str, got {type(text).__name__}.")
         texts = [text] if isinstance(text, str) else list(text)
+        if not texts:
+            raise ValueError("text: expected str or list of str, got an empty list.")
         if not all(isinstance(t, str) for t in texts):
-            raise TypeError("text must be a string or a list of strings.")
+            raise TypeError(
+                f"text: expected str or list of str, got a list holding {sorted({type(t).__name__ for t in texts})}."
+            )
 
         output_kwargs = self._merge_kwargs(
             InternVideo2ChatProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
