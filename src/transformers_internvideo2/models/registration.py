@@ -39,6 +39,7 @@ from .internvideo2_vision import (
     InternVideo2VisionConfig,
     InternVideo2VisionModel,
 )
+from .shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 
 
 __all__ = ["register_auto_classes"]
@@ -64,6 +65,8 @@ AUTO_CLASS_REGISTRY = (
     # BEATs audio encoder (the 6B stage-2 model's) and its Kaldi-fbank feature extractor
     (AutoModel, BeatsConfig, BeatsModel),
     (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
+    # shot-boundary detectors of the data pipeline (TransNetV2, AutoShot)
+    (AutoModel, ShotBoundaryConfig, ShotBoundaryModel),
 )
 
 _REGISTERED = False
