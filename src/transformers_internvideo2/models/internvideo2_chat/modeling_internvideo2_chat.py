@@ -438,15 +438,8 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
     def _views(self, pixel_values_videos: torch.Tensor) -> tuple[torch.Tensor, int | None]:
         """Flatten the input into `(num_views, T, C, H, W)`; return the views and the views per video (None for a
         flat batch of views)."""
-        config = self.config
-        if pixel_values_videos.ndim == 5 and config.use_hd:
-            pixel_values_videos = split_video_into_hd_views(
-                pixel_values_videos,
-                config.hd_local_size,
-                config.hd_num,
-                config.hd_fix_ratio,
-                config.hd_add_global_view,
-            )
+        # HD tiling is preprocessing (the chat processor does it, as the original model card's `load_video`): the
+        # model encodes the views it is given.
         if pixel_values_videos.ndim == 6:
             batch_size, num_views = pixel_values_videos.shape[:2]
             return pixel_values_videos.flatten(0, 1), num_views
@@ -470,10 +463,11 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         Encode videos into the visual tokens that replace the placeholders.
 
         pixel_values_videos (`torch.FloatTensor`):
-            `(batch, frames, channels, height, width)`: one view per row; with `config.use_hd` every video is tiled here
-            into HD views ([`split_video_into_hd_views`]). Or `(batch, views, frames, channels, height, width)`:
-            pre-tiled views, the same number per video. (Videos with different view counts in one batch: pass all
-            their views as one flat 5-D batch to a model with `use_hd=False`; the placeholders decide the grouping.)
+            `(batch, frames, channels, height, width)`: one view per row (a one-frame row is an image and takes the
+            image position table). Or `(batch, views, frames, channels, height, width)`: HD views, the same number
+            per video, as [`InternVideo2ChatProcessor`] tiles them ([`split_video_into_hd_views`]; the model never
+            tiles). Videos with different view counts in one batch: pass all their views as one flat 5-D batch; the
+            placeholders decide the grouping.
         qformer_input_ids (`torch.LongTensor` of shape `(batch or num_views, text_length)`, *optional*):
             Instruction text for the Q-Former (BERT vocabulary). One row per video (repeated for its views) or one
             per view.
