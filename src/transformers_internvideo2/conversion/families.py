@@ -18,6 +18,7 @@ FAMILY_MODULES = {
     "beats": "beats",
     "transnetv2": "shot_boundary",
     "autoshot": "shot_boundary",
+    "clip": "internvideo2_clip",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 
