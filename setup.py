@@ -45,6 +45,8 @@ EXTRAS = {
     "peft": ["peft"],
     "quant": ["bitsandbytes>=0.49"],
     "train": ["accelerate", "datasets"],
+    # InternVideo (v1) multimodal tokenizer: CLIP's BPE merges from open-clip-torch, text cleaning with ftfy
+    "internvideo1": ["open-clip-torch>=3.3", "ftfy>=6.1"],
     "dev": [
         "pytest",
         "pytest-benchmark",
@@ -59,6 +61,7 @@ EXTRAS = {
         "torchcodec",
         "gguf",
         "sentencepiece",
+        "ftfy>=6.1",
     ],
 }
 

@@ -16,6 +16,7 @@ FAMILY_MODULES = {
     "stage2": "internvideo2_video_text",
     "chat": "internvideo2_chat",
     "beats": "beats",
+    "internvideo-mm": "internvideo_mm",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 
