@@ -348,10 +348,22 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return dict(load_file(str(path)))
-    try:
-        return {k: v for k, v in torch.jit.load(str(path), map_location="cpu").state_dict().items()}
-    except RuntimeError:  # not a TorchScript archive
-        return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+    if _is_torchscript_archive(path):
+        import warnings
+
+        with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
+            warnings.simplefilter("ignore", FutureWarning)
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
 
 
 # ------------------------------------------------------------------------------------------------------------------
