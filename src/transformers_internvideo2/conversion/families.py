@@ -19,6 +19,7 @@ FAMILY_MODULES = {
     "transnetv2": "shot_boundary",
     "autoshot": "shot_boundary",
     "clip": "internvideo2_clip",
+    "internvideo-mm": "internvideo_mm",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 

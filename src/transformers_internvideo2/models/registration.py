@@ -39,6 +39,17 @@ from .internvideo2_video_text import (
     InternVideo2TextForMaskedLM,
     InternVideo2TextModel,
 )
+from .internvideo_mm import (
+    InternVideoMMConfig,
+    InternVideoMMForCaptioning,
+    InternVideoMMModel,
+    InternVideoMMProcessor,
+    InternVideoMMTextConfig,
+    InternVideoMMTextModel,
+    InternVideoMMVideoProcessor,
+    InternVideoMMVisionConfig,
+    InternVideoMMVisionModel,
+)
 from .internvideo2_vision import (
     InternVideo2ForPreTraining,
     InternVideo2ForVideoClassification,
@@ -78,6 +89,13 @@ AUTO_CLASS_REGISTRY = (
     (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
     # shot-boundary detectors of the data pipeline (TransNetV2, AutoShot)
     (AutoModel, ShotBoundaryConfig, ShotBoundaryModel),
+    # InternVideo (v1) multimodal video encoder: dual encoder, + caption decoder, and its two towers on their own
+    (AutoModel, InternVideoMMConfig, InternVideoMMModel),
+    (AutoModelForPreTraining, InternVideoMMConfig, InternVideoMMForCaptioning),
+    (AutoProcessor, InternVideoMMConfig, InternVideoMMProcessor),
+    (AutoVideoProcessor, InternVideoMMConfig, InternVideoMMVideoProcessor),
+    (AutoModel, InternVideoMMVisionConfig, InternVideoMMVisionModel),
+    (AutoModel, InternVideoMMTextConfig, InternVideoMMTextModel),
 )
 
 _REGISTERED = False
