@@ -76,6 +76,8 @@ def chat_main(argv=None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if not os.path.isfile(args.video):
         raise FileNotFoundError(f"Video not found: {args.video}")
+    if not args.question.strip():
+        raise ValueError("The question is empty; ask something about the video.")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be positive, got {args.max_new_tokens}.")
 

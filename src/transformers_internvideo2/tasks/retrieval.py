@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
-"""Video feature extraction and video-text retrieval over collections, with the stage-2 models.
+"""Video feature extraction and video-text retrieval over collections, with the stage-2 and the CLIP models.
 
 Python API (see ``docs/video_text_tasks.md`` for a walk-through):
 
@@ -36,7 +36,7 @@ from ..media.video_decoding import VIDEO_EXTENSIONS
 from .batch import atomic_write, prepare_output
 from .inference import resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
-from .pipelines import dual_encoder_class_for, needs_position_interpolation
+from .pipelines import dual_encoder_class_for, is_clip_config, needs_position_interpolation
 
 
 __all__ = [
@@ -234,7 +234,7 @@ def embed_videos(
     """Encode a collection of videos in batches.
 
     Args:
-        model: `InternVideo2Model` or `InternVideo2ForRetrieval`.
+        model: `InternVideo2Model`, `InternVideo2ForRetrieval` or `InternVideo2ClipModel`.
         processor: [`InternVideo2Processor`] (frame sampling, resize, normalisation).
         videos: a folder (its video files, sorted), or a list of paths / arrays `(T, H, W, C)` / tensors.
         batch_size: videos per forward pass.
@@ -330,7 +330,7 @@ def retrieve(
     processor,
     videos: str | os.PathLike | Sequence | VideoCollectionEmbeddings,
     captions: Sequence[str] | TextCollectionEmbeddings,
-    rerank: bool = True,
+    rerank: bool | None = None,
     rerank_k: int | None = None,
     video_batch_size: int = 8,
     text_batch_size: int = 256,
@@ -341,7 +341,9 @@ def retrieve(
 
     1. Embed videos and captions ([`embed_videos`], [`embed_texts`]; pre-computed embeddings are accepted).
     2. `similarity = video_embeds @ text_embeds.T` (cosine, no temperature).
-    3. With `rerank=True` (needs the matching head of `InternVideo2ForRetrieval`): for every video its top
+    3. With `rerank=True` (needs the matching head of `InternVideo2ForRetrieval`; the default `None` re-ranks
+       whenever the model has one, and ranks by cosine for `InternVideo2Model` and the CLIP models, which the
+       original CLIP evaluation also ranks by cosine only): for every video its top
        `rerank_k` captions by cosine, and for every caption its top `rerank_k` videos, are re-scored by the matching
        head ("match" logit); everything else gets -100 ([`rerank`]). `rerank_k` defaults to 128, as the original.
 
@@ -350,6 +352,8 @@ def retrieve(
     """
     if rerank_k is not None and rerank_k < 1:
         raise ValueError(f"rerank_k must be >= 1 (candidates re-ranked per query), got {rerank_k}")
+    if rerank is None:
+        rerank = hasattr(model, "matching_head")
     if rerank and not hasattr(model, "matching_head"):
         raise TypeError(
             f"Re-ranking needs the matching head (InternVideo2ForRetrieval); {type(model).__name__} has none. Pass "
@@ -592,26 +596,36 @@ def load_video_embeddings(path: str | os.PathLike) -> VideoCollectionEmbeddings:
 # Loading and command line
 # ----------------------------------------------------------------------------------------------------------------
 def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: bool = False, device=None, dtype=None):
-    """Load a converted stage-2 folder with the class its config names (`InternVideo2ForRetrieval` or
-    `InternVideo2Model`) and its processor (or the stage-2 evaluation processor when the folder has none)."""
+    """Load a converted dual-encoder folder with the class its config names (`InternVideo2ForRetrieval`,
+    `InternVideo2Model` or `InternVideo2ClipModel`) and its processor (for stage 2, the stage-2 evaluation processor
+    when the folder has none; a CLIP folder must hold its processor, which carries the text tower's tokenizer)."""
     from transformers import AutoConfig
 
+    from ..models.internvideo2_clip.processing_internvideo2_clip import InternVideo2ClipProcessor
     from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
     from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 
     config = AutoConfig.from_pretrained(model_path)
     model_class = dual_encoder_class_for(config)
+    clip = is_clip_config(config)
     if need_matching_head and model_class is not InternVideo2ForRetrieval:
+        what = "an InternVideo2-CLIP model, which has" if clip else "an InternVideo2Model without"
         raise ValueError(
-            f"{model_path} holds an InternVideo2Model without the matching head; re-ranking needs an "
-            "InternVideo2ForRetrieval checkpoint (or run without re-ranking)."
+            f"{model_path} holds {what} no matching head; re-ranking needs an InternVideo2ForRetrieval checkpoint "
+            "(or run without re-ranking)."
+        )
+    has_processor = (Path(model_path) / "processor_config.json").is_file()
+    if clip and not has_processor:
+        raise FileNotFoundError(
+            f"{model_path} has no processor_config.json: a CLIP folder carries its text tower's tokenizer; convert it "
+            "with `internvideo2 convert --family clip` (which saves the processor)."
         )
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = model_class.from_pretrained(model_path, **kwargs).eval()
     if device is not None:
         model = model.to(device)
-    if (Path(model_path) / "processor_config.json").is_file():
-        processor = InternVideo2Processor.from_pretrained(model_path)
+    if has_processor:
+        processor = (InternVideo2ClipProcessor if clip else InternVideo2Processor).from_pretrained(model_path)
     else:
         vision = config.vision_config
         processor = InternVideo2Processor.for_stage2(
@@ -728,6 +742,12 @@ def _read_annotations(path: str, video_names: list[str]) -> tuple[list[str], lis
     return captions, truth
 
 
+def _is_clip_folder(model_path) -> bool:
+    from transformers import AutoConfig
+
+    return is_clip_config(AutoConfig.from_pretrained(model_path))
+
+
 def retrieve_main(argv: Sequence[str] | None = None) -> int:
     """`internvideo2 retrieve --model DIR --videos ... --captions ...`; prints the rankings, returns the exit code."""
     parser = build_retrieve_parser()
@@ -737,6 +757,9 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
     if args.output:  # checked before any work; written atomically at the end
         prepare_output(args.output, (".json",), overwrite=args.overwrite)
     rerank = not args.no_rerank
+    if rerank and _is_clip_folder(args.model):
+        print("note: InternVideo2-CLIP models rank by cosine similarity only (no matching head), as the original.")
+        rerank = False
     model, processor = load_model_and_processor(
         args.model, need_matching_head=rerank, device=resolve_device(args.device), dtype=_dtype(args.dtype)
     )

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..media.frame_sampling import sample_frame_indices
-from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames
+from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames, is_torchcodec_decoder
 
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ __all__ = [
     "load_video_folder",
     "load_video_table",
     "video_path",
+    "video_source",
 ]
 
 # A sample that fails with one of these while being decoded / preprocessed is undecodable (VideoDecodingError is a
@@ -119,6 +120,11 @@ _SPLIT_NAMES = ("train", "validation", "val", "test")
 
 def video_path(value) -> str:
     """The file path of a video cell: a path string or a `Video(decode=False)` dict `{"path", "bytes"}`."""
+    if is_torchcodec_decoder(value):
+        raise ValueError(
+            "This video cell is a decoded torchcodec VideoDecoder (a `datasets.Video()` column), not a path; pass it "
+            "to the collator as it is, or cast the column with `dataset.cast_column(name, datasets.Video(decode=False))`."
+        )
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
     if isinstance(value, dict) and value.get("path"):
@@ -248,6 +254,12 @@ def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | 
     return datasets.DatasetDict(built) if split_dirs else built["train"]
 
 
+def video_source(value):
+    """What the collator decodes from a video cell: an open torchcodec decoder as it is (the rows of a decoded
+    `datasets.Video()` column, e.g. `load_dataset("videofolder", ...)`), otherwise the file path."""
+    return value if is_torchcodec_decoder(value) else video_path(value)
+
+
 class VideoCollator:
     """Decode, sample and preprocess a list of dataset rows into a model batch (runs inside DataLoader workers).
 
@@ -298,7 +310,7 @@ class VideoCollator:
         self.seed = seed
         self._rng: np.random.Generator | None = None
         self.failure_budget = DecodeFailureBudget(max_failure_fraction)
-        self._last_good_row: dict | None = None
+        self._last_good_sample: tuple | None = None
 
     def _generator(self) -> np.random.Generator:
         if self._rng is None:  # created lazily so that every worker process gets its own stream
@@ -308,46 +320,71 @@ class VideoCollator:
             self._rng = np.random.default_rng(base + worker)
         return self._rng
 
-    def _decode_train_clip(self, path: str) -> np.ndarray:
+    def _decode_clip(self, source, frame_sampling: str, generator: np.random.Generator | None = None) -> np.ndarray:
         num_frames = self.video_processor.num_frames
-        rng = self._generator()
         frames, _ = decode_video_frames(
-            path,
-            lambda metadata: sample_frame_indices(metadata.total_num_frames, num_frames, "random_segments", generator=rng),
+            source,
+            lambda metadata: sample_frame_indices(
+                metadata.total_num_frames, num_frames, frame_sampling, generator=generator
+            ),
             backend=self.video_backend,
         )
         return frames
 
-    def _pixel_values(self, row: dict) -> torch.Tensor:
-        """One sample's `pixel_values` (without the batch dimension)."""
-        path = video_path(row[self.video_column])
-        if self.mode == "multi_view":
-            return self.video_processor.multi_view(
-                path, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
+    def _decode_train_clip(self, source) -> np.ndarray:
+        return self._decode_clip(source, "random_segments", generator=self._generator())
+
+    def _multi_view(self, source) -> torch.Tensor:
+        if not isinstance(source, str):  # an open decoder: the views need the whole clip
+            source, _ = decode_video_frames(source)
+        return self.video_processor.multi_view(
+            source, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
+        )
+
+    def _check_columns(self, row: dict) -> None:
+        wanted = [c for c in (self.video_column, self.label_column, self.caption_column) if c is not None]
+        missing = [c for c in wanted if c not in row]
+        if missing:
+            raise ValueError(
+                f"The collator needs the columns {wanted}, but the rows have {sorted(row)} (missing: {missing}). "
+                "A plain `Trainer` drops columns its model's forward does not take: set "
+                "`TrainingArguments(remove_unused_columns=False)` (the package's Trainers do), or set the collator's "
+                "`video_column` / `label_column` / `caption_column` to your column names."
             )
+
+    def _pixel_values(self, source) -> torch.Tensor:
+        """One sample's `pixel_values` (without the batch dimension) from a path or an open decoder."""
+        if self.mode == "multi_view":
+            return self._multi_view(source)
         if self.mode == "train":
-            clip = self._decode_train_clip(path)
-            return self.video_processor(videos=[clip], do_sample_frames=False, return_tensors="pt")["pixel_values"][0]
-        return self.video_processor(
-            videos=[path], frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
-        )["pixel_values"][0]
+            clip = self._decode_train_clip(source)
+        elif isinstance(source, str):
+            return self.video_processor(
+                videos=[source], frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
+            )["pixel_values"][0]
+        else:  # an open decoder: the same "segments" frames, decoded here
+            clip = self._decode_clip(source, "segments")
+        return self.video_processor(videos=[clip], do_sample_frames=False, return_tensors="pt")["pixel_values"][0]
 
     def __call__(self, rows: list[dict]) -> dict:
         if not rows:
             raise ValueError("Cannot collate an empty batch.")
+        self._check_columns(rows[0])
+        # A malformed cell is an error of the data, not an undecodable video: it raises here, before any decoding.
+        samples = [(row, video_source(row[self.video_column])) for row in rows]
         kept, pixel_values = self.failure_budget.keep_decodable(
-            rows, self._pixel_values, lambda row: _sample_name(row.get(self.video_column))
+            samples, lambda sample: self._pixel_values(sample[1]), lambda sample: _sample_name(sample[0][self.video_column])
         )
         if not kept:
-            if self._last_good_row is None:
+            if self._last_good_sample is None:
                 raise TooManyUndecodableSamplesError(
                     f"No sample of the batch could be decoded and no earlier sample can stand in: "
                     f"{[name for name, _ in self.failure_budget.failed]}."
                 )
             logger.warning("Every sample of a batch was undecodable; the last good sample stands in for them.")
-            kept, pixel_values = [self._last_good_row], [self._pixel_values(self._last_good_row)]
-        self._last_good_row = kept[-1]
-        rows = kept
+            kept, pixel_values = [self._last_good_sample], [self._pixel_values(self._last_good_sample[1])]
+        self._last_good_sample = kept[-1]
+        rows = [row for row, _ in kept]
         batch: dict = {"pixel_values": torch.stack(pixel_values)}
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
