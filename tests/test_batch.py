@@ -292,3 +292,9 @@ def test_one_device_default_for_every_command():
     for parser in parsers:
         (device,) = [a for a in parser._actions if "--device" in a.option_strings]
         assert device.default is None and device.help == DEVICE_HELP
+    from transformers_internvideo2.tasks.inference import resolve_device
+
+    assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
