@@ -33,6 +33,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_chat import InternVideo2ChatConfig, InternVideo2QFormerConfig
 from ..internvideo2_vision.modeling_internvideo2_vision import InternVideo2DropPath, InternVideo2VisionModel, eager_attention_forward
 from ..internvideo2_video_text.modeling_internvideo2_video_text import bert_multi_head_attention
@@ -252,7 +253,7 @@ class InternVideo2QFormerLayer(GradientCheckpointingLayer):
         return torch.cat([queries, self.text_mlp(text)], dim=1)
 
 
-class InternVideo2QFormerPreTrainedModel(PreTrainedModel):
+class InternVideo2QFormerPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config: InternVideo2QFormerConfig
     base_model_prefix = "qformer"
     main_input_name = "query_embeds"
@@ -348,7 +349,7 @@ class InternVideo2QFormerModel(InternVideo2QFormerPreTrainedModel):
 # ------------------------------------------------------------------------------------------------------------------
 # Chat model
 # ------------------------------------------------------------------------------------------------------------------
-class InternVideo2ChatPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2ChatPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2ChatConfig
     remote_code_auto_map = {
         "AutoConfig": "internvideo2_chat.configuration_internvideo2_chat.InternVideo2ChatConfig",
