@@ -13,6 +13,7 @@ main process never decodes video.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from ..media.frame_sampling import sample_frame_indices
 from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames
 
 
-__all__ = ["VideoCollator", "load_video_folder", "load_video_table", "video_path"]
+__all__ = ["VideoCollator", "clip_span_frames", "load_video_folder", "load_video_table", "video_path"]
 
 _SPLIT_NAMES = ("train", "validation", "val", "test")
 
@@ -38,6 +39,20 @@ def video_path(value) -> str:
     if isinstance(value, dict) and value.get("bytes") is not None:
         raise ValueError("In-memory video bytes are not supported; store the videos as files and keep their paths.")
     raise ValueError(f"Expected a video path or a {{'path': ...}} dict; got {type(value).__name__}: {value!r:.80}")
+
+
+def clip_span_frames(total_frames: int, fps: float, start: float, end: float) -> tuple[int, int]:
+    """`(first, last)` frames (inclusive) of the clip `[start, end)` seconds of a video: the frames whose start time
+    `i / fps` lies in the span (the data pipeline writes spans as `first / fps`, `(last + 1) / fps`)."""
+    if not fps or fps <= 0:
+        raise ValueError(f"Cannot locate a clip span in a video without a frame rate (fps={fps!r}).")
+    first = max(0, math.ceil(start * fps - 1e-6))
+    last = min(int(total_frames) - 1, math.ceil(end * fps - 1e-6) - 1)
+    if last < first:
+        raise ValueError(
+            f"The clip span [{start}, {end}) s holds no frame of a {total_frames}-frame video at {fps:g} fps."
+        )
+    return first, last
 
 
 def load_video_table(
@@ -146,6 +161,8 @@ class VideoCollator:
         tokenizer (optional): tokenise captions into `input_ids` / `attention_mask` (padding to the longest,
             `max_length` truncation); without it captions are returned as the `captions` list.
         num_clips, num_crops: views of `"multi_view"` mode. video_backend: `"auto"`, `"pyav"` or `"torchcodec"`.
+        start_column, end_column (optional): columns with a clip span in seconds (`[start, end)`, as the data
+            pipeline's JSON lines write them): frames are sampled inside the span only (`"train"` / `"val"`).
         seed (`int`, *optional*): seeds the training sampler (per worker: `seed + worker id`) for reproducibility.
 
     Output: `pixel_values` float32 `(B, T, C, H, W)` (or multi-view), `labels` `(B,)` long if a label column is
@@ -167,9 +184,16 @@ class VideoCollator:
         num_crops: int = 3,
         video_backend: str = "auto",
         seed: int | None = None,
+        start_column: str | None = None,
+        end_column: str | None = None,
     ):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}; got {mode!r}.")
+        if (start_column is None) != (end_column is None):
+            raise ValueError("start_column and end_column go together: give both or neither.")
+        if start_column is not None and mode == "multi_view":
+            raise ValueError("Clip spans are read in 'train' and 'val' modes; 'multi_view' reads whole videos.")
+        self.start_column, self.end_column = start_column, end_column
         self.video_processor = video_processor
         self.mode = mode
         self.video_column, self.label_column, self.caption_column = video_column, label_column, caption_column
@@ -187,14 +211,17 @@ class VideoCollator:
             self._rng = np.random.default_rng(base + worker)
         return self._rng
 
-    def _decode_train_clip(self, path: str) -> np.ndarray:
+    def _decode_clip(self, path: str, mode: str, span: tuple[float, float] | None) -> np.ndarray:
         num_frames = self.video_processor.num_frames
-        rng = self._generator()
-        frames, _ = decode_video_frames(
-            path,
-            lambda metadata: sample_frame_indices(metadata.total_num_frames, num_frames, "random_segments", generator=rng),
-            backend=self.video_backend,
-        )
+        rng = self._generator() if mode == "random_segments" else None
+
+        def indices(metadata):
+            first, last = 0, metadata.total_num_frames - 1
+            if span is not None:
+                first, last = clip_span_frames(metadata.total_num_frames, metadata.fps, *span)
+            return first + sample_frame_indices(last - first + 1, num_frames, mode, generator=rng)
+
+        frames, _ = decode_video_frames(path, indices, backend=self.video_backend)
         return frames
 
     def __call__(self, rows: list[dict]) -> dict:
@@ -211,8 +238,12 @@ class VideoCollator:
                     for p in paths
                 ]
             )
-        elif self.mode == "train":
-            clips = [self._decode_train_clip(p) for p in paths]
+        elif self.mode == "train" or self.start_column is not None:
+            spans = [None] * len(rows)
+            if self.start_column is not None:
+                spans = [(float(row[self.start_column]), float(row[self.end_column])) for row in rows]
+            mode = "random_segments" if self.mode == "train" else "segments"
+            clips = [self._decode_clip(p, mode, span) for p, span in zip(paths, spans)]
             batch["pixel_values"] = self.video_processor(
                 videos=clips, do_sample_frames=False, return_tensors="pt"
             )["pixel_values"]
