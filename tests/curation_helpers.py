@@ -9,9 +9,14 @@ import numpy as np
 from transformers_internvideo2.shapes_world.generator import render_audio, render_clip, sample_clip_spec, write_mp4
 
 
-def shapes_video(path, seeds, frames_per_shot, fps=8, size=(64, 96), sound=True):
-    """One video of shapes-world shots joined by hard cuts; returns (path, [(first, last) frames of each shot])."""
+def shapes_video(path, seeds, frames_per_shot, fps=8, size=(64, 96), sound=True, backgrounds=None):
+    """One video of shapes-world shots joined by hard cuts; returns (path, [(first, last) frames of each shot],
+    specs). `backgrounds`: cycled over the shots instead of the world's own draw."""
+    import dataclasses
+
     specs = [sample_clip_spec(seed, num_frames=n, height=size[0], width=size[1]) for seed, n in zip(seeds, frames_per_shot)]
+    if backgrounds is not None:
+        specs = [dataclasses.replace(s, background=backgrounds[i % len(backgrounds)]) for i, s in enumerate(specs)]
     frames = np.concatenate([render_clip(spec) for spec in specs])
     audio = np.concatenate([render_audio(spec, fps=fps) for spec in specs]) if sound else None
     edges = np.cumsum([0, *frames_per_shot])
@@ -53,3 +58,9 @@ def tiny_whisper_pipeline(workdir):
                                                max_new_tokens=6, no_timestamps_token_id=vocab["<|notimestamps|>"])  # fmt: skip
     return pipeline("automatic-speech-recognition", model=model, tokenizer=tokenizer,
                     feature_extractor=WhisperFeatureExtractor(), device="cpu")  # fmt: skip
+
+
+
+# two of the shapes world's backgrounds, alternated between consecutive shots so that every cut changes the scene
+# (the world's own backgrounds are all dark greys: a cut between two of its clips is subtle, see docs/data_pipeline.md)
+CUT_BACKGROUNDS = ((20, 20, 20), (70, 70, 70))

@@ -12,6 +12,8 @@ Commands:
 * ``retrieve``  -- text <-> video retrieval (:func:`transformers_internvideo2.tasks.retrieval.retrieve_main`).
 * ``convert``   -- the checkpoint converter (``conversion/convert_internvideo2_to_hf.py``).
 * ``chat``      -- video chat (:mod:`transformers_internvideo2.cli.chat`).
+* ``segment``   -- shots and clips of raw videos, the InternVideo2 clip rules (:mod:`transformers_internvideo2.cli.segment`).
+* ``curate``    -- raw videos to stage-2 training data: segment, caption, fuse (:mod:`transformers_internvideo2.cli.curate`).
 
 Each command returns the process exit code: 0 on success, 1 when the work failed (a clear ``error:`` line on stderr),
 2 for invalid arguments.
@@ -186,6 +188,18 @@ def _cmd_chat(argv: Sequence[str]) -> int:
     return chat_main(list(argv))
 
 
+def _cmd_segment(argv: Sequence[str]) -> int:
+    from .segment import segment_main
+
+    return segment_main(list(argv))
+
+
+def _cmd_curate(argv: Sequence[str]) -> int:
+    from .curate import curate_main
+
+    return curate_main(list(argv))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Parser
 # ----------------------------------------------------------------------------------------------------------------
@@ -257,11 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands whose modules own their options (`internvideo2 convert --help` prints the converter's own help).
-_PASSTHROUGH_COMMANDS = {"retrieve": _cmd_retrieve, "convert": _cmd_convert, "chat": _cmd_chat}
+_PASSTHROUGH_COMMANDS = {"retrieve": _cmd_retrieve, "convert": _cmd_convert, "chat": _cmd_chat,
+                         "segment": _cmd_segment, "curate": _cmd_curate}  # fmt: skip
 _PASSTHROUGH_HELP = {
     "retrieve": "text <-> video retrieval with a video-text model (default: the bundled shapes-world one)",
     "convert": "convert an original InternVideo2 checkpoint (options of conversion/convert_internvideo2_to_hf.py)",
     "chat": "chat about a video with an InternVideo2 chat model",
+    "segment": "cut raw videos into shots and clips (TransNetV2 / AutoShot / PySceneDetect, the clip rules)",
+    "curate": "raw videos to stage-2 training data: shots, clips, video/speech captions fused by a language model",
 }
 
 
