@@ -16,7 +16,10 @@ FAMILY_MODULES = {
     "stage2": "internvideo2_video_text",
     "chat": "internvideo2_chat",
     "beats": "beats",
+    "transnetv2": "shot_boundary",
+    "autoshot": "shot_boundary",
     "clip": "internvideo2_clip",
+    "internvideo-mm": "internvideo_mm",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 

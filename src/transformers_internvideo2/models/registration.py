@@ -39,6 +39,17 @@ from .internvideo2_video_text import (
     InternVideo2TextForMaskedLM,
     InternVideo2TextModel,
 )
+from .internvideo_mm import (
+    InternVideoMMConfig,
+    InternVideoMMForCaptioning,
+    InternVideoMMModel,
+    InternVideoMMProcessor,
+    InternVideoMMTextConfig,
+    InternVideoMMTextModel,
+    InternVideoMMVideoProcessor,
+    InternVideoMMVisionConfig,
+    InternVideoMMVisionModel,
+)
 from .internvideo2_vision import (
     InternVideo2ForPreTraining,
     InternVideo2ForVideoClassification,
@@ -46,6 +57,7 @@ from .internvideo2_vision import (
     InternVideo2VisionConfig,
     InternVideo2VisionModel,
 )
+from .shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 
 
 __all__ = ["register_auto_classes"]
@@ -75,6 +87,15 @@ AUTO_CLASS_REGISTRY = (
     # BEATs audio encoder (the 6B stage-2 model's) and its Kaldi-fbank feature extractor
     (AutoModel, BeatsConfig, BeatsModel),
     (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
+    # shot-boundary detectors of the data pipeline (TransNetV2, AutoShot)
+    (AutoModel, ShotBoundaryConfig, ShotBoundaryModel),
+    # InternVideo (v1) multimodal video encoder: dual encoder, + caption decoder, and its two towers on their own
+    (AutoModel, InternVideoMMConfig, InternVideoMMModel),
+    (AutoModelForPreTraining, InternVideoMMConfig, InternVideoMMForCaptioning),
+    (AutoProcessor, InternVideoMMConfig, InternVideoMMProcessor),
+    (AutoVideoProcessor, InternVideoMMConfig, InternVideoMMVideoProcessor),
+    (AutoModel, InternVideoMMVisionConfig, InternVideoMMVisionModel),
+    (AutoModel, InternVideoMMTextConfig, InternVideoMMTextModel),
 )
 
 _REGISTERED = False
