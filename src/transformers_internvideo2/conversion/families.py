@@ -17,6 +17,7 @@ FAMILY_MODULES = {
     "chat": "internvideo2_chat",
     "beats": "beats",
     "internvideo-mm": "internvideo_mm",
+    "videomae-v1": "videomae_v1",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 
