@@ -372,3 +372,69 @@ def test_beats_converter_converts_exactly_or_raises_a_conversion_error(beats_fix
     hidden = _documented_outcome(convert_and_run)
     if hidden is not None:
         assert hidden.ndim == 3 and torch.isfinite(hidden).all(), steps
+
+
+@pytest.fixture(scope="module")
+def stage2_fixture():
+    from safetensors.torch import load_file
+
+    from transformers_internvideo2.conversion import internvideo2_video_text as cv
+
+    folder = _load_fixture("mm03_stage2_full_bert")
+    info = json.loads((folder / "case.json").read_text())
+    config = cv.stage2_config_from_original(
+        info["vision_encoder_kwargs"],
+        json.loads((folder / "config_bert_tiny.json").read_text()),
+        projection_dim=info["config"]["model"]["embed_dim"],
+        temperature=info["config"]["model"]["temp"],
+    )
+    checkpoint = torch.load(folder / "checkpoint.pth", map_location="cpu", weights_only=True)
+    inputs = load_file(str(folder / "inputs.safetensors"))
+    return cv.unwrap_stage2_checkpoint(checkpoint), config, inputs
+
+
+@FUZZ_FEW
+@given(mutations(), st.sampled_from([False, False, False, True]))
+def test_stage2_converter_converts_exactly_or_raises_a_conversion_error(stage2_fixture, steps, infer_config):
+    from transformers_internvideo2.conversion import internvideo2_video_text as cv
+
+    original, config, inputs = stage2_fixture
+    state_dict = _mutate(original, steps)
+
+    def convert_and_run():
+        # the configuration read from the (mutated) tensors, or the one of the fixture
+        model, _ = cv.convert_stage2_checkpoint(state_dict, None if infer_config else config)
+        with torch.no_grad():
+            video = model.get_video_features(inputs["video"]).pooler_output
+            text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"]).pooler_output
+        return video @ text.t()
+
+    similarity = _documented_outcome(convert_and_run)
+    if similarity is not None:
+        assert similarity.shape == (2, 3) and torch.isfinite(similarity).all(), steps
+
+
+@pytest.fixture(scope="module")
+def chat_processor():
+    from test_processing_internvideo2_chat import smollm2_tokenizer_with_video_token, tiny_chat_config
+
+    from transformers_internvideo2.models.internvideo2_chat import InternVideo2ChatProcessor
+
+    tokenizer = smollm2_tokenizer_with_video_token()
+    return InternVideo2ChatProcessor.from_model_config(tiny_chat_config(tokenizer), tokenizer, "chatml")
+
+
+BAD_CHAT_TEXTS = [123, 4.5, [], [1, "a"], ("<video>",), None, b"<video>"]
+
+
+@FUZZ
+@given(video_inputs(), st.text(max_size=30), st.sampled_from([1, 1, 1, 2, 0]),
+       st.sampled_from([None] * 4 + BAD_CHAT_TEXTS))  # fmt: skip
+def test_chat_processor_gives_valid_outputs_or_a_documented_error(chat_processor, case, text, video_tokens, bad_text):
+    videos, description = case
+    text = "<video>" * video_tokens + text if bad_text is None else bad_text
+    out = _documented_outcome(lambda: chat_processor(text=text, videos=videos, return_tensors="pt"))
+    if out is not None:
+        assert out["input_ids"].shape == out["attention_mask"].shape
+        if "pixel_values_videos" in out:
+            _check_pixel_values(out["pixel_values_videos"], description)
