@@ -142,3 +142,87 @@ def test_collator_feeds_the_classification_trainer(clips, tmp_path):
     )  # fmt: skip
     result = trainer.train()
     assert np.isfinite(result.training_loss)
+
+
+# -- `datasets` video folders: decoded `Video()` rows (torchcodec decoders) straight into the collators ------------
+requires_torchcodec = pytest.mark.skipif(
+    not __import__("transformers_internvideo2").media.video_decoding.is_torchcodec_usable(),
+    reason="datasets decodes Video() columns with torchcodec, which cannot load its FFmpeg libraries here",
+)
+
+
+def _hf_videofolder(root):
+    import datasets
+
+    return datasets.load_dataset("videofolder", data_dir=str(root), split="train")
+
+
+@requires_torchcodec
+def test_datasets_videofolder_rows_go_straight_into_the_collator(clips):
+    from transformers_internvideo2.media.video_decoding import is_torchcodec_decoder
+
+    root, _ = clips
+    ds = _hf_videofolder(root)
+    assert is_torchcodec_decoder(ds[0]["video"])  # decoded rows, not paths
+    by_path = load_video_folder(root)  # the same clips, in the same order (sorted class folders, sorted files)
+    assert ds.features["label"].names == by_path.features["label"].names
+    rows, path_rows = [ds[0], ds[1]], [by_path[0], by_path[1]]
+    # val: the same "segments" frames as the path route through the processor
+    torch.testing.assert_close(
+        VideoCollator(processor(), mode="val")(rows)["pixel_values"],
+        VideoCollator(processor(), mode="val")(path_rows)["pixel_values"],
+    )
+    torch.testing.assert_close(
+        VideoCollator(processor(), mode="train", seed=3)(rows)["pixel_values"],
+        VideoCollator(processor(), mode="train", seed=3)(path_rows)["pixel_values"],
+    )
+    views = VideoCollator(processor(), mode="multi_view", num_clips=2, num_crops=3)(rows[:1])
+    torch.testing.assert_close(
+        views["pixel_values"],
+        VideoCollator(processor(), mode="multi_view", num_clips=2, num_crops=3)(path_rows[:1])["pixel_values"],
+    )
+    assert VideoCollator(processor())(rows)["labels"].tolist() == [rows[0]["label"], rows[1]["label"]]
+    with pytest.raises(ValueError, match="cast_column"):
+        video_path(rows[0]["video"])
+
+
+def test_collator_names_missing_columns_and_the_plain_trainer_fix(clips):
+    root, _ = clips
+    row = dict(load_video_folder(root)[0])
+    del row["video"]  # what a plain Trainer with remove_unused_columns=True hands the collator
+    with pytest.raises(ValueError, match=r"remove_unused_columns=False.*|missing: \['video'\]") as error:
+        VideoCollator(processor())([row])
+    assert "missing: ['video']" in str(error.value) and "remove_unused_columns=False" in str(error.value)
+
+
+def test_trainer_uses_the_eval_collator_for_evaluation_only(clips, tmp_path):
+    from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
+    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
+
+    class RecordingCollator(VideoCollator):
+        def __call__(self, rows):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().__call__(rows)
+
+    root, _ = clips
+    ds = load_video_folder(root, class_names=list(DIRECTIONS))
+    config = InternVideo2VisionConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8,
+        num_frames=8, pooler_output_size=16, pooler_num_attention_heads=4, num_labels=4,
+    )  # fmt: skip
+    args = InternVideo2ClassificationArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=3, per_device_eval_batch_size=3, max_steps=1,
+        report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True,
+    )  # fmt: skip
+    train_collator, eval_collator = RecordingCollator(processor(), mode="train"), RecordingCollator(processor())
+    trainer = InternVideo2ClassificationTrainer(
+        model=InternVideo2ForVideoClassification(config), args=args, train_dataset=ds, eval_dataset=ds,
+        data_collator=train_collator, eval_data_collator=eval_collator,
+    )  # fmt: skip
+    trainer.train()
+    training_calls = train_collator.calls  # accelerate's loader fetches one batch ahead, so 1 step may be 2 calls
+    assert training_calls >= 1 and not hasattr(eval_collator, "calls")
+    metrics = trainer.evaluate()
+    assert eval_collator.calls == 2 and train_collator.calls == training_calls and np.isfinite(metrics["eval_loss"])
+    trainer.predict(ds)
+    assert eval_collator.calls == 4 and train_collator.calls == training_calls

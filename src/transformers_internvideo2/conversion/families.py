@@ -18,6 +18,8 @@ FAMILY_MODULES = {
     "beats": "beats",
     "transnetv2": "shot_boundary",
     "autoshot": "shot_boundary",
+    "clip": "internvideo2_clip",
+    "internvideo-mm": "internvideo_mm",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 

@@ -23,6 +23,13 @@ from .internvideo2_chat import (
     InternVideo2QFormerConfig,
     InternVideo2QFormerModel,
 )
+from .internvideo2_clip import (
+    InternVideo2ClipConfig,
+    InternVideo2ClipModel,
+    InternVideo2ClipProcessor,
+    InternVideo2MobileCLIPTextConfig,
+    InternVideo2MobileCLIPTextModel,
+)
 from .internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2ForRetrieval,
@@ -31,6 +38,17 @@ from .internvideo2_video_text import (
     InternVideo2TextConfig,
     InternVideo2TextForMaskedLM,
     InternVideo2TextModel,
+)
+from .internvideo_mm import (
+    InternVideoMMConfig,
+    InternVideoMMForCaptioning,
+    InternVideoMMModel,
+    InternVideoMMProcessor,
+    InternVideoMMTextConfig,
+    InternVideoMMTextModel,
+    InternVideoMMVideoProcessor,
+    InternVideoMMVisionConfig,
+    InternVideoMMVisionModel,
 )
 from .internvideo2_vision import (
     InternVideo2ForPreTraining,
@@ -57,6 +75,10 @@ AUTO_CLASS_REGISTRY = (
     (AutoProcessor, InternVideo2Config, InternVideo2Processor),
     (AutoModel, InternVideo2TextConfig, InternVideo2TextModel),
     (AutoModelForMaskedLM, InternVideo2TextConfig, InternVideo2TextForMaskedLM),
+    # InternVideo2-CLIP: the dual encoder (LLaMA or MobileCLIP text tower) and the MobileCLIP text tower on its own
+    (AutoModel, InternVideo2ClipConfig, InternVideo2ClipModel),
+    (AutoProcessor, InternVideo2ClipConfig, InternVideo2ClipProcessor),
+    (AutoModel, InternVideo2MobileCLIPTextConfig, InternVideo2MobileCLIPTextModel),
     # stage-3 chat: what pipeline("image-text-to-text") / pipeline("any-to-any") load, and the Q-Former on its own
     (AutoModelForImageTextToText, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
     (AutoModelForMultimodalLM, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
@@ -67,6 +89,13 @@ AUTO_CLASS_REGISTRY = (
     (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
     # shot-boundary detectors of the data pipeline (TransNetV2, AutoShot)
     (AutoModel, ShotBoundaryConfig, ShotBoundaryModel),
+    # InternVideo (v1) multimodal video encoder: dual encoder, + caption decoder, and its two towers on their own
+    (AutoModel, InternVideoMMConfig, InternVideoMMModel),
+    (AutoModelForPreTraining, InternVideoMMConfig, InternVideoMMForCaptioning),
+    (AutoProcessor, InternVideoMMConfig, InternVideoMMProcessor),
+    (AutoVideoProcessor, InternVideoMMConfig, InternVideoMMVideoProcessor),
+    (AutoModel, InternVideoMMVisionConfig, InternVideoMMVisionModel),
+    (AutoModel, InternVideoMMTextConfig, InternVideoMMTextModel),
 )
 
 _REGISTERED = False

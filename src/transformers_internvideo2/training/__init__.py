@@ -13,6 +13,7 @@ from .classification import (
     top_k_accuracy,
 )
 from .common import VideoTrainerMixin
+from .data import VideoCollator, load_video_folder, load_video_table
 from .pretraining import (
     InternVideo2PretrainingArguments,
     InternVideo2PretrainingTrainer,
@@ -36,10 +37,13 @@ __all__ = [
     "MultiViewMetrics",
     "TeacherTargets",
     "VIDEO_MASK_TYPES",
+    "VideoCollator",
     "VideoTrainerMixin",
     "classification_metrics",
     "clip_teacher_targets",
     "layer_decay_parameter_groups",
+    "load_video_folder",
+    "load_video_table",
     "mae_teacher_targets",
     "mixup_cutmix",
     "multi_view_probabilities",

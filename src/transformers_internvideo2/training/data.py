@@ -22,16 +22,21 @@ import numpy as np
 import torch
 
 from ..media.frame_sampling import sample_frame_indices
-from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames
+from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames, is_torchcodec_decoder
 
 
-__all__ = ["VideoCollator", "clip_span_frames", "load_video_folder", "load_video_table", "video_path"]
+__all__ = ["VideoCollator", "clip_span_frames", "load_video_folder", "load_video_table", "video_path", "video_source"]
 
 _SPLIT_NAMES = ("train", "validation", "val", "test")
 
 
 def video_path(value) -> str:
     """The file path of a video cell: a path string or a `Video(decode=False)` dict `{"path", "bytes"}`."""
+    if is_torchcodec_decoder(value):
+        raise ValueError(
+            "This video cell is a decoded torchcodec VideoDecoder (a `datasets.Video()` column), not a path; pass it "
+            "to the collator as it is, or cast the column with `dataset.cast_column(name, datasets.Video(decode=False))`."
+        )
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
     if isinstance(value, dict) and value.get("path"):
@@ -149,6 +154,12 @@ def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | 
     return datasets.DatasetDict(built) if split_dirs else built["train"]
 
 
+def video_source(value):
+    """What the collator decodes from a video cell: an open torchcodec decoder as it is (the rows of a decoded
+    `datasets.Video()` column, e.g. `load_dataset("videofolder", ...)`), otherwise the file path."""
+    return value if is_torchcodec_decoder(value) else video_path(value)
+
+
 class VideoCollator:
     """Decode, sample and preprocess a list of dataset rows into a model batch (runs inside DataLoader workers).
 
@@ -161,9 +172,9 @@ class VideoCollator:
         tokenizer (optional): tokenise captions into `input_ids` / `attention_mask` (padding to the longest,
             `max_length` truncation); without it captions are returned as the `captions` list.
         num_clips, num_crops: views of `"multi_view"` mode. video_backend: `"auto"`, `"pyav"` or `"torchcodec"`.
+        seed (`int`, *optional*): seeds the training sampler (per worker: `seed + worker id`) for reproducibility.
         start_column, end_column (optional): columns with a clip span in seconds (`[start, end)`, as the data
             pipeline's JSON lines write them): frames are sampled inside the span only (`"train"` / `"val"`).
-        seed (`int`, *optional*): seeds the training sampler (per worker: `seed + worker id`) for reproducibility.
 
     Output: `pixel_values` float32 `(B, T, C, H, W)` (or multi-view), `labels` `(B,)` long if a label column is
     set, and the captions.
@@ -211,45 +222,66 @@ class VideoCollator:
             self._rng = np.random.default_rng(base + worker)
         return self._rng
 
-    def _decode_clip(self, path: str, mode: str, span: tuple[float, float] | None) -> np.ndarray:
+    def _decode_clip(
+        self, source, frame_sampling: str, generator: np.random.Generator | None = None, span=None
+    ) -> np.ndarray:
         num_frames = self.video_processor.num_frames
-        rng = self._generator() if mode == "random_segments" else None
 
         def indices(metadata):
             first, last = 0, metadata.total_num_frames - 1
-            if span is not None:
+            if span is not None:  # a clip of the video: sample inside [start, end) only
                 first, last = clip_span_frames(metadata.total_num_frames, metadata.fps, *span)
-            return first + sample_frame_indices(last - first + 1, num_frames, mode, generator=rng)
+            return first + sample_frame_indices(last - first + 1, num_frames, frame_sampling, generator=generator)
 
-        frames, _ = decode_video_frames(path, indices, backend=self.video_backend)
+        frames, _ = decode_video_frames(source, indices, backend=self.video_backend)
         return frames
+
+    def _decode_train_clip(self, source, span=None) -> np.ndarray:
+        return self._decode_clip(source, "random_segments", generator=self._generator(), span=span)
+
+    def _multi_view(self, source) -> torch.Tensor:
+        if not isinstance(source, str):  # an open decoder: the views need the whole clip
+            source, _ = decode_video_frames(source)
+        return self.video_processor.multi_view(
+            source, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
+        )
+
+    def _check_columns(self, row: dict) -> None:
+        columns = (self.video_column, self.label_column, self.caption_column, self.start_column, self.end_column)
+        wanted = [c for c in columns if c is not None]
+        missing = [c for c in wanted if c not in row]
+        if missing:
+            raise ValueError(
+                f"The collator needs the columns {wanted}, but the rows have {sorted(row)} (missing: {missing}). "
+                "A plain `Trainer` drops columns its model's forward does not take: set "
+                "`TrainingArguments(remove_unused_columns=False)` (the package's Trainers do), or set the collator's "
+                "`video_column` / `label_column` / `caption_column` to your column names."
+            )
 
     def __call__(self, rows: list[dict]) -> dict:
         if not rows:
             raise ValueError("Cannot collate an empty batch.")
-        paths = [video_path(row[self.video_column]) for row in rows]
+        self._check_columns(rows[0])
+        sources = [video_source(row[self.video_column]) for row in rows]
+        spans = [None] * len(rows)
+        if self.start_column is not None:
+            spans = [(float(row[self.start_column]), float(row[self.end_column])) for row in rows]
         batch: dict = {}
         if self.mode == "multi_view":
-            batch["pixel_values"] = torch.stack(
-                [
-                    self.video_processor.multi_view(
-                        p, num_clips=self.num_clips, num_crops=self.num_crops, video_backend=self.video_backend
-                    )
-                    for p in paths
-                ]
-            )
-        elif self.mode == "train" or self.start_column is not None:
-            spans = [None] * len(rows)
-            if self.start_column is not None:
-                spans = [(float(row[self.start_column]), float(row[self.end_column])) for row in rows]
-            mode = "random_segments" if self.mode == "train" else "segments"
-            clips = [self._decode_clip(p, mode, span) for p, span in zip(paths, spans)]
+            batch["pixel_values"] = torch.stack([self._multi_view(source) for source in sources])
+        elif self.mode == "train":
+            clips = [self._decode_train_clip(source, span) for source, span in zip(sources, spans)]
             batch["pixel_values"] = self.video_processor(
                 videos=clips, do_sample_frames=False, return_tensors="pt"
             )["pixel_values"]
-        else:
+        elif all(isinstance(source, str) for source in sources) and self.start_column is None:
             batch["pixel_values"] = self.video_processor(
-                videos=paths, frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
+                videos=sources, frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
+            )["pixel_values"]
+        else:  # open decoders or clip spans: the same "segments" frames, decoded here
+            clips = [self._decode_clip(source, "segments", span=span) for source, span in zip(sources, spans)]
+            batch["pixel_values"] = self.video_processor(
+                videos=clips, do_sample_frames=False, return_tensors="pt"
             )["pixel_values"]
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)

@@ -31,6 +31,7 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
 from .configuration_internvideo2_chat import InternVideo2ChatConfig, InternVideo2QFormerConfig
 from ..internvideo2_vision.modeling_internvideo2_vision import InternVideo2DropPath, InternVideo2VisionModel, eager_attention_forward
@@ -437,15 +438,8 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
     def _views(self, pixel_values_videos: torch.Tensor) -> tuple[torch.Tensor, int | None]:
         """Flatten the input into `(num_views, T, C, H, W)`; return the views and the views per video (None for a
         flat batch of views)."""
-        config = self.config
-        if pixel_values_videos.ndim == 5 and config.use_hd:
-            pixel_values_videos = split_video_into_hd_views(
-                pixel_values_videos,
-                config.hd_local_size,
-                config.hd_num,
-                config.hd_fix_ratio,
-                config.hd_add_global_view,
-            )
+        # HD tiling is preprocessing (the chat processor does it, as the original model card's `load_video`): the
+        # model encodes the views it is given.
         if pixel_values_videos.ndim == 6:
             batch_size, num_views = pixel_values_videos.shape[:2]
             return pixel_values_videos.flatten(0, 1), num_views
@@ -469,10 +463,11 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         Encode videos into the visual tokens that replace the placeholders.
 
         pixel_values_videos (`torch.FloatTensor`):
-            `(batch, frames, channels, height, width)`: one view per row; with `config.use_hd` every video is tiled here
-            into HD views ([`split_video_into_hd_views`]). Or `(batch, views, frames, channels, height, width)`:
-            pre-tiled views, the same number per video. (Videos with different view counts in one batch: pass all
-            their views as one flat 5-D batch to a model with `use_hd=False`; the placeholders decide the grouping.)
+            `(batch, frames, channels, height, width)`: one view per row (a one-frame row is an image and takes the
+            image position table). Or `(batch, views, frames, channels, height, width)`: HD views, the same number
+            per video, as [`InternVideo2ChatProcessor`] tiles them ([`split_video_into_hd_views`]; the model never
+            tiles). Videos with different view counts in one batch: pass all their views as one flat 5-D batch; the
+            placeholders decide the grouping.
         qformer_input_ids (`torch.LongTensor` of shape `(batch or num_views, text_length)`, *optional*):
             Instruction text for the Q-Former (BERT vocabulary). One row per video (repeated for its views) or one
             per view.
@@ -591,6 +586,10 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        positions = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        if past_key_values is not None:
+            positions += past_key_values.get_seq_length()
+        self._check_context_length(positions)
         if pixel_values_videos is not None and mm_encoder_outputs is not None:
             raise ValueError("Pass either pixel_values_videos or mm_encoder_outputs, not both.")
         if inputs_embeds is None:
@@ -635,12 +634,8 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         )
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits=outputs.logits,
-                labels=labels,
-                vocab_size=self.language_model.config.vocab_size,
-                **loss_kwargs,
-            )
+            # labels all -100 (nothing to learn from in this batch) give 0, not NaN
+            loss = token_cross_entropy(outputs.logits, labels, shift=True, **loss_kwargs)
         return InternVideo2ChatCausalLMOutputWithPast(
             loss=loss,
             logits=outputs.logits,
@@ -649,6 +644,40 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             attentions=outputs.attentions,
             video_hidden_states=video_features,
         )
+
+    # -- context length ---------------------------------------------------------------------------------------------
+    def context_length(self) -> int | None:
+        """Positions the language model was built for (`max_position_embeddings` of its config), or `None`."""
+        return getattr(self.language_model.config, "max_position_embeddings", None)
+
+    def _check_context_length(self, positions: int, max_new_tokens: int = 0) -> None:
+        limit = self.context_length()
+        if limit is None or positions + max_new_tokens <= limit:
+            return
+        if positions > limit:
+            raise ValueError(
+                f"The sequence has {positions} tokens but the language model has {limit} positions "
+                "(max_position_embeddings); beyond them it produces garbage. Shorten the prompt (fewer turns or "
+                "frames, a shorter text)."
+            )
+        raise ValueError(
+            f"A {positions}-token prompt leaves {limit - positions} of the language model's {limit} positions "
+            f"(max_position_embeddings), but {max_new_tokens} new tokens were asked for; lower max_new_tokens to at "
+            f"most {limit - positions} or shorten the prompt."
+        )
+
+    def generate(self, *args, **kwargs):
+        """`GenerationMixin.generate`, refusing (before any computation) a prompt that, with the tokens to generate,
+        does not fit in the language model's positions: beyond them a model answers garbage."""
+        prompt = kwargs.get("input_ids", kwargs.get("inputs_embeds", args[0] if args else None))
+        if torch.is_tensor(prompt) and prompt.ndim >= 2:
+            config = kwargs.get("generation_config") or self.generation_config
+            max_new_tokens = kwargs.get("max_new_tokens", getattr(config, "max_new_tokens", None))
+            if max_new_tokens is None:  # then `max_length` counts the prompt too
+                max_length = kwargs.get("max_length", getattr(config, "max_length", None)) or 0
+                max_new_tokens = max(max_length - prompt.shape[1], 0)
+            self._check_context_length(prompt.shape[1], max_new_tokens)
+        return super().generate(*args, **kwargs)
 
     @staticmethod
     def _is_prefill(past_key_values: Cache | None) -> bool:
