@@ -64,11 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_summary(summary, output: str) -> int:
-    """Print the run's summary; the exit code: 1 when no video could be read."""
+    """Print the run's summary; the exit code: 1 when no video could be read, 3 (as the batch commands) when some
+    videos were skipped, else 0."""
+    from ..tasks.batch import EXIT_SKIPPED
+    from .common import EXIT_ERROR
+
     for line in summary.lines():
         print(line)
     print(f"wrote {output}")
-    return 0 if summary.videos else 1
+    if not summary.videos:
+        return EXIT_ERROR
+    return EXIT_SKIPPED if summary.failed_videos else 0
 
 
 def main(argv: list[str] | None = None) -> int:
