@@ -233,6 +233,10 @@ def test_bad_videos_are_left_out_of_the_index_and_named(tmp_path, model, process
     written = json.loads(report.read_text())
     assert list(written["text_to_video"]["cosine"]) == [CAPTIONS[0], CAPTIONS[1]]  # the bad video's caption left out
     assert set(written["metrics"]["cosine"]) and len(written["video_to_text"]["cosine"]) == 2
+    with pytest.raises(FileExistsError, match="--overwrite"):  # an existing report: refused before any work
+        retrieve_main(["--model", str(folder), "--videos", *videos, "--captions", "a", "--output", str(report)])
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        retrieve_main(["--model", str(folder), "--videos", *videos, "--captions", "a", "--output", str(tmp_path)])
     with pytest.raises(ValueError, match="corrupt.mp4"):  # the CLI turns it into one error line, exit 1
         retrieve_main(["--model", str(folder), "--videos", *videos, "--captions", "a", "--no-progress", "--no-rerank",
                        "--on-error", "fail"])  # fmt: skip
