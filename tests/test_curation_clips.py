@@ -68,7 +68,8 @@ def test_clips_from_shots_applies_the_rules_and_says_why_shots_are_dropped():
     clips, dropped = clips_from_shots("a.mp4", shots, fps, seed=7)
     assert [c.shot_id for c in clips] == [1, 2]
     assert [d.shot_id for d in dropped] == [0, 3]
-    assert all("<= 2 s" in d.reason for d in dropped)
+    assert all(d.reason == "shot of 2 s or less" for d in dropped)
+    assert [d.seconds for d in dropped] == [1.5, 2.0]
     whole, segment = clips
     assert (whole.start_frame, whole.end_frame, whole.start, whole.end) == (15, 74, 1.5, 7.5)
     assert segment.end - segment.start == pytest.approx(30.0)

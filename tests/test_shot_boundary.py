@@ -211,3 +211,43 @@ def test_config_validation_and_any_size():
     assert output.logits.shape == output.transition_logits.shape == (2, 7)
     with pytest.raises(ValueError, match="RGB thumbnails"):
         model(pixel_values=torch.zeros(1, 7, 27, 48, 3))
+
+
+REMOTE_CHILD = """
+import importlib.util, os, sys
+sys.path[:] = [p for p in sys.path if not os.path.isdir(os.path.join(p or os.getcwd(), "transformers_internvideo2"))]
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f, "__module__", "") or "")]
+assert importlib.util.find_spec("transformers_internvideo2") is None, "transformers_internvideo2 is importable"
+import torch
+from transformers import AutoModel
+folder = sys.argv[1]
+data = torch.load(os.path.join(folder, "expected.pt"))
+model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+with torch.no_grad():
+    logits = model(pixel_values=data["frames"]).logits
+assert torch.allclose(logits, data["logits"], atol=1e-5), (logits - data["logits"]).abs().max()
+print("remote ok", type(model).__name__)
+"""
+
+
+def test_saved_folder_loads_as_remote_code_without_the_package(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    layer = {"kind": "shared", "mid_channels": 4, "num_dilations": 2}
+    config = ShotBoundaryConfig(stage_channels=[4, 4, 4], layers=[layer] * 6, hidden_size=8, similarity_size=4,
+                                similarity_output_size=4)  # fmt: skip
+    torch.manual_seed(0)
+    model = ShotBoundaryModel(config).eval()
+    model.save_pretrained(tmp_path)
+    frames = _frames(6)
+    with torch.no_grad():
+        torch.save({"frames": frames, "logits": model(pixel_values=frames).logits}, tmp_path / "expected.pt")
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModel"] == "modeling_shot_boundary.ShotBoundaryModel"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", REMOTE_CHILD, str(tmp_path)], capture_output=True, text=True,
+                            env=env, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0 and "remote ok ShotBoundaryModel" in result.stdout, result.stderr[-2000:]

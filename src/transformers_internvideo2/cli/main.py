@@ -9,6 +9,8 @@ module of this folder:
 * ``retrieve``  -- :mod:`.retrieve`: text <-> video retrieval (options of ``tasks.retrieval.retrieve_main``).
 * ``convert``   -- :mod:`.convert`: the checkpoint converter (options of ``conversion/convert_internvideo2_to_hf.py``).
 * ``chat``      -- :mod:`.chat`: video chat.
+* ``segment``   -- :mod:`.segment`: shots and clips of raw videos (the InternVideo2 clip rules), clip table, cut files.
+* ``curate``    -- :mod:`.curate`: raw videos to stage-2 training data (segment, caption, fuse; JSON lines).
 
 Exit codes: 0 success; 1 the work failed (one ``internvideo2 COMMAND: error: ...`` line on stderr, the traceback too
 with ``--debug``); 2 invalid arguments; 3 a batch command finished but skipped inputs (each named on stderr);
@@ -21,7 +23,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import classify, convert, demo, embed, retrieve
+from . import classify, convert, curate, demo, embed, retrieve, segment
 from .common import EXIT_USAGE, run_command
 
 
@@ -41,6 +43,8 @@ _PASSTHROUGH = {
     "retrieve": (retrieve.main, retrieve.HELP),
     "convert": (convert.main, convert.HELP),
     "chat": (_chat_main, _CHAT_HELP),
+    "segment": (segment.main, segment.HELP),
+    "curate": (curate.main, curate.HELP),
 }
 
 

@@ -73,6 +73,7 @@ class DroppedShot:
     start_frame: int
     end_frame: int
     reason: str
+    seconds: float
 
 
 def _check_fps(fps: float) -> None:
@@ -126,8 +127,8 @@ def clips_from_shots(
     clips, dropped = [], []
     for shot_id, shot in enumerate(shots):
         if is_too_short(shot, fps, min_seconds):
-            reason = f"shot of {shot.num_frames / fps:.2f} s <= {min_seconds:g} s"
-            dropped.append(DroppedShot(video, shot_id, shot.start_frame, shot.end_frame, reason))
+            reason = f"shot of {min_seconds:g} s or less"
+            dropped.append(DroppedShot(video, shot_id, shot.start_frame, shot.end_frame, reason, shot.num_frames / fps))
             continue
         first, last = segment_inside(shot, fps, rng, max_seconds)
         check_inside_shot(first, last, shot)

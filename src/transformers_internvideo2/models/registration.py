@@ -50,6 +50,7 @@ from .internvideo_mm import (
     InternVideoMMVisionConfig,
     InternVideoMMVisionModel,
 )
+from .videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification, InternVideoMAEModel
 from .internvideo2_vision import (
     InternVideo2ForPreTraining,
     InternVideo2ForVideoClassification,
@@ -96,6 +97,9 @@ AUTO_CLASS_REGISTRY = (
     (AutoVideoProcessor, InternVideoMMConfig, InternVideoMMVideoProcessor),
     (AutoModel, InternVideoMMVisionConfig, InternVideoMMVisionModel),
     (AutoModel, InternVideoMMTextConfig, InternVideoMMTextModel),
+    # InternVideo (v1) VideoMAE classifiers: Transformers' VideoMAE with the original position-table rule
+    (AutoModel, InternVideoMAEConfig, InternVideoMAEModel),
+    (AutoModelForVideoClassification, InternVideoMAEConfig, InternVideoMAEForVideoClassification),
 )
 
 _REGISTERED = False

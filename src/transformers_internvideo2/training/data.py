@@ -39,6 +39,7 @@ __all__ = [
     "TooManyUndecodableSamplesError",
     "VideoCollator",
     "check_videos_decodable",
+    "clip_span_frames",
     "load_video_folder",
     "load_video_table",
     "video_path",
@@ -132,6 +133,20 @@ def video_path(value) -> str:
     if isinstance(value, dict) and value.get("bytes") is not None:
         raise ValueError("In-memory video bytes are not supported; store the videos as files and keep their paths.")
     raise ValueError(f"Expected a video path or a {{'path': ...}} dict; got {type(value).__name__}: {value!r:.80}")
+
+
+def clip_span_frames(total_frames: int, fps: float, start: float, end: float) -> tuple[int, int]:
+    """`(first, last)` frames (inclusive) of the clip `[start, end)` seconds of a video: the frames whose start time
+    `i / fps` lies in the span (the data pipeline writes spans as `first / fps`, `(last + 1) / fps`)."""
+    if not fps or fps <= 0:
+        raise ValueError(f"Cannot locate a clip span in a video without a frame rate (fps={fps!r}).")
+    first = max(0, math.ceil(start * fps - 1e-6))
+    last = min(int(total_frames) - 1, math.ceil(end * fps - 1e-6) - 1)
+    if last < first:
+        raise ValueError(
+            f"The clip span [{start}, {end}) s holds no frame of a {total_frames}-frame video at {fps:g} fps."
+        )
+    return first, last
 
 
 def load_video_table(
@@ -283,6 +298,8 @@ class VideoCollator:
             batch (logged, counted in `failure_budget`); more than this fraction of failed samples stops training
             with [`TooManyUndecodableSamplesError`]. 0 stops at the first. A batch whose every sample failed is
             replaced by the last good sample this collator saw (there is no empty batch).
+        start_column, end_column (optional): columns with a clip span in seconds (`[start, end)`, as the data
+            pipeline's JSON lines write them): frames are sampled inside the span only (`"train"` / `"val"`).
 
     Output: `pixel_values` float32 `(B, T, C, H, W)` (or multi-view), `labels` `(B,)` long if a label column is
     set, and the captions.
@@ -304,9 +321,16 @@ class VideoCollator:
         video_backend: str = "auto",
         seed: int | None = None,
         max_failure_fraction: float = 0.05,
+        start_column: str | None = None,
+        end_column: str | None = None,
     ):
         if mode not in self.MODES:
             raise ValueError(f"mode must be one of {self.MODES}; got {mode!r}.")
+        if (start_column is None) != (end_column is None):
+            raise ValueError("start_column and end_column go together: give both or neither.")
+        if start_column is not None and mode == "multi_view":
+            raise ValueError("Clip spans are read in 'train' and 'val' modes; 'multi_view' reads whole videos.")
+        self.start_column, self.end_column = start_column, end_column
         self.video_processor = video_processor
         self.mode = mode
         self.video_column, self.label_column, self.caption_column = video_column, label_column, caption_column
@@ -326,19 +350,19 @@ class VideoCollator:
             self._rng = np.random.default_rng(base + worker)
         return self._rng
 
-    def _decode_clip(self, source, frame_sampling: str, generator: np.random.Generator | None = None) -> np.ndarray:
+    def _decode_clip(self, source, frame_sampling: str, span: tuple[float, float] | None = None) -> np.ndarray:
+        """`num_frames` frames of a path or an open decoder, sampled by `frame_sampling` inside `span` (seconds)."""
         num_frames = self.video_processor.num_frames
-        frames, _ = decode_video_frames(
-            source,
-            lambda metadata: sample_frame_indices(
-                metadata.total_num_frames, num_frames, frame_sampling, generator=generator
-            ),
-            backend=self.video_backend,
-        )
-        return frames
+        generator = self._generator() if frame_sampling == "random_segments" else None
 
-    def _decode_train_clip(self, source) -> np.ndarray:
-        return self._decode_clip(source, "random_segments", generator=self._generator())
+        def indices(metadata):
+            first, last = 0, metadata.total_num_frames - 1
+            if span is not None:
+                first, last = clip_span_frames(metadata.total_num_frames, metadata.fps, *span)
+            return first + sample_frame_indices(last - first + 1, num_frames, frame_sampling, generator=generator)
+
+        frames, _ = decode_video_frames(source, indices, backend=self.video_backend)
+        return frames
 
     def _multi_view(self, source) -> torch.Tensor:
         if not isinstance(source, str):  # an open decoder: the views need the whole clip
@@ -348,7 +372,8 @@ class VideoCollator:
         )
 
     def _check_columns(self, row: dict) -> None:
-        wanted = [c for c in (self.video_column, self.label_column, self.caption_column) if c is not None]
+        columns = (self.video_column, self.label_column, self.caption_column, self.start_column, self.end_column)
+        wanted = [c for c in columns if c is not None]
         missing = [c for c in wanted if c not in row]
         if missing:
             raise ValueError(
@@ -358,18 +383,23 @@ class VideoCollator:
                 "`video_column` / `label_column` / `caption_column` to your column names."
             )
 
-    def _pixel_values(self, source) -> torch.Tensor:
+    def _span(self, row: dict) -> tuple[float, float] | None:
+        if self.start_column is None:
+            return None
+        return float(row[self.start_column]), float(row[self.end_column])
+
+    def _pixel_values(self, source, span: tuple[float, float] | None) -> torch.Tensor:
         """One sample's `pixel_values` (without the batch dimension) from a path or an open decoder."""
         if self.mode == "multi_view":
             return self._multi_view(source)
         if self.mode == "train":
-            clip = self._decode_train_clip(source)
-        elif isinstance(source, str):
+            clip = self._decode_clip(source, "random_segments", span)
+        elif isinstance(source, str) and span is None:
             return self.video_processor(
                 videos=[source], frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
             )["pixel_values"][0]
-        else:  # an open decoder: the same "segments" frames, decoded here
-            clip = self._decode_clip(source, "segments")
+        else:  # an open decoder or a clip span: the same "segments" frames, decoded here
+            clip = self._decode_clip(source, "segments", span)
         return self.video_processor(videos=[clip], do_sample_frames=False, return_tensors="pt")["pixel_values"][0]
 
     def __call__(self, rows: list[dict]) -> dict:
@@ -377,9 +407,11 @@ class VideoCollator:
             raise ValueError("Cannot collate an empty batch.")
         self._check_columns(rows[0])
         # A malformed cell is an error of the data, not an undecodable video: it raises here, before any decoding.
-        samples = [(row, video_source(row[self.video_column])) for row in rows]
+        samples = [(row, video_source(row[self.video_column]), self._span(row)) for row in rows]
         kept, pixel_values = self.failure_budget.keep_decodable(
-            samples, lambda sample: self._pixel_values(sample[1]), lambda sample: _sample_name(sample[0][self.video_column])
+            samples,
+            lambda sample: self._pixel_values(sample[1], sample[2]),
+            lambda sample: _sample_name(sample[0][self.video_column]),
         )
         if not kept:
             if self._last_good_sample is None:
@@ -388,9 +420,10 @@ class VideoCollator:
                     f"{[name for name, _ in self.failure_budget.failed]}."
                 )
             logger.warning("Every sample of a batch was undecodable; the last good sample stands in for them.")
-            kept, pixel_values = [self._last_good_sample], [self._pixel_values(self._last_good_sample[1])]
+            kept = [self._last_good_sample]
+            pixel_values = [self._pixel_values(*self._last_good_sample[1:])]
         self._last_good_sample = kept[-1]
-        rows = [row for row, _ in kept]
+        rows = [row for row, *_ in kept]
         batch: dict = {"pixel_values": torch.stack(pixel_values)}
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)

@@ -57,6 +57,9 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         max_length (`int`, *optional*): ids per text; 80 (LLaMA) / 77 (CLIP BPE) by default, as the original.
         clean_text (`bool`, defaults to `True`): apply the original `pre_text` caption cleaning first.
         text_prefix (`str`, *optional*): LLaMA only; defaults to `"summarize:"`, the InternVL-C prompt.
+        add_eos (`bool`, defaults to `True`): end every text with the EOS id (the original; the model pools the last
+            non-padding id). `False` pools the last text token instead, for language models that never learned to
+            summarise a text into their EOS state (a deviation, used by the shapes-world CLIP recipe with SmolLM2).
     """
 
     remote_code_auto_map = {
@@ -71,6 +74,7 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         max_length: int | None = None,
         clean_text: bool = True,
         text_prefix: str | None = None,
+        add_eos: bool = True,
         frame_sampling: str | None = None,
         chat_template=None,
         **kwargs,
@@ -96,6 +100,7 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         self.clean_text = bool(clean_text)
         self.text_prefix = (LLAMA_TEXT_PREFIX if text_prefix is None else text_prefix) if text_format == "llama" else ""
         self.add_sep = False
+        self.add_eos = bool(add_eos)
         ProcessorMixin.__init__(self, video_processor, tokenizer, chat_template=chat_template, **kwargs)
         self._special_ids()  # fail early on a tokenizer without the needed special tokens
 
@@ -167,7 +172,10 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         start, end = self._special_ids()
         prepared = [self.prepare_text(item, clean_text) for item in texts]
         pieces = self.tokenizer(prepared, add_special_tokens=False, verbose=False)["input_ids"]
-        rows = [[start, *ids[: max_length - 2], end] for ids in pieces]
+        if self.add_eos:
+            rows = [[start, *ids[: max_length - 2], end] for ids in pieces]
+        else:
+            rows = [[start, *ids[: max_length - 1]] for ids in pieces]
         width = max_length if padding == "max_length" else max(len(row) for row in rows)
         input_ids = torch.zeros(len(rows), width, dtype=torch.long)  # the original pads with id 0
         attention_mask = torch.zeros(len(rows), width, dtype=torch.long)
