@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 
 from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
+from .core import ConversionError, check_finite, check_output_dir, read_checkpoint_file, save_and_verify
+from ..models.model_card import push_folder_to_hub
 
 
 LLM_PREFIX = "lm.base_model.model."
@@ -135,32 +137,30 @@ class ChatConversionResult:
 # ------------------------------------------------------------------------------------------------------------------
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint: a folder of `*.safetensors` shards (with or without index), one `.safetensors` file, or a
-    `torch.save` file (bare, or wrapped in `{"model": ...}` / `{"module": ...}` / `{"state_dict": ...}`)."""
-    from safetensors.torch import load_file
+    `torch.save` file (bare, or wrapped in `{"model": ...}` / `{"module": ...}` / `{"state_dict": ...}`). Truncated
+    or non-tensor files and non-finite tensors are refused with a one-line `ConversionError`."""
+    state = _read_state_dict(Path(path))
+    check_finite(state, f"the checkpoint {path}")
+    return state
 
-    path = Path(path)
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         shards = sorted(path.glob("*.safetensors"))
         if not shards:
-            bins = sorted(path.glob("*.bin")) + sorted(path.glob("*.pth"))
-            if not bins:
+            shards = sorted(path.glob("*.bin")) + sorted(path.glob("*.pth"))
+            if not shards:
                 raise FileNotFoundError(f"No *.safetensors, *.bin or *.pth checkpoint in {path}.")
-            state = {}
-            for shard in bins:
-                state.update(load_original_state_dict(shard))
-            return state
         state = {}
         for shard in shards:
-            state.update(load_file(shard))
+            state.update(_read_state_dict(shard))
         return state
-    if path.suffix == ".safetensors":
-        return load_file(path)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = read_checkpoint_file(path)
     for wrapper in ("model", "module", "state_dict"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             return loaded[wrapper]
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(loaded).__name__}).")
+        raise ConversionError(f"{path} does not hold a state dict (got {type(loaded).__name__}).")
     return loaded
 
 
@@ -419,15 +419,18 @@ def convert_chat_checkpoint(
     lora_alpha: float | None = None,
     dtype: torch.dtype | None = None,
     max_shard_size: str = "5GB",
+    base_model: str | None = None,
+    push_to_hub: str | None = None,
 ) -> ChatConversionResult:
     """Convert a checkpoint (folder or file) and save the model to `output_dir` (the PEFT adapter, if any, to
     `output_dir/lora_adapter`). `config` defaults to `preset`; the LoRA alpha to the original `config.json`'s
-    `model_config.llm.lora_alpha` when present, else 32."""
+    `model_config.llm.lora_alpha` when present, else 32. The folder gets a model card (`base_model` defaults to the
+    preset's OpenGVLab repository); `push_to_hub` uploads the finished folder to that Hub repository."""
     from safetensors.torch import save_file
 
     from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
 
-    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    checkpoint, output_dir = Path(checkpoint), check_output_dir(output_dir)
     original_config = _read_original_config(checkpoint)
     if config is None:
         config = InternVideo2ChatConfig.from_preset(preset)
@@ -444,14 +447,68 @@ def convert_chat_checkpoint(
         model = InternVideo2ForConditionalGeneration(config)
     # strict: every parameter of the model comes from the checkpoint and nothing is left over
     model.load_state_dict(state, strict=True, assign=True)
-    model.save_pretrained(output_dir, max_shard_size=max_shard_size)
-    if result.adapter_state_dict is not None:
-        adapter_dir = output_dir / "lora_adapter"
-        adapter_dir.mkdir(parents=True, exist_ok=True)
-        save_file(result.adapter_state_dict, adapter_dir / "adapter_model.safetensors", metadata={"format": "pt"})
-        (adapter_dir / "adapter_config.json").write_text(json.dumps(result.adapter_config, indent=2))
-    (output_dir / "conversion_report.json").write_text(json.dumps(result.report, indent=1))
+
+    def write_adapter_and_report(folder: Path) -> None:
+        if result.adapter_state_dict is not None:
+            adapter_dir = folder / "lora_adapter"
+            adapter_dir.mkdir(parents=True, exist_ok=True)
+            save_file(result.adapter_state_dict, adapter_dir / "adapter_model.safetensors", metadata={"format": "pt"})
+            (adapter_dir / "adapter_config.json").write_text(json.dumps(result.adapter_config, indent=2))
+        (folder / "conversion_report.json").write_text(json.dumps(result.report, indent=1))
+        card = chat_model_card(model, result, checkpoint.name, preset, lora, base_model or _CHAT_BASE_MODELS.get(preset))
+        card.save(str(folder / "README.md"))
+
+    save_and_verify(model, output_dir, write_adapter_and_report, max_shard_size=max_shard_size)
+    if push_to_hub:
+        push_folder_to_hub(output_dir, push_to_hub)
     return result
+
+
+# OpenGVLab's Hub repositories of the presets (the converted checkpoints)
+_CHAT_BASE_MODELS = {
+    "internvideo2-chat-8b": "OpenGVLab/InternVideo2-Chat-8B",
+    "internvideo2-chat-8b-hd": "OpenGVLab/InternVideo2_chat_8B_HD",
+    "internvideo2-chat-8b-internlm2.5": "OpenGVLab/InternVideo2_Chat_8B_InternLM2_5",
+}
+
+
+def chat_model_card(model, result: ChatConversionResult, checkpoint_name: str, preset: str, lora: str,
+                    base_model: str | None):  # fmt: skip
+    """The README.md of a converted chat folder: Hub metadata, usage (package and `trust_remote_code`), what was
+    verified at conversion and what the report holds."""
+    from ..models.model_card import build_model_card, card_metadata, install_section, usage_section
+
+    config = model.config
+    dropped = sum(action.startswith("dropped") for _, action in result.report)
+    num_parameters = sum(parameter.numel() for parameter in model.parameters())
+    example = """# the folder holds the model only: build the processor from the language model's tokenizer
+# (InternVideo2ChatProcessor, see the package's docs/videochat.md) and save it next to the weights"""
+    sections = [
+        f"InternVideo2 video chat model (VideoChat2 design: InternVideo2 video encoder, Q-Former, projector, "
+        f"`{config.text_config.model_type}` language model), converted from `{checkpoint_name}` (preset `{preset}`, "
+        f"LoRA {'merged into the language model' if lora == 'merge' else 'kept as a PEFT adapter in lora_adapter/'}) "
+        f"to `{type(model).__name__}` of `transformers-internvideo2`; {num_parameters:,} parameters.",
+        install_section(),
+        usage_section("AutoModelForImageTextToText", None, example),
+        f"""## Verification
+
+Measured at conversion: every saved tensor was re-read and compared bit-exactly (max |diff| 0) with the converted
+model, which loaded strictly (every parameter from the checkpoint, no key left over); every source tensor was
+finite. {len(result.report)} source keys: {dropped} dropped with a reason, the rest renamed
+(`conversion_report.json` lists the action for every key). Parity of the converter's parts with independent
+references (original stage-2 vision fixture, InstructBLIP Q-Former, peft LoRA, InternLM2) is tested by the package's
+`tests/test_conversion_chat.py`; no output of *this* folder was compared with the original code.""",
+        """## License
+
+The original InternVideo2 code and OpenGVLab's model repositories are published under the Apache License 2.0
+(<https://github.com/OpenGVLab/InternVideo/blob/main/LICENSE>); the language model keeps its own license. Check both
+before publishing a conversion.""",
+    ]
+    return build_model_card(
+        card_metadata("video-text-to-text", ["video-chat", "multimodal", "converted"], base_model),
+        f"InternVideo2 chat ({preset}), converted",
+        sections,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -464,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lora", default="merge", choices=["merge", "adapter"])
     parser.add_argument("--lora-alpha", type=float, default=None)
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--base-model", help="Hub id of the source for the card's base_model (default: the preset's)")
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also upload the finished folder to this Hub repository")
     return parser
 
 
@@ -473,10 +532,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         config = InternVideo2ChatConfig.from_dict(json.loads(Path(args.config).read_text()))
     dtype = getattr(torch, args.dtype) if args.dtype else None
-    result = convert_chat_checkpoint(
-        args.checkpoint, args.output, config=config, preset=args.preset, lora=args.lora,
-        lora_alpha=args.lora_alpha, dtype=dtype,
-    )
+    try:
+        result = convert_chat_checkpoint(
+            args.checkpoint, args.output, config=config, preset=args.preset, lora=args.lora,
+            lora_alpha=args.lora_alpha, dtype=dtype, base_model=args.base_model, push_to_hub=args.push_to_hub,
+        )
+    except ConversionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     dropped = sum(action.startswith("dropped") for _, action in result.report)
     print(f"converted {len(result.report)} keys ({dropped} dropped with a reason) -> {args.output}")
     return 0
@@ -491,6 +554,7 @@ __all__ = [
     "load_original_state_dict",
     "convert_chat_state_dict",
     "convert_chat_checkpoint",
+    "chat_model_card",
     "split_internlm2_wqkv",
     "merge_lora",
     "main",
