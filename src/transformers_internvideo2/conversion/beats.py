@@ -63,6 +63,8 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
+    conversion_errors_propagate,
+    expected_tensors,
     file_sha256,
     read_checkpoint_file,
     save_and_verify,
@@ -328,8 +330,7 @@ def convert_beats_checkpoint(
     config = beats_config_from_original(cfg, num_mel_bins=num_mel_bins, **config_overrides)
     with torch.device("meta"):
         model = BeatsModel(config)
-    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
-    result = convert_beats_state_dict(state_dict, config, expected, dtype=dtype)
+    result = convert_beats_state_dict(state_dict, config, expected_tensors(model), dtype=dtype)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     left_on_meta = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
     if left_on_meta:
@@ -487,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
             save_feature_extractor=not args.no_feature_extractor,
         )
     except (ConversionError, FileNotFoundError) as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     config = saved.config

@@ -38,6 +38,8 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
+    conversion_errors_propagate,
+    expected_tensors,
     read_checkpoint_file,
     save_and_verify,
 )
@@ -408,8 +410,7 @@ def convert_stage2_checkpoint(
             convert_stage2_state_dict(state_dict, InternVideo2Config(), skip_audio=False)  # raises the audio error
         config = stage2_config_from_state_dict(state_dict)
     model = build_stage2_model(config, for_retrieval)
-    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
-    result = convert_stage2_state_dict(state_dict, config, for_retrieval, skip_audio, expected, dtype)
+    result = convert_stage2_state_dict(state_dict, config, for_retrieval, skip_audio, expected_tensors(model), dtype)
     missing, unexpected = model.load_state_dict(result.state_dict, strict=False, assign=True)
     tied = {"mlm_head.decoder.weight"} if for_retrieval else set()
     if set(missing) - tied or unexpected:
@@ -605,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
             push_to_hub=args.push_to_hub,
         )
     except ConversionError as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     config = model.config

@@ -43,7 +43,9 @@ from .core import (
     KeyMapping,
     check_against,
     check_output_dir,
+    conversion_errors_propagate,
     expected_shapes,
+    expected_tensors,
     file_sha256,
     load_original_checkpoint,
     save_and_verify,
@@ -534,7 +536,7 @@ def convert_checkpoint(
     """Convert and load: build the model on the meta device, rename strictly, then
     `load_state_dict(strict=True, assign=True)` (the converted tensors become the parameters, in `dtype`)."""
     model = build_model(config, family, target)
-    result = convert_state_dict(state_dict, family, config, expected_shapes(model), target, dtype)
+    result = convert_state_dict(state_dict, family, config, expected_tensors(model), target, dtype)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     left_on_meta = [name for name, tensor in model.state_dict().items() if tensor.is_meta]
     if left_on_meta:  # strict loading covers persistent tensors; this would catch a non-persistent buffer
@@ -849,6 +851,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_from_args(args)
     except ConversionError as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

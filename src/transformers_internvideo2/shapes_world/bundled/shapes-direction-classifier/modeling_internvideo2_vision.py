@@ -115,7 +115,9 @@ class InternVideo2RMSNorm(nn.Module):
         input_dtype = hidden_states.dtype
         hidden_states = hidden_states.to(torch.float32)
         hidden_states = hidden_states * torch.rsqrt(hidden_states.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * hidden_states.to(input_dtype)
+        # Under autocast the weight stays float32 while the input is bfloat16: without the final cast the product
+        # would promote q and k to float32 and the attention kernel would run in float32.
+        return (self.weight * hidden_states.to(input_dtype)).to(input_dtype)
 
     def extra_repr(self) -> str:
         return f"{tuple(self.weight.shape)}, eps={self.eps}"
@@ -165,10 +167,14 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs,
 ):
-    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    # Scale q (tokens x head_dim) rather than the (tokens x tokens) score matrix: one small multiply instead of a
+    # full pass over the scores; it is also the order the original uses.
+    attn_weights = torch.matmul(query * scaling, key.transpose(2, 3))
     if attention_mask is not None:
         attn_weights = attn_weights + attention_mask
-    attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    # Softmax in the scores' own dtype: the CPU and CUDA kernels accumulate low-precision inputs in float32
+    # internally, so an explicit upcast only adds two full passes (to float32 and back).
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1)
     attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
     attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
     return attn_output, attn_weights

@@ -37,6 +37,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .accumulation import mean_over_step
 from .contrastive import video_text_contrastive_loss
+from .language_modeling import token_cross_entropy
 from .remote_code import RemoteCodeMixin
 from .strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_video_text import (
@@ -584,7 +585,7 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
         logits = self.mlm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
+            loss = token_cross_entropy(logits, labels, kwargs.get("num_items_in_batch"))
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
@@ -975,13 +976,8 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         text = self.internvideo2.text_model
         text_hidden = text(input_ids=masked_input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
         logits = self.mlm_head(text.fuse(text_hidden, attention_mask, video_tokens).last_hidden_state)
-        counted = labels != -100
-        per_token = F.cross_entropy(
-            logits.float().view(-1, logits.shape[-1]), labels.view(-1).clamp_min(0), reduction="none"
-        ) * counted.view(-1)
         # nothing masked (tiny batches): a zero that keeps the graph connected
-        divisor = counted.sum().clamp_min(1) if num_items_in_batch is None else num_items_in_batch
-        return per_token.sum() / divisor, logits
+        return token_cross_entropy(logits, labels, num_items_in_batch), logits
 
     @can_return_tuple
     def forward(
