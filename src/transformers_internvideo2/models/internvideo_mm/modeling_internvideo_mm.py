@@ -36,6 +36,7 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo_mm import InternVideoMMConfig, InternVideoMMTextConfig, InternVideoMMVisionConfig
 
 
@@ -323,7 +324,7 @@ class InternVideoMMTemporalModule(nn.Module):
         return (1 - weight) * query[:, 0] + weight * frame_cls_mean
 
 
-class InternVideoMMPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideoMMPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideoMMConfig
     base_model_prefix = "internvideo_mm"
     remote_code_auto_map = {
@@ -546,6 +547,8 @@ class InternVideoMMModel(InternVideoMMPreTrainedModel):
     `visual_projection`, text tower + `text_projection`, `logit_scale`, and the MLM mask embedding."""
 
     config: InternVideoMMConfig
+    # a captioning folder loaded as the dual encoder drops its caption decoder on purpose (strict loading)
+    _keys_to_ignore_on_load_unexpected = [r"^caption_decoder\."]
 
     def __init__(self, config: InternVideoMMConfig):
         super().__init__(config)
