@@ -436,3 +436,25 @@ def test_bundled_classifier_predicts_from_multi_view():
     with torch.no_grad():
         probabilities = model(views).logits.softmax(-1).mean(0)
     assert probabilities.isfinite().all() and abs(float(probabilities.sum()) - 1) < 1e-5
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# converters: a tensor of the wrong kind is a ConversionError, not a RuntimeError of load_state_dict
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_converter_refuses_tensors_of_the_wrong_kind(fixtures_dir, dtype):
+    import json
+
+    from transformers_internvideo2.conversion import internvideo2_vision as co
+    from transformers_internvideo2.conversion.core import ConversionError
+
+    folder = fixtures_dir / "sm01_cls_joint_t1"
+    kwargs = json.loads((folder / "case.json").read_text())["constructor_kwargs"]
+    state_dict = co.load_original_checkpoint(folder / "checkpoint.pth")
+    state_dict["blocks.0.ls1.gamma"] = state_dict["blocks.0.ls1.gamma"].to(dtype)
+    config = co.make_config(state_dict, "classifier", original_kwargs=kwargs)
+    with pytest.raises(ConversionError, match=rf"tensors of the wrong kind: \['blocks.0.ls1.gamma -> .*{dtype}"):
+        co.convert_checkpoint(state_dict, config, "classifier")
+    state_dict["blocks.0.ls1.gamma"] = state_dict["blocks.0.ls1.gamma"].real.to(torch.float16)  # half: cast, fine
+    model, _ = co.convert_checkpoint(state_dict, config, "classifier")
+    assert model.internvideo2.encoder.layer[0].layer_scale1.lambda1.dtype == torch.float32
