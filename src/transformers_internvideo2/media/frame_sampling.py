@@ -11,6 +11,7 @@ asked for, frames repeat (as in the original code) and a warning says so.
 | `"random_segments"` | training (`train`) | frame `i` uniform in `[round(seg*i), round(seg*(i+1))]` |
 | `"middle"` | stage-2 evaluation (`sample_type="middle"`) | `T' = min(T, L)` equal segments of `linspace(0, L, T'+1)`, their middles |
 | `"demo"` | the original demo | `frames[::L//T][:T]` |
+| `"linspace"` | InternVideo (v1) demo `load_video` | `int(linspace(0, L-1, T))` (first and last frame included) |
 | `"mvbench"` | VideoChat2 benchmark evaluation | inside `[start, end]` s: `seg = (end-start)/T`, `int(start + seg/2 + round(seg*i))` |
 
 The single-modality names of the original (`val`, `test`, `train`) are accepted as aliases.
@@ -31,7 +32,7 @@ __all__ = [
     "sample_frame_indices",
 ]
 
-FRAME_SAMPLING_MODES = ("segments", "test_clips", "random_segments", "middle", "demo", "mvbench")
+FRAME_SAMPLING_MODES = ("segments", "test_clips", "random_segments", "middle", "demo", "linspace", "mvbench")
 FRAME_SAMPLING_ALIASES = {"val": "segments", "test": "test_clips", "train": "random_segments"}
 
 
@@ -86,6 +87,11 @@ def _demo(total: int, count: int) -> np.ndarray:
     return np.concatenate([indices, np.full(count - len(indices), indices[-1])]) if len(indices) < count else indices
 
 
+def _linspace(total: int, count: int) -> np.ndarray:
+    # evenly spaced over [0, L-1], truncated toward zero (the original casts the float positions to int32)
+    return np.linspace(0, total - 1, count).astype(np.int64)
+
+
 def _mvbench(total: int, count: int, fps: float | None, start: float | None, end: float | None) -> np.ndarray:
     last = total - 1
     if (start is not None or end is not None) and not fps:
@@ -134,6 +140,8 @@ def sample_frame_indices(
         indices = _middle(total, count)
     elif mode == "demo":
         indices = _demo(total, count)
+    elif mode == "linspace":
+        indices = _linspace(total, count)
     else:
         indices = _mvbench(total, count, fps, start, end)
     if warn_on_repeat and count > total:

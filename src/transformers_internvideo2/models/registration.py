@@ -23,6 +23,13 @@ from .internvideo2_chat import (
     InternVideo2QFormerConfig,
     InternVideo2QFormerModel,
 )
+from .internvideo2_clip import (
+    InternVideo2ClipConfig,
+    InternVideo2ClipModel,
+    InternVideo2ClipProcessor,
+    InternVideo2MobileCLIPTextConfig,
+    InternVideo2MobileCLIPTextModel,
+)
 from .internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2ForRetrieval,
@@ -32,6 +39,18 @@ from .internvideo2_video_text import (
     InternVideo2TextForMaskedLM,
     InternVideo2TextModel,
 )
+from .internvideo_mm import (
+    InternVideoMMConfig,
+    InternVideoMMForCaptioning,
+    InternVideoMMModel,
+    InternVideoMMProcessor,
+    InternVideoMMTextConfig,
+    InternVideoMMTextModel,
+    InternVideoMMVideoProcessor,
+    InternVideoMMVisionConfig,
+    InternVideoMMVisionModel,
+)
+from .videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification, InternVideoMAEModel
 from .internvideo2_vision import (
     InternVideo2ForPreTraining,
     InternVideo2ForVideoClassification,
@@ -39,6 +58,7 @@ from .internvideo2_vision import (
     InternVideo2VisionConfig,
     InternVideo2VisionModel,
 )
+from .shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 
 
 __all__ = ["register_auto_classes"]
@@ -56,6 +76,10 @@ AUTO_CLASS_REGISTRY = (
     (AutoProcessor, InternVideo2Config, InternVideo2Processor),
     (AutoModel, InternVideo2TextConfig, InternVideo2TextModel),
     (AutoModelForMaskedLM, InternVideo2TextConfig, InternVideo2TextForMaskedLM),
+    # InternVideo2-CLIP: the dual encoder (LLaMA or MobileCLIP text tower) and the MobileCLIP text tower on its own
+    (AutoModel, InternVideo2ClipConfig, InternVideo2ClipModel),
+    (AutoProcessor, InternVideo2ClipConfig, InternVideo2ClipProcessor),
+    (AutoModel, InternVideo2MobileCLIPTextConfig, InternVideo2MobileCLIPTextModel),
     # stage-3 chat: what pipeline("image-text-to-text") / pipeline("any-to-any") load, and the Q-Former on its own
     (AutoModelForImageTextToText, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
     (AutoModelForMultimodalLM, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
@@ -64,6 +88,18 @@ AUTO_CLASS_REGISTRY = (
     # BEATs audio encoder (the 6B stage-2 model's) and its Kaldi-fbank feature extractor
     (AutoModel, BeatsConfig, BeatsModel),
     (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
+    # shot-boundary detectors of the data pipeline (TransNetV2, AutoShot)
+    (AutoModel, ShotBoundaryConfig, ShotBoundaryModel),
+    # InternVideo (v1) multimodal video encoder: dual encoder, + caption decoder, and its two towers on their own
+    (AutoModel, InternVideoMMConfig, InternVideoMMModel),
+    (AutoModelForPreTraining, InternVideoMMConfig, InternVideoMMForCaptioning),
+    (AutoProcessor, InternVideoMMConfig, InternVideoMMProcessor),
+    (AutoVideoProcessor, InternVideoMMConfig, InternVideoMMVideoProcessor),
+    (AutoModel, InternVideoMMVisionConfig, InternVideoMMVisionModel),
+    (AutoModel, InternVideoMMTextConfig, InternVideoMMTextModel),
+    # InternVideo (v1) VideoMAE classifiers: Transformers' VideoMAE with the original position-table rule
+    (AutoModel, InternVideoMAEConfig, InternVideoMAEModel),
+    (AutoModelForVideoClassification, InternVideoMAEConfig, InternVideoMAEForVideoClassification),
 )
 
 _REGISTERED = False
