@@ -458,3 +458,36 @@ def test_converter_refuses_tensors_of_the_wrong_kind(fixtures_dir, dtype):
     state_dict["blocks.0.ls1.gamma"] = state_dict["blocks.0.ls1.gamma"].real.to(torch.float16)  # half: cast, fine
     model, _ = co.convert_checkpoint(state_dict, config, "classifier")
     assert model.internvideo2.encoder.layer[0].layer_scale1.lambda1.dtype == torch.float32
+
+
+def test_v1_losses_with_all_labels_ignored_are_zero():
+    from transformers_internvideo2 import InternVideoMMConfig, InternVideoMMForCaptioning
+    from transformers_internvideo2.models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification
+
+    torch.manual_seed(0)
+    config = InternVideoMAEConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                  image_size=32, patch_size=16, num_frames=4, tubelet_size=2, num_labels=3)  # fmt: skip
+    classifier = InternVideoMAEForVideoClassification(config)
+    pixel_values = torch.randn(2, 4, 3, 32, 32)
+    for count in (None, 0):
+        classifier.zero_grad()
+        _assert_zero_loss_with_graph(
+            classifier(pixel_values, labels=torch.full((2,), -100), num_items_in_batch=count).loss, classifier
+        )
+    # labelled: Transformers' cross-entropy, unchanged
+    labels = torch.tensor([0, 2])
+    out = classifier(pixel_values, labels=labels)
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits, labels))
+
+    vision = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=28,
+                  patch_size=14, num_frames=3, extractor_layers=[0, 1], extractor_num_attention_heads=2)  # fmt: skip
+    text = dict(vocab_size=99, max_position_embeddings=12, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, bos_token_id=97, eos_token_id=98)  # fmt: skip
+    captioner = InternVideoMMForCaptioning(
+        InternVideoMMConfig(vision_config=vision, text_config=text, projection_dim=24, caption_decoder_layers=2,
+                            caption_decoder_heads=2, caption_num_visual_queries=5)  # fmt: skip
+    )
+    ids = torch.randint(1, 96, (2, 12))
+    ids[:, 0], ids[:, -1] = 97, 98
+    out = captioner(torch.randn(2, 3, 3, 28, 28), ids, labels=torch.full((2, 11), -100))
+    _assert_zero_loss_with_graph(out.loss, captioner)
