@@ -491,3 +491,16 @@ def test_v1_losses_with_all_labels_ignored_are_zero():
     ids[:, 0], ids[:, -1] = 97, 98
     out = captioner(torch.randn(2, 3, 3, 28, 28), ids, labels=torch.full((2, 11), -100))
     _assert_zero_loss_with_graph(out.loss, captioner)
+
+
+def test_internvideo_mm_tokenizer_text_type():
+    pytest.importorskip("open_clip")
+    pytest.importorskip("ftfy")
+    from transformers_internvideo2.models.internvideo_mm.processing_internvideo_mm import InternVideoMMTokenizer
+
+    tokenizer = InternVideoMMTokenizer()
+    with pytest.raises(TypeError, match="text: expected str or list of str, got int"):
+        tokenizer(123)
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        tokenizer([])
+    assert tokenizer("a dog")["input_ids"].shape == (1, 77)
