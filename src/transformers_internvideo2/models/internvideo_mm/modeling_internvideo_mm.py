@@ -35,6 +35,7 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
 from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo_mm import InternVideoMMConfig, InternVideoMMTextConfig, InternVideoMMVisionConfig
@@ -910,7 +911,7 @@ class InternVideoMMForCaptioning(InternVideoMMPreTrainedModel):
         logits, visual_tokens = self.caption_decoder(tokens, text.last_hidden_state[:, :-1])
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten().to(logits.device), ignore_index=-100)
+            loss = token_cross_entropy(logits, labels)  # every label -100: 0, not NaN
         return InternVideoMMCaptioningOutput(loss=loss, logits=logits, visual_tokens=visual_tokens)
 
 
