@@ -16,8 +16,10 @@ from .internvideo_mm import *  # noqa: F401,F403
 from .internvideo_mm import __all__ as _internvideo_mm_all
 from .videomae_v1 import *  # noqa: F401,F403
 from .videomae_v1 import __all__ as _videomae_v1_all
+from .internvideo_cma import *  # noqa: F401,F403
+from .internvideo_cma import __all__ as _internvideo_cma_all
 from .registration import register_auto_classes
 
 
-__all__ = [*_vision_all, *_video_text_all, *_chat_all, *_beats_all, *_internvideo_mm_all, *_videomae_v1_all,
+__all__ = [*_vision_all, *_video_text_all, *_chat_all, *_beats_all, *_internvideo_mm_all, *_videomae_v1_all, *_internvideo_cma_all,
            "register_auto_classes"]
