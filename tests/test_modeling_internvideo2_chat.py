@@ -342,22 +342,22 @@ def test_split_video_into_hd_views_tiles_then_global():
 def test_hd_model_encodes_each_view_and_concatenates():
     model = tiny_model(use_hd=True, hd_local_size=28, hd_fix_ratio=[2, 1])
     video = torch.randn(1, 2, 3, 40, 70)
-    features = model.get_video_features(video).pooler_output
+    views = split_video_into_hd_views(video, 28, fix_ratio=[2, 1])  # the processor's job: the model never tiles
+    features = model.get_video_features(views).pooler_output
     assert features.shape == (1, 9, 32)  # 3 views x 3 tokens
-    views = split_video_into_hd_views(video, 28, fix_ratio=[2, 1])
     plain = tiny_model()
     plain.load_state_dict(model.state_dict())
     per_view = plain.get_video_features(views[0]).pooler_output  # flat batch of the 3 views
     torch.testing.assert_close(features[0], per_view.reshape(9, 32))
-    # 6-D pre-tiled input: same result
-    torch.testing.assert_close(model.get_video_features(views).pooler_output, features)
+    # a 5-D input is a flat batch of single views, HD or not
+    torch.testing.assert_close(model.get_video_features(views[0]).pooler_output, per_view)
     # one instruction per video is repeated for each view
     text = torch.tensor([[11, 12, 13]])
-    a = model.get_video_features(video, qformer_input_ids=text).pooler_output
+    a = model.get_video_features(views, qformer_input_ids=text).pooler_output
     b = plain.get_video_features(views[0], qformer_input_ids=text.repeat(3, 1)).pooler_output
     torch.testing.assert_close(a[0], b.reshape(9, 32))
     ids = torch.tensor([prompt([2, 7], num_views=3)])
-    assert model(input_ids=ids, pixel_values_videos=video).logits.shape == (1, 13, 64)
+    assert model(input_ids=ids, pixel_values_videos=views).logits.shape == (1, 13, 64)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from transformers_internvideo2.assets import SAMPLE_VIDEO
 
 
@@ -21,3 +23,15 @@ def test_quickstart_notebook_runs(execute_notebook):
     # the markdown tells how to load a converted checkpoint instead
     markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
     assert "convert_internvideo2_to_hf.py" in markdown and "from_pretrained(\"internvideo2-1b-k400-f8\")" in markdown
+
+
+def test_finetune_from_videofolder_notebook_runs(execute_notebook):
+    pytest.importorskip("torchcodec")
+    _, outputs = execute_notebook("finetune_from_videofolder.ipynb")
+    assert "video cell: VideoDecoder" in outputs  # decoded datasets rows went into the collators as they are
+    assert "aligned classes: ['left', 'right', 'up', 'down']" in outputs
+    before, after = map(float, re.search(r"validation top-1 before: ([\d.]+)  after: ([\d.]+)", outputs).groups())
+    assert after >= 0.9
+    assert re.search(r"training loss: [\d.]+ over 12 steps", outputs), outputs
+    predicted = re.search(r"predicted: (\[.*\])", outputs).group(1)
+    assert predicted.count("'") == 8  # four label names

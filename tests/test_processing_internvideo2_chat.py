@@ -160,13 +160,34 @@ def test_chatml_template_writes_the_internlm2_5_format():
     )
 
 
+def test_templates_write_the_media_turn_message_images_and_the_answer_prompt():
+    """The original chat(msg=..., media_type="image", answer_prompt=...): `msg` goes inside the media turn when the
+    question is the next user message; images get `<Image>` blocks; the answer prompt follows the generation prompt."""
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Look closely.  "}]},
+        {"role": "user", "content": "What is it?"},
+    ]
+    assert _render(MISTRAL_VIDEO_CHAT_TEMPLATE, messages, video_token="P", eos_token="</s>",
+                   add_generation_prompt=True, answer_prompt="Best option:(") == (
+        "[INST] <Image>P</Image>Look closely.[/INST] [INST] What is it? [/INST]Best option:("
+    )  # fmt: skip
+    assert _render(CHATML_VIDEO_CHAT_TEMPLATE, messages, video_token="P", eos_token="</s>",
+                   add_generation_prompt=True, answer_prompt="(") == (
+        "<|im_start|>user\n<img>P</img>Look closely.  <|im_end|>\n<|im_start|>user\nWhat is it?<|im_end|>\n"
+        "<|im_start|>assistant\n("
+    )  # fmt: skip
+    # without add_generation_prompt (training) no answer prompt is written
+    assert _render(MISTRAL_VIDEO_CHAT_TEMPLATE, messages, video_token="P", eos_token="</s>",
+                   answer_prompt="(").endswith("[/INST]")  # fmt: skip
+
+
 @pytest.mark.parametrize("template", [MISTRAL_VIDEO_CHAT_TEMPLATE, CHATML_VIDEO_CHAT_TEMPLATE])
-def test_templates_reject_images_and_unknown_roles(template):
+def test_templates_reject_unknown_items_and_roles(template):
     from jinja2.exceptions import TemplateError
 
-    image = [{"role": "user", "content": [{"type": "image", "path": "x.png"}]}]
-    with pytest.raises(TemplateError, match="one-frame video"):
-        _render(template, image, eos_token="</s>")
+    audio = [{"role": "user", "content": [{"type": "audio", "path": "x.wav"}]}]
+    with pytest.raises(TemplateError, match="text, video and image content only"):
+        _render(template, audio, eos_token="</s>")
     with pytest.raises(TemplateError, match="Unknown chat role"):
         _render(template, [{"role": "tool", "content": "x"}], eos_token="</s>")
 
@@ -207,7 +228,8 @@ def test_segment_wise_tokenisation_matches_the_original_build_input_ids():
     puts a BOS before every segment, as the original Hugging Face chat() does."""
     tokenizer = mistral_tokenizer()
     processor = InternVideo2ChatProcessor(
-        tokenizer=tokenizer, chat_template="mistral", video_token="[control_12]", num_video_tokens_per_view=4
+        tokenizer=tokenizer, chat_template="mistral", video_token="[control_12]", num_video_tokens_per_view=4,
+        space_before_leading_control=False,
     )
     prompt = "[INST] <Video>[control_12]</Video>[/INST] [INST] What is shown? [/INST]"
     before, after = "[INST] <Video>", "</Video>[/INST] [INST] What is shown? [/INST]"
@@ -224,6 +246,19 @@ def test_segment_wise_tokenisation_matches_the_original_build_input_ids():
     assert tokenizer.convert_ids_to_tokens(ids[ids.index(14) + 4]) == "▁</"
     assert tokenizer.convert_ids_to_tokens(processor.tokenize_with_videos(prompt, [1], True))[0] == "<s>"
     assert processor.tokenize_with_videos(prompt, [1], True).count(tokenizer.bos_token_id) == 2
+    # the default for the Mistral template: the original slow tokenizer's lone "▁" before a leading control token,
+    # after the BOS, and only there (fixture ch01 checks the exact ids)
+    slow_like = InternVideo2ChatProcessor(
+        tokenizer=tokenizer, chat_template="mistral", video_token="[control_12]", num_video_tokens_per_view=4
+    )
+    assert slow_like.space_before_leading_control
+    boundary = tokenizer.convert_tokens_to_ids("▁")
+    for add_special_tokens in (False, True):
+        ids = slow_like.tokenize_with_videos(prompt, [1], add_special_tokens)
+        plain = processor.tokenize_with_videos(prompt, [1], add_special_tokens)
+        position = int(add_special_tokens)
+        assert ids[:position] + ids[position + 1 :] == plain and ids[position] == boundary
+    assert slow_like.tokenize_with_videos("Sys." + prompt, [1]) == processor.tokenize_with_videos("Sys." + prompt, [1])
 
 
 @requires_mistral
@@ -235,8 +270,12 @@ def test_mistral_apply_chat_template_renders_the_original_prompt(sample_video_pa
     text = processor.apply_chat_template(messages, add_generation_prompt=True)
     assert text == "Be precise. [INST] <Video>[control_12]</Video>[/INST] [INST] Describe it. [/INST]"
     out = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
-    assert out["input_ids"][0] == processor.tokenize_with_videos(text, [1])
-    assert out["input_ids"][0].count(14) == 5 and tokenizer.bos_token_id not in out["input_ids"][0]
+    # the original chat(): a BOS before each of the two segments
+    assert out["input_ids"][0] == processor.tokenize_with_videos(text, [1], add_special_tokens=True)
+    assert out["input_ids"][0].count(14) == 5 and out["input_ids"][0].count(tokenizer.bos_token_id) == 2
+    # the original training / benchmark tokenisation: no BOS
+    plain = processor(text=text, videos=[str(sample_video_path)], add_special_tokens=False)["input_ids"][0]
+    assert plain == processor.tokenize_with_videos(text, [1]) and tokenizer.bos_token_id not in plain
 
 
 @requires_smollm2
@@ -310,8 +349,12 @@ def test_clear_errors(smol_processor, sample_video_path):
         processor(text="<vid><video></vid> hi")
     with pytest.raises(ValueError, match="2 videos"):
         processor(text="<video> hi", videos=[str(sample_video_path)] * 2)
-    with pytest.raises(ValueError, match="one-frame video"):
-        processor(text="hi", images=[torch.zeros(3, 8, 8)])
+    with pytest.raises(ValueError, match="videos or images"):
+        processor(text="<video> hi", images=[torch.zeros(3, 8, 8)], videos=[str(sample_video_path)])
+    with pytest.raises(ValueError, match=r"An image must be \(H, W, C\)"):
+        processor(text="<video> hi", images=[torch.zeros(2, 3, 8, 8)])
+    with pytest.raises(ValueError, match="qformer_instruction=False"):
+        processor(text="hi", qformer_text="Watch.")
     with pytest.raises(ValueError, match="does not truncate"):
         processor(text="hi", truncation=True, max_length=4)
     with pytest.raises(ValueError, match="not a single token"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from distributed_support import free_port
 from transformers_internvideo2.models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
 from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
 from transformers_internvideo2.training.masking import mask_tokens_for_mlm
@@ -203,6 +203,7 @@ import json, os, sys
 import torch
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
+from distributed_support import shut_down_process_group
 from test_trainer_video_text import make_rows, one_step_update, tiny_model
 
 out_dir, rank = sys.argv[1], int(os.environ["RANK"])
@@ -215,13 +216,8 @@ for mode, weights, original in (("exact", dict(vtm_loss_weight=0.0), False),
     results[mode] = {"update": update, "loss": trainer.state.log_history[0]["loss"],
                      "world_size": trainer.args.world_size}
 torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+shut_down_process_group()  # the Trainer started the group; leave it only when every rank is done
 '''
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +228,7 @@ def torchrun_results(tmp_path_factory):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), str(script), str(out_dir), str(Path(__file__).parent)]  # fmt: skip
+               "--master_port", str(free_port()), str(script), str(out_dir), str(Path(__file__).parent)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return [torch.load(out_dir / f"rank{r}.pt") for r in range(2)]

@@ -537,15 +537,19 @@ def test_device_map_auto_splits_only_between_blocks(tmp_path):
 
 
 FSDP_SCRIPT = '''
-import copy, os, sys
+import copy, sys
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
+
+from distributed_support import gloo_process_group  # tests/ is on PYTHONPATH
 
 
 def run(rank, world_size, port, result_path):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    with gloo_process_group(rank, world_size, port):
+        shard_and_compare(rank, result_path)
+
+
+def shard_and_compare(rank, result_path):
     from torch.distributed.fsdp import fully_shard
     from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
 
@@ -572,7 +576,6 @@ def run(rank, world_size, port, result_path):
     if rank == 0:
         with open(result_path, "w") as f:
             f.write(" ".join([str(diff), *wrapped]))
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
@@ -583,20 +586,20 @@ if __name__ == "__main__":
 def test_fsdp2_wrapping_by_no_split_modules(tmp_path):
     """Two CPU ranks (gloo) shard the classifier with FSDP2 `fully_shard`, wrapping each `_no_split_modules`
     instance; the averaged sharded gradients equal the full-batch gradients of the unsharded model."""
-    import socket
     import subprocess
     import sys
     from pathlib import Path
 
+    from distributed_support import free_port
+
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     script, result = tmp_path / "fsdp_check.py", tmp_path / "result.txt"
     script.write_text(FSDP_SCRIPT)
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+    tests_dir = Path(__file__).resolve().parent
+    paths = [str(tests_dir.parent / "src"), str(tests_dir), os.environ.get("PYTHONPATH")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, paths)))
     completed = subprocess.run(
         [sys.executable, str(script), str(port), str(result)], env=env, capture_output=True, text=True, timeout=300
     )

@@ -44,6 +44,10 @@ __all__ = [
     "load_smollm2",
     "mistral_tokenizer_model_path",
     "load_mistral_tokenizer",
+    "llama_tokenizer_from_sentencepiece",
+    "load_llama_tokenizer",
+    "clip_bpe_path",
+    "load_clip_bpe_tokenizer",
     "add_video_token",
     "BERT_UNCASED_SPECIAL_IDS",
     "BERT_UNCASED_VOCAB_SIZE",
@@ -141,12 +145,18 @@ def mistral_tokenizer_model_path(version: str = "v3") -> Path:
 
 
 def load_mistral_tokenizer(version: str = "v3"):
-    """A fast `LlamaTokenizer` equivalent to Mistral's SentencePiece tokenizer.
+    """A fast `LlamaTokenizer` equivalent to Mistral's SentencePiece tokenizer ([`llama_tokenizer_from_sentencepiece`]
+    of the packaged v1 or v3 model). Settings follow the InternVideo2-Chat-8B tokenizer config: `legacy=False`, BOS
+    added, padding with `<unk>`; for v3 the control pieces (`[INST]`, `[/INST]`, `[control_N]`, ...) are special."""
+    return llama_tokenizer_from_sentencepiece(mistral_tokenizer_model_path(version))
 
-    Built from the SentencePiece model without protobuf: the vocabulary and piece scores come from the
-    `sentencepiece` library, the BPE merges are ordered by the scores (as SentencePiece merges), and the control
-    pieces (`<s>`, `</s>`, and for v3 `[INST]`, `[/INST]`, `[control_N]`, ...) become special tokens. Settings follow the
-    InternVideo2-Chat-8B tokenizer config: `legacy=False`, BOS added, padding with `<unk>`.
+
+def llama_tokenizer_from_sentencepiece(model_file: str | os.PathLike, **settings):
+    """A fast `LlamaTokenizer` equivalent to a SentencePiece BPE model file (LLaMA, Mistral, chinese_alpaca_lora_7b).
+
+    Built without protobuf: the vocabulary and piece scores come from the `sentencepiece` library, the BPE merges are
+    ordered by the scores (as SentencePiece merges), and the control pieces besides `<s>`/`</s>` become special
+    tokens. Defaults: `legacy=False`, BOS added, no EOS, padding with `<unk>`; `settings` override them.
 
     Known difference from SentencePiece itself: text that *starts* with whitespace gets no extra "▁" prefix piece
     (the usual fast-tokenizer behaviour); everything else tokenizes identically.
@@ -156,27 +166,79 @@ def load_mistral_tokenizer(version: str = "v3"):
     from transformers import LlamaTokenizer
     from transformers.tokenization_utils_base import generate_merges
 
-    processor = sentencepiece.SentencePieceProcessor(model_file=str(mistral_tokenizer_model_path(version)))
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
     size = processor.get_piece_size()
     vocab = {processor.id_to_piece(i): i for i in range(size)}
     scores = {processor.id_to_piece(i): processor.get_score(i) for i in range(size)}
     merges = generate_merges(vocab, scores)
     control = [processor.id_to_piece(i) for i in range(size) if processor.is_control(i)]
     extra_special = [AddedToken(piece, normalized=False, special=True) for piece in control if piece not in ("<s>", "</s>")]
-    tokenizer = LlamaTokenizer(
-        vocab=vocab,
-        merges=merges,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<unk>",
-        legacy=False,
-        add_bos_token=True,
-        add_eos_token=False,
-        additional_special_tokens=extra_special,
-    )
+    kwargs = dict(unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<unk>", legacy=False,
+                  add_bos_token=True, add_eos_token=False, additional_special_tokens=extra_special)  # fmt: skip
+    kwargs.update(settings)
+    tokenizer = LlamaTokenizer(vocab=vocab, merges=merges, **kwargs)
     if len(tokenizer) != size:
-        raise RuntimeError(f"Mistral {version} tokenizer has {len(tokenizer)} tokens; the model has {size}.")
+        raise RuntimeError(f"The tokenizer built from {model_file} has {len(tokenizer)} tokens; the model has {size}.")
+    return tokenizer
+
+
+def load_llama_tokenizer(path: str | os.PathLike):
+    """The LLaMA tokenizer of a CLIP-1B/6B text tower (InternVL-C's chinese_alpaca_lora_7b), given as a SentencePiece
+    `.model` file, a folder holding `tokenizer.model`, or a folder saved by Transformers (`tokenizer.json`)."""
+    path = Path(path)
+    if path.is_file():
+        return llama_tokenizer_from_sentencepiece(path)
+    if (path / "tokenizer.model").is_file():
+        return llama_tokenizer_from_sentencepiece(path / "tokenizer.model")
+    if (path / "tokenizer.json").is_file():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(path))
+    raise FileNotFoundError(f"No LLaMA tokenizer at {path}: expected a SentencePiece .model file or a folder with "
+                            "tokenizer.model or tokenizer.json.")  # fmt: skip
+
+
+CLIP_BPE_DISTRIBUTION = "open-clip-torch"
+CLIP_BPE_FILE = "open_clip/bpe_simple_vocab_16e6.txt.gz"
+CLIP_BPE_VOCAB_SIZE = 49408
+
+
+def clip_bpe_path() -> Path:
+    """The CLIP BPE merges file (`bpe_simple_vocab_16e6.txt.gz`) shipped inside the open_clip package."""
+    return _packaged_file(CLIP_BPE_DISTRIBUTION, CLIP_BPE_FILE, "The CLIP BPE vocabulary")
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    # GPT-2/CLIP byte-level alphabet: printable bytes map to themselves, the others to code points from 256 on
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    codes = list(printable)
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, codes)))
+
+
+def load_clip_bpe_tokenizer():
+    """The CLIP BPE tokenizer (49408 tokens, `<|startoftext|>` = 49406, `<|endoftext|>` = 49407) as a fast
+    `CLIPTokenizer`, built from open_clip's merges file exactly as open_clip builds its vocabulary: the 256 byte
+    symbols, the same with the end-of-word marker `</w>`, one entry per merge (the first 48894 merges), then the two
+    special tokens. The open_clip text cleaning (ftfy, HTML unescaping) is the processor's business."""
+    import gzip
+
+    from transformers import CLIPTokenizer
+
+    lines = gzip.open(clip_bpe_path(), "rt", encoding="utf-8").read().split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : CLIP_BPE_VOCAB_SIZE - 256 - 256 - 2 + 1]]
+    symbols = list(_bytes_to_unicode().values())
+    vocab = symbols + [symbol + "</w>" for symbol in symbols] + ["".join(pair) for pair in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    if len(vocab) != CLIP_BPE_VOCAB_SIZE:
+        raise RuntimeError(f"The CLIP BPE vocabulary has {len(vocab)} entries, expected {CLIP_BPE_VOCAB_SIZE}.")
+    tokenizer = CLIPTokenizer(vocab={token: index for index, token in enumerate(vocab)},
+                              merges=merges, model_max_length=77)  # fmt: skip
     return tokenizer
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..shapes_world.chat_bundle import SHAPES_ONLY_NOTE, bundled_chat_dir, is_chat_bundle, load_chat_bundle
 from ..tasks.chat import answer_question, load_chat_model
+from .common import DEVICE_HELP
 
 
 __all__ = ["build_parser", "chat_main", "load_chat_model_or_bundle"]
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-p", type=float, default=0.9, help="with --sample (default 0.9)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (for --sample)")
     parser.add_argument("--system", default=None, help="system text put before the conversation")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cpu)")
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
     return parser
 
 
@@ -75,6 +76,8 @@ def chat_main(argv=None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if not os.path.isfile(args.video):
         raise FileNotFoundError(f"Video not found: {args.video}")
+    if not args.question.strip():
+        raise ValueError("The question is empty; ask something about the video.")
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be positive, got {args.max_new_tokens}.")
 
@@ -90,7 +93,10 @@ def chat_main(argv=None) -> int:
 
 def _chat(args) -> int:
     start = time.perf_counter()
-    model, processor, description, shapes_model = load_chat_model_or_bundle(args.model, device=args.device)
+    from ..tasks.inference import resolve_device
+
+    device = resolve_device(args.device)  # the same default as every command: cuda when available, else cpu
+    model, processor, description, shapes_model = load_chat_model_or_bundle(args.model, device=device)
     load_seconds = time.perf_counter() - start
     print(f"model: {description}, loaded in {load_seconds:.2f} s")
     answer = answer_question(

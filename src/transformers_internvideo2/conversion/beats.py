@@ -61,6 +61,7 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    expected_tensors,
     file_sha256,
     unwrap_state_dict,
     verify_saved_weights,
@@ -324,8 +325,7 @@ def convert_beats_checkpoint(
     config = beats_config_from_original(cfg, num_mel_bins=num_mel_bins, **config_overrides)
     with torch.device("meta"):
         model = BeatsModel(config)
-    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
-    result = convert_beats_state_dict(state_dict, config, expected, dtype=dtype)
+    result = convert_beats_state_dict(state_dict, config, expected_tensors(model), dtype=dtype)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     left_on_meta = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
     if left_on_meta:

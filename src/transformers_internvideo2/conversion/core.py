@@ -25,6 +25,7 @@ __all__ = [
     "KeyMapping",
     "check_against",
     "expected_shapes",
+    "expected_tensors",
     "file_sha256",
     "load_original_checkpoint",
     "unwrap_state_dict",
@@ -174,16 +175,37 @@ class ConversionResult:
     renamed: dict[str, str]  # our key -> original key
 
 
+def _kind(dtype: torch.dtype) -> str:
+    if dtype == torch.bool:
+        return "boolean"
+    if dtype.is_complex:
+        return "complex"
+    return "floating-point" if dtype.is_floating_point else "integer"
+
+
 def check_against(
-    converted: Mapping[str, torch.Tensor], renamed: Mapping[str, str], expected: Mapping[str, torch.Size]
+    converted: Mapping[str, torch.Tensor],
+    renamed: Mapping[str, str],
+    expected: Mapping[str, torch.Size | torch.Tensor],
 ) -> None:
-    """Raise `ConversionError` on unexpected keys, missing keys or shape mismatches (original names in messages)."""
+    """Raise `ConversionError` on unexpected keys, missing keys, shape mismatches, and -- when `expected` holds the
+    model's tensors (meta tensors will do) rather than shapes -- dtype kinds that differ (an integer, boolean or
+    complex tensor where the model holds floating-point weights, or the reverse). Original names in messages."""
+
+    def shape(value) -> tuple:
+        return tuple(value.shape) if isinstance(value, torch.Tensor) else tuple(value)
+
     unexpected = sorted(f"{renamed.get(k, k)} -> {k}" for k in converted if k not in expected)
     missing = sorted(k for k in expected if k not in converted)
     mismatched = sorted(
-        f"{renamed.get(k, k)} -> {k}: checkpoint {tuple(v.shape)}, model {tuple(expected[k])}"
+        f"{renamed.get(k, k)} -> {k}: checkpoint {tuple(v.shape)}, model {shape(expected[k])}"
         for k, v in converted.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k])
+        if k in expected and tuple(v.shape) != shape(expected[k])
+    )
+    wrong_kind = sorted(
+        f"{renamed.get(k, k)} -> {k}: checkpoint {v.dtype}, model {_kind(expected[k].dtype)}"
+        for k, v in converted.items()
+        if isinstance(expected.get(k), torch.Tensor) and _kind(v.dtype) != _kind(expected[k].dtype)
     )
     problems = []
     if unexpected:
@@ -192,6 +214,8 @@ def check_against(
         problems.append(f"model parameters the checkpoint does not provide: {missing}")
     if mismatched:
         problems.append(f"shape mismatches: {mismatched}")
+    if wrong_kind:
+        problems.append(f"tensors of the wrong kind: {wrong_kind}")
     if problems:
         raise ConversionError(
             "The checkpoint does not match the configuration exactly; " + "; ".join(problems)
@@ -201,6 +225,12 @@ def check_against(
 
 def expected_shapes(model: torch.nn.Module) -> dict[str, torch.Size]:
     return {name: tensor.shape for name, tensor in model.state_dict().items()}
+
+
+def expected_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's tensors by name (meta tensors when built on the meta device): [`check_against`] compares the
+    converted tensors' shapes and dtype kinds with them."""
+    return dict(model.state_dict())
 
 
 def verify_saved_weights(output_dir: Path, model: torch.nn.Module) -> list[str]:

@@ -16,6 +16,9 @@ FAMILY_MODULES = {
     "stage2": "internvideo2_video_text",
     "chat": "internvideo2_chat",
     "beats": "beats",
+    "transnetv2": "shot_boundary",
+    "autoshot": "shot_boundary",
+    "clip": "internvideo2_clip",
     "internvideo-mm": "internvideo_mm",
     "videomae-v1": "videomae_v1",
 }

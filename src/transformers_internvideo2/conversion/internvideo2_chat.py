@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig
 
 from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
 
@@ -140,7 +141,8 @@ def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     path = Path(path)
     if path.is_dir():
-        shards = sorted(path.glob("*.safetensors"))
+        # the released repositories name their shards model*.safetensors; other files are not weights
+        shards = sorted(path.glob("model*.safetensors")) or sorted(path.glob("*.safetensors"))
         if not shards:
             bins = sorted(path.glob("*.bin")) + sorted(path.glob("*.pth"))
             if not bins:
@@ -410,6 +412,111 @@ def _read_original_config(checkpoint: Path) -> dict:
     return json.loads(path.read_text()).get("model_config") or {}
 
 
+def _json_if_file(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def chat_config_from_original(checkpoint: str | Path, preset: str = "internvideo2-chat-8b") -> InternVideo2ChatConfig:
+    """The configuration of a released remote-code checkpoint folder: the preset's architecture with the sizes its
+    `config.json` (`model_config`) states.
+
+    * vision: `img_size`, `patch_size`, `encoder_embed_dim`, `num_frames`, `tubelet_size`; the original builder
+      hard-codes depth 40 and 16 heads (a `depth` / `num_heads` entry, as in reduced test checkpoints, overrides them)
+      and builds `depth + x_vis_return_idx + 1` blocks with an MLP of `int(width * 48 / 11)`;
+    * queries: `bridge.num_query_token` / `extra_num_query_token`;
+    * Q-Former: the original loads `bert-base-uncased`'s config; a `qformer_bert/config.json` (or
+      `qformer_config.json`) next to the checkpoint replaces it (the vocabulary gets the original's extra `[DEC]`);
+    * language model: `llm.pretrained_llm_path` when it names a folder (relative to the checkpoint) with a
+      `config.json`, else the preset's (Mistral-7B-Instruct-v0.3 / InternLM2.5-7B, public config values).
+
+    Without a `config.json` the preset is returned unchanged."""
+    folder = Path(checkpoint)
+    folder = folder if folder.is_dir() else folder.parent
+    original = _read_original_config(folder)
+    overrides: dict = {}
+    vision = original.get("vision_encoder") or {}
+    if vision:
+        width = int(vision.get("encoder_embed_dim", vision.get("d_model", 1408)))
+        depth = int(vision.get("depth", 40)) + int(vision.get("x_vis_return_idx", -2)) + 1
+        overrides["vision_config"] = dict(
+            hidden_size=width,
+            num_hidden_layers=depth,
+            num_attention_heads=int(vision.get("num_heads", 16)),
+            intermediate_size=int(width * 48 / 11),
+            image_size=int(vision.get("img_size", 224)),
+            patch_size=int(vision.get("patch_size", 14)),
+            num_frames=int(vision.get("num_frames", 8)),
+            tubelet_size=int(vision.get("tubelet_size", 1)),
+        )
+        # an HD view is one encoder input (the card's `load_video(resolution=img_size)`)
+        overrides["hd_local_size"] = int(vision.get("img_size", 224))
+    bridge = original.get("bridge") or {}
+    if bridge:
+        overrides["num_query_tokens"] = int(bridge.get("num_query_token", 32))
+        overrides["num_extra_query_tokens"] = int(bridge.get("extra_num_query_token", 64))
+    bert = _json_if_file(folder / "qformer_bert" / "config.json") or _json_if_file(folder / "qformer_config.json")
+    if bert:
+        overrides["qformer_config"] = {
+            key: bert[key]
+            for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                        "max_position_embeddings", "layer_norm_eps", "hidden_act")
+            if key in bert
+        }
+        overrides["qformer_config"]["vocab_size"] = int(bert.get("vocab_size", 30522)) + 1  # + "[DEC]"
+    llm_path = (original.get("llm") or {}).get("pretrained_llm_path")
+    llm_config = _json_if_file(folder / llm_path / "config.json") if llm_path else None
+    if llm_config:
+        text_config = {k: v for k, v in llm_config.items() if k not in ("architectures", "torch_dtype", "dtype")}
+        config = InternVideo2ChatConfig.from_preset(preset, **overrides)
+        config.text_config = AutoConfig.for_model(**text_config)
+        return InternVideo2ChatConfig.from_dict(config.to_dict())
+    return InternVideo2ChatConfig.from_preset(preset, **overrides)
+
+
+def save_chat_processor(
+    output_dir: str | Path,
+    config: InternVideo2ChatConfig,
+    tokenizer_dir: str | Path,
+    qformer_tokenizer_dir: str | Path | None = None,
+):
+    """Save the [`InternVideo2ChatProcessor`] of a converted model next to it: the language model's tokenizer from
+    `tokenizer_dir` (saved with `padding_side="left"`, what batched generation needs), the chat template of its
+    family, and for HD models the Q-Former's BERT tokenizer (`qformer_tokenizer_dir`, else the offline
+    bert-base-uncased asset) with the original's `[DEC]` token, left truncation and left padding."""
+    from transformers import AutoTokenizer
+
+    from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=False)
+    tokenizer.padding_side = "left"
+    template = "mistral" if config.text_config.model_type == "mistral" else "internlm2_5"
+    qformer_tokenizer = None
+    if config.use_hd:
+        qformer_tokenizer = load_qformer_tokenizer(qformer_tokenizer_dir)
+    processor = InternVideo2ChatProcessor.from_model_config(
+        config, tokenizer, chat_template=template, qformer_tokenizer=qformer_tokenizer
+    )
+    processor.save_pretrained(str(output_dir))
+    return processor
+
+
+def load_qformer_tokenizer(folder: str | Path | None = None):
+    """The original Q-Former tokenizer: bert-base-uncased WordPiece (`folder`, else the offline asset) plus the
+    `[DEC]` token (id 30522), truncating on the left and padding on the left."""
+    from ..assets import load_bert_uncased_tokenizer
+
+    tokenizer = load_bert_uncased_tokenizer(folder, truncation_side="left")
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _find_tokenizer_dir(folder: Path) -> Path | None:
+    if any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
+        return folder
+    return None
+
+
 def convert_chat_checkpoint(
     checkpoint: str | Path,
     output_dir: str | Path,
@@ -419,10 +526,18 @@ def convert_chat_checkpoint(
     lora_alpha: float | None = None,
     dtype: torch.dtype | None = None,
     max_shard_size: str = "5GB",
+    tokenizer: str | Path | None = None,
+    qformer_tokenizer: str | Path | None = None,
 ) -> ChatConversionResult:
     """Convert a checkpoint (folder or file) and save the model to `output_dir` (the PEFT adapter, if any, to
-    `output_dir/lora_adapter`). `config` defaults to `preset`; the LoRA alpha to the original `config.json`'s
-    `model_config.llm.lora_alpha` when present, else 32."""
+    `output_dir/lora_adapter`). `config` defaults to `preset` with the sizes of the original `config.json`
+    ([`chat_config_from_original`]); the LoRA alpha to that file's `model_config.llm.lora_alpha` when present, else
+    32.
+
+    The processor (tokenizer with left padding, chat template, Q-Former tokenizer for HD) is saved too when the
+    language model's tokenizer is found: `tokenizer` (a folder), else the checkpoint folder when it holds the
+    tokenizer files (the released repositories do). `qformer_tokenizer` is a bert-base-uncased folder (else
+    `<checkpoint>/qformer_bert` when it has a `vocab.txt`, else the offline asset)."""
     from safetensors.torch import save_file
 
     from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
@@ -430,7 +545,7 @@ def convert_chat_checkpoint(
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     original_config = _read_original_config(checkpoint)
     if config is None:
-        config = InternVideo2ChatConfig.from_preset(preset)
+        config = chat_config_from_original(checkpoint, preset)
     if lora_alpha is None:
         lora_alpha = float((original_config.get("llm") or {}).get("lora_alpha", DEFAULT_LORA_ALPHA))
     lora_dropout = float((original_config.get("llm") or {}).get("lora_dropout", DEFAULT_LORA_DROPOUT))
@@ -451,6 +566,12 @@ def convert_chat_checkpoint(
         save_file(result.adapter_state_dict, adapter_dir / "adapter_model.safetensors", metadata={"format": "pt"})
         (adapter_dir / "adapter_config.json").write_text(json.dumps(result.adapter_config, indent=2))
     (output_dir / "conversion_report.json").write_text(json.dumps(result.report, indent=1))
+    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    tokenizer_dir = Path(tokenizer) if tokenizer is not None else _find_tokenizer_dir(folder)
+    if tokenizer_dir is not None:
+        if qformer_tokenizer is None and (folder / "qformer_bert" / "vocab.txt").is_file():
+            qformer_tokenizer = folder / "qformer_bert"
+        save_chat_processor(output_dir, config, tokenizer_dir, qformer_tokenizer)
     return result
 
 
@@ -464,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lora", default="merge", choices=["merge", "adapter"])
     parser.add_argument("--lora-alpha", type=float, default=None)
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--tokenizer", default=None,
+                        help="folder of the language model's tokenizer (default: the checkpoint folder, if it has one)")
+    parser.add_argument("--qformer-tokenizer", default=None,
+                        help="bert-base-uncased folder for the HD Q-Former instruction (default: the offline asset)")
     return parser
 
 
@@ -475,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     dtype = getattr(torch, args.dtype) if args.dtype else None
     result = convert_chat_checkpoint(
         args.checkpoint, args.output, config=config, preset=args.preset, lora=args.lora,
-        lora_alpha=args.lora_alpha, dtype=dtype,
+        lora_alpha=args.lora_alpha, dtype=dtype, tokenizer=args.tokenizer, qformer_tokenizer=args.qformer_tokenizer,
     )
     dropped = sum(action.startswith("dropped") for _, action in result.report)
     print(f"converted {len(result.report)} keys ({dropped} dropped with a reason) -> {args.output}")
@@ -491,6 +616,9 @@ __all__ = [
     "load_original_state_dict",
     "convert_chat_state_dict",
     "convert_chat_checkpoint",
+    "chat_config_from_original",
+    "load_qformer_tokenizer",
+    "save_chat_processor",
     "split_internlm2_wqkv",
     "merge_lora",
     "main",

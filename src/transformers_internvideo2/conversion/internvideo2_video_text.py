@@ -31,7 +31,7 @@ import torch
 
 from ..models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 from ..models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config, InternVideo2TextConfig
-from .core import ConversionError, KeyMapping, check_against
+from .core import ConversionError, KeyMapping, check_against, expected_tensors
 from .internvideo2_vision import _BACKBONE_RULES, _CLIP_TARGET_POSITION_RULES, _decoder_rules, original_kwargs_to_config
 from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
 from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
@@ -398,8 +398,7 @@ def convert_stage2_checkpoint(
             convert_stage2_state_dict(state_dict, InternVideo2Config(), skip_audio=False)  # raises the audio error
         config = stage2_config_from_state_dict(state_dict)
     model = build_stage2_model(config, for_retrieval)
-    expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
-    result = convert_stage2_state_dict(state_dict, config, for_retrieval, skip_audio, expected, dtype)
+    result = convert_stage2_state_dict(state_dict, config, for_retrieval, skip_audio, expected_tensors(model), dtype)
     missing, unexpected = model.load_state_dict(result.state_dict, strict=False, assign=True)
     tied = {"mlm_head.decoder.weight"} if for_retrieval else set()
     if set(missing) - tied or unexpected:

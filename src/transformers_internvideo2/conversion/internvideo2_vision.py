@@ -42,6 +42,7 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    expected_tensors,
     expected_shapes,
     file_sha256,
     load_original_checkpoint,
@@ -532,7 +533,7 @@ def convert_checkpoint(
     """Convert and load: build the model on the meta device, rename strictly, then
     `load_state_dict(strict=True, assign=True)` (the converted tensors become the parameters, in `dtype`)."""
     model = build_model(config, family, target)
-    result = convert_state_dict(state_dict, family, config, expected_shapes(model), target, dtype)
+    result = convert_state_dict(state_dict, family, config, expected_tensors(model), target, dtype)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     left_on_meta = [name for name, tensor in model.state_dict().items() if tensor.is_meta]
     if left_on_meta:  # strict loading covers persistent tensors; this would catch a non-persistent buffer

@@ -4,6 +4,7 @@ from .accumulation import mean_over_step
 from .alignment import alignment_loss
 from .classification import soft_target_cross_entropy, video_classification_loss
 from .contrastive import gather_with_grad, gather_with_local_gradient, video_text_contrastive_loss
+from .language_modeling import safe_item_divisor, token_cross_entropy
 
 
 __all__ = [
@@ -11,7 +12,9 @@ __all__ = [
     "gather_with_grad",
     "gather_with_local_gradient",
     "mean_over_step",
+    "safe_item_divisor",
     "soft_target_cross_entropy",
+    "token_cross_entropy",
     "video_classification_loss",
     "video_text_contrastive_loss",
 ]

@@ -22,6 +22,8 @@ def mean_over_step(
     (the items of the whole step), or `batch_mean` itself when no count is given."""
     if num_items_in_batch is None:
         return batch_mean
-    if torch.is_tensor(num_items_in_batch):
-        num_items_in_batch = num_items_in_batch.to(batch_mean.device)
+    if torch.is_tensor(num_items_in_batch):  # at least 1: a step with no items gives 0, not NaN
+        num_items_in_batch = num_items_in_batch.to(batch_mean.device).clamp_min(1)
+    else:
+        num_items_in_batch = max(num_items_in_batch, 1)
     return batch_mean * local_items / num_items_in_batch

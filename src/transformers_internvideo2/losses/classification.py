@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .accumulation import mean_over_step
+from .language_modeling import token_cross_entropy
 
 
 __all__ = ["soft_target_cross_entropy", "video_classification_loss"]
@@ -25,9 +26,4 @@ def video_classification_loss(
         if labels.shape != logits.shape:
             raise ValueError(f"Soft labels must have the logits' shape {tuple(logits.shape)}; got {tuple(labels.shape)}.")
         return mean_over_step(soft_target_cross_entropy(logits, labels), labels.shape[0], num_items_in_batch)
-    labels = labels.to(logits.device).long()
-    counted = labels != -100
-    per_item = F.cross_entropy(logits.float(), labels.clamp_min(0), reduction="none") * counted
-    if num_items_in_batch is None:
-        return per_item.sum() / counted.sum().clamp_min(1)
-    return per_item.sum() / num_items_in_batch
+    return token_cross_entropy(logits, labels.long(), num_items_in_batch)

@@ -38,6 +38,7 @@ __all__ = [
     "available_backends",
     "decode_video_frames",
     "is_pyav_available",
+    "is_torchcodec_decoder",
     "is_torchcodec_usable",
     "SUPPORTED_BACKENDS",
 ]
@@ -126,6 +127,15 @@ def _decode_torchcodec(path: str, indices: IndicesArg) -> tuple[np.ndarray, Vide
 
     # "exact" scans the file once, so frame counts and indices are exact (same definition as our PyAV path).
     decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=0)
+    return _frames_from_torchcodec_decoder(decoder, indices)
+
+
+def is_torchcodec_decoder(video) -> bool:
+    """Whether `video` is an open torchcodec `VideoDecoder` (what a `datasets.Video()` column holds when decoded)."""
+    return type(video).__name__ == "VideoDecoder" and type(video).__module__.startswith("torchcodec")
+
+
+def _frames_from_torchcodec_decoder(decoder, indices: IndicesArg) -> tuple[np.ndarray, VideoMetadata]:
     meta = decoder.metadata
     total = int(meta.num_frames or 0)
     if total <= 0:
@@ -141,9 +151,11 @@ def _decode_torchcodec(path: str, indices: IndicesArg) -> tuple[np.ndarray, Vide
         video_backend="torchcodec",
     )
     wanted = _resolve_indices(indices, metadata)
-    frames = decoder.get_frames_at(indices=wanted.tolist()).data.numpy()
+    frames = decoder.get_frames_at(indices=wanted.tolist()).data
+    if tuple(frames.shape[-2:]) == (metadata.height, metadata.width):  # a decoder opened with NCHW (datasets' default)
+        frames = frames.permute(0, 2, 3, 1)
     metadata.frames_indices = wanted.tolist()
-    return np.ascontiguousarray(frames), metadata
+    return np.ascontiguousarray(frames.numpy()), metadata
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -324,6 +336,15 @@ def _sniff_not_a_video(path: str) -> str | None:
 _DECODERS = {"torchcodec": _decode_torchcodec, "pyav": _decode_pyav}
 
 
+def _decode_open_decoder(decoder, indices: IndicesArg) -> tuple[np.ndarray, VideoMetadata]:
+    try:
+        return _frames_from_torchcodec_decoder(decoder, indices)
+    except IndexError as err:
+        raise VideoDecodingError("<torchcodec VideoDecoder>", str(err), ["torchcodec"]) from err
+    except (RuntimeError, ValueError) as err:
+        raise VideoDecodingError("<torchcodec VideoDecoder>", f"{type(err).__name__}: {err}", ["torchcodec"]) from err
+
+
 def decode_video_frames(
     path: str | os.PathLike,
     indices: IndicesArg = None,
@@ -332,8 +353,9 @@ def decode_video_frames(
     """Decode frames of a video file.
 
     Args:
-        path (`str` or `os.PathLike`):
-            Path of a local video file.
+        path (`str`, `os.PathLike` or `torchcodec.decoders.VideoDecoder`):
+            Path of a local video file, or an open torchcodec decoder (what the rows of a `datasets.Video()`
+            column hold, e.g. from `load_dataset("videofolder", ...)`); `backend` does not apply to a decoder.
         indices (`None`, sequence of `int`, or callable, *optional*):
             Which frames to return, as indices in presentation order (repeats and any order allowed; the output
             follows this order). ``None`` returns every frame. A callable is called as ``indices(metadata=...)``
@@ -351,6 +373,8 @@ def decode_video_frames(
         VideoDecodingError: if the file is missing, is not a decodable video, has no frames, or an index is out of
             range. ``ValueError`` for an unknown backend; ``ImportError`` if the forced backend is not installed.
     """
+    if is_torchcodec_decoder(path):
+        return _decode_open_decoder(path, indices)
     path = os.fspath(path)
     if backend not in SUPPORTED_BACKENDS:
         raise ValueError(f"Unknown video backend {backend!r}; expected one of {SUPPORTED_BACKENDS}")

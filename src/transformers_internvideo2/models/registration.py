@@ -23,6 +23,13 @@ from .internvideo2_chat import (
     InternVideo2QFormerConfig,
     InternVideo2QFormerModel,
 )
+from .internvideo2_clip import (
+    InternVideo2ClipConfig,
+    InternVideo2ClipModel,
+    InternVideo2ClipProcessor,
+    InternVideo2MobileCLIPTextConfig,
+    InternVideo2MobileCLIPTextModel,
+)
 from .internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2ForRetrieval,
@@ -52,6 +59,7 @@ from .internvideo2_vision import (
     InternVideo2VisionConfig,
     InternVideo2VisionModel,
 )
+from .shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 
 
 __all__ = ["register_auto_classes"]
@@ -69,6 +77,10 @@ AUTO_CLASS_REGISTRY = (
     (AutoProcessor, InternVideo2Config, InternVideo2Processor),
     (AutoModel, InternVideo2TextConfig, InternVideo2TextModel),
     (AutoModelForMaskedLM, InternVideo2TextConfig, InternVideo2TextForMaskedLM),
+    # InternVideo2-CLIP: the dual encoder (LLaMA or MobileCLIP text tower) and the MobileCLIP text tower on its own
+    (AutoModel, InternVideo2ClipConfig, InternVideo2ClipModel),
+    (AutoProcessor, InternVideo2ClipConfig, InternVideo2ClipProcessor),
+    (AutoModel, InternVideo2MobileCLIPTextConfig, InternVideo2MobileCLIPTextModel),
     # stage-3 chat: what pipeline("image-text-to-text") / pipeline("any-to-any") load, and the Q-Former on its own
     (AutoModelForImageTextToText, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
     (AutoModelForMultimodalLM, InternVideo2ChatConfig, InternVideo2ForConditionalGeneration),
@@ -77,6 +89,8 @@ AUTO_CLASS_REGISTRY = (
     # BEATs audio encoder (the 6B stage-2 model's) and its Kaldi-fbank feature extractor
     (AutoModel, BeatsConfig, BeatsModel),
     (AutoFeatureExtractor, BeatsConfig, BeatsFeatureExtractor),
+    # shot-boundary detectors of the data pipeline (TransNetV2, AutoShot)
+    (AutoModel, ShotBoundaryConfig, ShotBoundaryModel),
     # InternVideo (v1) multimodal video encoder: dual encoder, + caption decoder, and its two towers on their own
     (AutoModel, InternVideoMMConfig, InternVideoMMModel),
     (AutoModelForPreTraining, InternVideoMMConfig, InternVideoMMForCaptioning),

@@ -9,7 +9,14 @@ import os
 import time
 
 
-__all__ = ["ChatAnswer", "answer_question", "load_chat_model"]
+__all__ = ["ORIGINAL_GENERATION_DEFAULTS", "ChatAnswer", "answer_question", "chat", "chat_messages", "load_chat_model"]
+
+# `generate_caption`'s defaults in the original remote code: note do_sample=True (the model cards pass
+# generation_config={"do_sample": False} for greedy answers).
+ORIGINAL_GENERATION_DEFAULTS = dict(
+    num_beams=1, max_new_tokens=200, do_sample=True, min_length=1, top_p=0.9, top_k=None, temperature=1.0,
+    length_penalty=1.0, repetition_penalty=1.0,
+)
 
 
 def load_chat_model(model: str, device: str | None = None):
@@ -50,9 +57,14 @@ def answer_question(
     top_p: float = 0.9,
     system: str | None = None,
 ) -> ChatAnswer:
-    """Ask `question` about `video` (a path, or `uint8 (T, H, W, 3)` frames) in a fresh conversation."""
+    """Ask `question` about `video` (a path, or `uint8 (T, H, W, 3)` frames) in a fresh conversation.
+
+    Raises `ValueError` for an empty question, and (from the model's `generate`) for a prompt that, with
+    `max_new_tokens`, does not fit in the language model's positions (`max_position_embeddings`)."""
     import torch
 
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"The question is empty; ask something about the video (got {question!r}).")
     trained_frames = model.config.vision_config.num_frames
     num_frames = num_frames or trained_frames
     if num_frames < 1:
@@ -83,3 +95,79 @@ def answer_question(
     text = processor.decode(new_ids, skip_special_tokens=True).strip()
     return ChatAnswer(text, num_frames, int(new_ids.numel()), int(inputs["input_ids"].shape[1]),
                       preprocessed - start, generated - preprocessed)  # fmt: skip
+
+
+def chat_messages(
+    user_prompt: str,
+    media_type: str = "video",
+    msg: str = "",
+    instruction: str | None = None,
+    chat_history: list[tuple[str, str]] | None = None,
+) -> list[dict]:
+    """The Transformers chat messages of one original `chat()` call: the system `instruction`, the media turn (the
+    video or image, with `msg` inside it), the `chat_history` `(question, answer)` pairs, then `user_prompt`. The
+    bundled templates render them to the original prompt string (docs/videochat.md)."""
+    if media_type not in ("video", "image"):
+        raise ValueError(f"media_type must be 'video' or 'image', got {media_type!r}.")
+    messages = []
+    if instruction:
+        messages.append({"role": "system", "content": [{"type": "text", "text": instruction}]})
+    media_turn = [{"type": media_type}]
+    if msg:
+        media_turn.append({"type": "text", "text": msg})
+    messages.append({"role": "user", "content": media_turn})
+    for question, answer in chat_history or []:
+        messages.append({"role": "user", "content": [{"type": "text", "text": question}]})
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    messages.append({"role": "user", "content": [{"type": "text", "text": user_prompt}]})
+    return messages
+
+
+def chat(
+    model,
+    processor,
+    user_prompt: str,
+    media,
+    media_type: str = "video",
+    msg: str = "",
+    instruction: str | None = None,
+    chat_history: list[tuple[str, str]] | None = None,
+    return_history: bool = False,
+    generation_config: dict | None = None,
+    answer_prompt: str | None = None,
+    **processor_kwargs,
+):
+    """One turn of a conversation about a video or an image, with the semantics of the original remote code's
+    `model.chat(tokenizer, msg, user_prompt, media_type, media_tensor, instruction, chat_history, return_history,
+    generation_config, answer_prompt)` (docs/videochat.md maps the arguments).
+
+    `media` is what the processor reads (a path, decoded frames, a tensor; `processor_kwargs` such as
+    `do_normalize=False` go to it, e.g. for frames that are already normalised). The prompt is the original's: system
+    text, the media turn with `msg`, the history turns, `user_prompt`, then `answer_prompt`; with the HD processor the
+    instruction also conditions the Q-Former. Generation uses the original `generate_caption` defaults
+    ([`ORIGINAL_GENERATION_DEFAULTS`], sampling!) updated by `generation_config`.
+
+    Returns the decoded answer, or `(answer, history)` with `return_history`: the history is a new list, the input
+    `chat_history` plus `(user_prompt, answer)` (the original appends to the list it was given). As in the original, the
+    next turn re-tokenises the decoded answer text (its ids may differ from the generated ones).
+    """
+    import torch
+
+    chat_history = list(chat_history or [])
+    messages = chat_messages(user_prompt, media_type, msg, instruction, chat_history)
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
+                                           answer_prompt=answer_prompt)  # fmt: skip
+    media_kwargs = {"videos" if media_type == "video" else "images": [media]}
+    if instruction and getattr(processor, "qformer_instruction", False):
+        processor_kwargs["qformer_text"] = instruction
+    inputs = processor(text=prompt, return_tensors="pt", **media_kwargs, **processor_kwargs)
+    inputs = inputs.to(next(model.parameters()).device)
+    generation = {**ORIGINAL_GENERATION_DEFAULTS, **(generation_config or {})}
+    if not generation.get("do_sample"):  # greedy: the LLM's own generation config may hold sampling settings
+        generation.update(top_p=None, top_k=None, temperature=None)
+    with torch.inference_mode():
+        output = model.generate(**inputs, **generation)
+    answer = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)[0]
+    if not return_history:
+        return answer
+    return answer, chat_history + [(user_prompt, answer)]

@@ -10,6 +10,9 @@ This is what ``internvideo2 classify`` and ``internvideo2 embed`` (for vision-on
   ``config.num_frames`` frames unless told otherwise, softmax / sigmoid as the config's ``problem_type`` asks, top-k),
   batched, with a progress bar and timings.
 * :func:`embed_videos_vision` -- the backbone's attention-pooled ``pooler_output`` per video.
+* :class:`ClassificationJob`, :class:`VisionEmbeddingJob`, :class:`VideoTextEmbeddingJob` -- the same computations as
+  ``prepare`` (one video) / ``compute`` (one batch) steps for the batch engine (:mod:`.batch`): results written as
+  they go, bad videos skipped, interrupted runs resumed.
 
 Any frame count works: the position embeddings are resampled at forward time (``interpolate_pos_encoding=True``).
 """
@@ -30,7 +33,10 @@ from ..media.video_decoding import VIDEO_EXTENSIONS
 
 
 __all__ = [
+    "ClassificationJob",
     "ClassificationRun",
+    "VideoTextEmbeddingJob",
+    "VisionEmbeddingJob",
     "VideoPrediction",
     "VisionEmbeddings",
     "classify_videos",
@@ -225,6 +231,20 @@ def _score_function(config, function_to_apply: str | None) -> str:
     return "softmax"
 
 
+def _top_labels(config, names: Sequence[str], logits: torch.Tensor, score_function: str, top_k: int):
+    if score_function == "softmax":
+        scores = logits.softmax(-1)
+    elif score_function == "sigmoid":
+        scores = logits.sigmoid()
+    else:
+        scores = logits
+    best_scores, best_ids = scores.topk(top_k, dim=-1)
+    return [
+        VideoPrediction(video=name, labels=[config.id2label[i] for i in row_ids], scores=row_scores)
+        for name, row_scores, row_ids in zip(names, best_scores.tolist(), best_ids.tolist())
+    ]
+
+
 def classify_videos(
     model,
     video_processor,
@@ -273,16 +293,7 @@ def classify_videos(
             run.decode_seconds += decoded - start
             run.forward_seconds += finished - decoded
             run.batch_sizes.append(len(batch))
-            if score_function == "softmax":
-                scores = logits.softmax(-1)
-            elif score_function == "sigmoid":
-                scores = logits.sigmoid()
-            else:
-                scores = logits
-            best_scores, best_ids = scores.topk(top_k, dim=-1)
-            for path, row_scores, row_ids in zip(batch, best_scores.tolist(), best_ids.tolist()):
-                labels = [config.id2label[i] for i in row_ids]
-                run.predictions.append(VideoPrediction(video=path, labels=labels, scores=row_scores))
+            run.predictions.extend(_top_labels(config, batch, logits, score_function, top_k))
             bar.update(len(batch))
     return run
 
@@ -360,6 +371,103 @@ def save_vision_embeddings(embeddings: VisionEmbeddings, path: str | os.PathLike
     }
     save_file({"pooler_output": embeddings.pooler_output.contiguous()}, str(path), metadata=metadata)
     return path
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Batch jobs: one video prepared at a time (a bad one is skipped alone), one batch computed at a time
+# ----------------------------------------------------------------------------------------------------------------
+class _VideoJob:
+    """`prepare(path)` -> `(1, T, C, H, W)` float tensor on the CPU; `compute(paths, prepared)` -> one record per
+    path (`{"video": path, ...}`); `settings`: what the numbers depend on (a resumed run must use the same)."""
+
+    id_key = "video"
+    vector_fields: tuple[str, ...] = ()
+
+    def __init__(self, model, processor, model_name: str, num_frames: int | None):
+        self.model, self.processor = model, processor
+        num_frames = int(num_frames if num_frames is not None else self._default_num_frames())
+        if num_frames < 1:
+            raise ValueError(f"`num_frames` must be >= 1, got {num_frames}")
+        self.num_frames = num_frames
+        self.device, self.dtype = _device_dtype(model)
+        self.settings = {"model": str(model_name), "num_frames": num_frames, "dtype": str(self.dtype).replace("torch.", "")}
+        self.widths: dict[str, int] = {}  # vector field -> its width, once a batch was computed
+
+    def _default_num_frames(self) -> int:
+        return self.processor.num_frames
+
+    def _pixel_values(self, path: str) -> torch.Tensor:
+        return self.processor(path, num_frames=self.num_frames, do_sample_frames=True, return_tensors="pt")["pixel_values"]
+
+    def prepare(self, path: str) -> torch.Tensor:
+        return self._pixel_values(path)
+
+    def _stack(self, prepared: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(prepared)).to(device=self.device, dtype=self.dtype)
+
+
+class ClassificationJob(_VideoJob):
+    """Top-k labels per video, the numbers of [`classify_videos`] (records `{"video", "labels", "scores"}`)."""
+
+    def __init__(self, model, video_processor, model_name: str = "", num_frames: int | None = None, top_k: int = 5,
+                 function_to_apply: str | None = None):  # fmt: skip
+        if top_k < 1:
+            raise ValueError(f"`top_k` must be >= 1, got {top_k}")
+        super().__init__(model, video_processor, model_name, num_frames)
+        self.score_function = _score_function(model.config, function_to_apply)
+        self.top_k = min(top_k, model.config.num_labels)
+        self.settings.update(top_k=self.top_k, scores=self.score_function)
+
+    def _default_num_frames(self) -> int:
+        return self.model.config.num_frames  # as pipeline("video-classification")
+
+    def compute(self, paths: Sequence[str], prepared: Sequence[torch.Tensor]) -> list[dict]:
+        with torch.inference_mode():
+            logits = self.model(pixel_values=self._stack(prepared), interpolate_pos_encoding=True).logits.float()
+        predictions = _top_labels(self.model.config, paths, logits.cpu(), self.score_function, self.top_k)
+        return [{"video": p.video, "labels": p.labels, "scores": p.scores} for p in predictions]
+
+
+class VisionEmbeddingJob(_VideoJob):
+    """The backbone's attention-pooled `pooler_output` per video (records `{"video", "pooler_output"}`)."""
+
+    vector_fields = ("pooler_output",)
+    feature = "pooler_output: attention-pooled InternVideo2 vision feature, not normalised"
+
+    def compute(self, paths: Sequence[str], prepared: Sequence[torch.Tensor]) -> list[dict]:
+        with torch.inference_mode():
+            pooled = self.model(pixel_values=self._stack(prepared), interpolate_pos_encoding=True).pooler_output
+        self.widths["pooler_output"] = int(pooled.shape[-1])
+        return [{"video": p, "pooler_output": row.numpy()} for p, row in zip(paths, pooled.float().cpu())]
+
+
+class VideoTextEmbeddingJob(_VideoJob):
+    """A stage-2 model's projected, L2-normalised `video_embeds` and raw `pooler_output` per video, as
+    `retrieval.embed_videos` computes them (records `{"video", "video_embeds", "pooler_output"}`)."""
+
+    vector_fields = ("video_embeds", "pooler_output")
+    feature = "video_embeds: projected, L2-normalised (retrieval feature); pooler_output: raw attention-pooled"
+
+    def _default_num_frames(self) -> int:
+        return self.processor.video_processor.num_frames
+
+    def _pixel_values(self, path: str) -> torch.Tensor:
+        return self.processor.process_videos(videos=[path], num_frames=self.num_frames)["pixel_values"]
+
+    def compute(self, paths: Sequence[str], prepared: Sequence[torch.Tensor]) -> list[dict]:
+        from .pipelines import needs_position_interpolation
+
+        pixel_values = self._stack(prepared)
+        with torch.inference_mode():
+            features = self.model.get_video_features(
+                pixel_values, interpolate_pos_encoding=needs_position_interpolation(self.model, pixel_values),
+                normalize=True,
+            )  # fmt: skip
+        embeds, pooled = features.pooler_output.float().cpu(), features.vision_pooler_output.float().cpu()
+        self.widths.update(video_embeds=int(embeds.shape[-1]), pooler_output=int(pooled.shape[-1]))
+        return [
+            {"video": p, "video_embeds": e.numpy(), "pooler_output": v.numpy()} for p, e, v in zip(paths, embeds, pooled)
+        ]
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
-"""`pipeline("zero-shot-video-classification")` for the InternVideo2 stage-2 dual encoder.
+"""`pipeline("zero-shot-video-classification")` for the InternVideo2 dual encoders: the stage-2 models and the
+InternVideo2-CLIP models (the ones OpenGVLab recommends for zero-shot classification).
 
 Scoring follows the original zero-shot action-recognition evaluation (spec_multi_modality.md §2.6, §5.4):
 
@@ -35,6 +36,7 @@ __all__ = [
     "InternVideo2DualEncoderLoader",
     "ZeroShotVideoClassificationPipeline",
     "dual_encoder_class_for",
+    "is_clip_config",
     "needs_position_interpolation",
     "register_video_text_tasks",
 ]
@@ -62,11 +64,24 @@ def needs_position_interpolation(model, pixel_values: torch.Tensor) -> bool:
     return not (frames_ok and height == image_size and width == image_size)
 
 
+def is_clip_config(config) -> bool:
+    """Whether a config is an InternVideo2-CLIP one (LLaMA or MobileCLIP text tower, no matching head)."""
+    from ..models.internvideo2_clip.configuration_internvideo2_clip import InternVideo2ClipConfig
+
+    return getattr(config, "model_type", None) == InternVideo2ClipConfig.model_type
+
+
 def dual_encoder_class_for(config):
-    """The model class a saved stage-2 folder was written from: `InternVideo2ForRetrieval` when its config names it,
-    else `InternVideo2Model`. Loading with that class keeps every stored weight (loading a retrieval checkpoint with
-    `AutoModel` would leave the matching and MLM heads out)."""
+    """The model class a saved dual-encoder folder was written from: `InternVideo2ClipModel` for the CLIP models;
+    for stage 2 `InternVideo2ForRetrieval` when its config names it, else `InternVideo2Model`. Loading with that class
+    keeps every stored weight (loading a retrieval checkpoint with `AutoModel` would leave the matching and MLM heads
+    out)."""
     from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
+
+    if is_clip_config(config):
+        from ..models.internvideo2_clip.modeling_internvideo2_clip import InternVideo2ClipModel
+
+        return InternVideo2ClipModel
 
     architectures = list(getattr(config, "architectures", None) or [])
     if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1) multimodal encoder
@@ -103,7 +118,8 @@ def _one_video_from_frames(frames: Sequence) -> np.ndarray | torch.Tensor:
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
-    """Zero-shot video classification with an InternVideo2 dual encoder and its [`InternVideo2Processor`].
+    """Zero-shot video classification with an InternVideo2 dual encoder (stage-2 `InternVideo2Model` or
+    `InternVideo2ClipModel`) and its processor ([`InternVideo2Processor`] / [`InternVideo2ClipProcessor`]).
 
     Example:
 

@@ -1,5 +1,5 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
-"""Video feature extraction and video-text retrieval over collections, with the stage-2 models.
+"""Video feature extraction and video-text retrieval over collections, with the stage-2 and the CLIP models.
 
 Python API (see ``docs/video_text_tasks.md`` for a walk-through):
 
@@ -33,8 +33,10 @@ from tqdm import tqdm
 
 from ..assets import load_bert_uncased_tokenizer
 from ..media.video_decoding import VIDEO_EXTENSIONS
+from .batch import atomic_write, prepare_output
+from .inference import resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
-from .pipelines import dual_encoder_class_for, needs_position_interpolation
+from .pipelines import dual_encoder_class_for, is_clip_config, needs_position_interpolation
 
 
 __all__ = [
@@ -144,6 +146,8 @@ class RetrievalResults:
         return self.text_to_video_candidates if direction == "t2v" else self.video_to_text_candidates
 
     def _ranked(self, direction: str, names: Sequence[str], k: int, reranked: bool | None) -> list[list[dict]]:
+        if k < 1:
+            raise ValueError(f"k must be >= 1 (results per query), got {k}")
         primary, cosine = self._scores(direction, reranked)
         use_rerank = self.has_rerank if reranked is None else reranked
         candidates = self._candidates(direction) if use_rerank else None
@@ -230,7 +234,7 @@ def embed_videos(
     """Encode a collection of videos in batches.
 
     Args:
-        model: `InternVideo2Model` or `InternVideo2ForRetrieval`.
+        model: `InternVideo2Model`, `InternVideo2ForRetrieval` or `InternVideo2ClipModel`.
         processor: [`InternVideo2Processor`] (frame sampling, resize, normalisation).
         videos: a folder (its video files, sorted), or a list of paths / arrays `(T, H, W, C)` / tensors.
         batch_size: videos per forward pass.
@@ -326,7 +330,7 @@ def retrieve(
     processor,
     videos: str | os.PathLike | Sequence | VideoCollectionEmbeddings,
     captions: Sequence[str] | TextCollectionEmbeddings,
-    rerank: bool = True,
+    rerank: bool | None = None,
     rerank_k: int | None = None,
     video_batch_size: int = 8,
     text_batch_size: int = 256,
@@ -337,13 +341,19 @@ def retrieve(
 
     1. Embed videos and captions ([`embed_videos`], [`embed_texts`]; pre-computed embeddings are accepted).
     2. `similarity = video_embeds @ text_embeds.T` (cosine, no temperature).
-    3. With `rerank=True` (needs the matching head of `InternVideo2ForRetrieval`): for every video its top
+    3. With `rerank=True` (needs the matching head of `InternVideo2ForRetrieval`; the default `None` re-ranks
+       whenever the model has one, and ranks by cosine for `InternVideo2Model` and the CLIP models, which the
+       original CLIP evaluation also ranks by cosine only): for every video its top
        `rerank_k` captions by cosine, and for every caption its top `rerank_k` videos, are re-scored by the matching
        head ("match" logit); everything else gets -100 ([`rerank`]). `rerank_k` defaults to 128, as the original.
 
     Returns:
         [`RetrievalResults`]; use `.text_to_video(k)`, `.video_to_text(k)`, `.metrics(ground_truth)`.
     """
+    if rerank_k is not None and rerank_k < 1:
+        raise ValueError(f"rerank_k must be >= 1 (candidates re-ranked per query), got {rerank_k}")
+    if rerank is None:
+        rerank = hasattr(model, "matching_head")
     if rerank and not hasattr(model, "matching_head"):
         raise TypeError(
             f"Re-ranking needs the matching head (InternVideo2ForRetrieval); {type(model).__name__} has none. Pass "
@@ -586,19 +596,29 @@ def load_video_embeddings(path: str | os.PathLike) -> VideoCollectionEmbeddings:
 # Loading and command line
 # ----------------------------------------------------------------------------------------------------------------
 def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: bool = False, device=None, dtype=None):
-    """Load a converted stage-2 folder with the class its config names (`InternVideo2ForRetrieval` or
-    `InternVideo2Model`) and its processor (or the stage-2 evaluation processor when the folder has none)."""
+    """Load a converted dual-encoder folder with the class its config names (`InternVideo2ForRetrieval`,
+    `InternVideo2Model` or `InternVideo2ClipModel`) and its processor (for stage 2, the stage-2 evaluation processor
+    when the folder has none; a CLIP folder must hold its processor, which carries the text tower's tokenizer)."""
     from transformers import AutoConfig
 
+    from ..models.internvideo2_clip.processing_internvideo2_clip import InternVideo2ClipProcessor
     from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
     from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 
     config = AutoConfig.from_pretrained(model_path)
     model_class = dual_encoder_class_for(config)
+    clip = is_clip_config(config)
     if need_matching_head and model_class is not InternVideo2ForRetrieval:
+        what = "an InternVideo2-CLIP model, which has" if clip else "an InternVideo2Model without"
         raise ValueError(
-            f"{model_path} holds an InternVideo2Model without the matching head; re-ranking needs an "
-            "InternVideo2ForRetrieval checkpoint (or run without re-ranking)."
+            f"{model_path} holds {what} no matching head; re-ranking needs an InternVideo2ForRetrieval checkpoint "
+            "(or run without re-ranking)."
+        )
+    has_processor = (Path(model_path) / "processor_config.json").is_file()
+    if clip and not has_processor:
+        raise FileNotFoundError(
+            f"{model_path} has no processor_config.json: a CLIP folder carries its text tower's tokenizer; convert it "
+            "with `internvideo2 convert --family clip` (which saves the processor)."
         )
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = model_class.from_pretrained(model_path, **kwargs).eval()
@@ -607,12 +627,12 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1): its demo processor
         from ..models.internvideo_mm import InternVideoMMProcessor
 
-        if (Path(model_path) / "processor_config.json").is_file():
+        if has_processor:
             processor = InternVideoMMProcessor.from_pretrained(model_path)
         else:
             processor = InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings)
-    elif (Path(model_path) / "processor_config.json").is_file():
-        processor = InternVideo2Processor.from_pretrained(model_path)
+    elif has_processor:
+        processor = (InternVideo2ClipProcessor if clip else InternVideo2Processor).from_pretrained(model_path)
     else:
         vision = config.vision_config
         processor = InternVideo2Processor.for_stage2(
@@ -621,11 +641,24 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     return model, processor
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="folder of a converted stage-2 checkpoint")
-    parser.add_argument("--num-frames", type=int, default=None, help="frames per video (default: the processor's)")
-    parser.add_argument("--video-batch-size", type=int, default=8)
-    parser.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1 (default: cpu)")
+    # `--model` is optional on the command line: `internvideo2 retrieve` / `embed` fill in the bundled model.
+    parser.add_argument("--model", default=None,
+                        help="folder of a converted stage-2 checkpoint (default with `internvideo2`: the bundled "
+                        "shapes-world video-text model)")  # fmt: skip
+    parser.add_argument("--num-frames", type=_positive_int, default=None, help="frames per video (default: the processor's)")
+    parser.add_argument("--video-batch-size", type=_positive_int, default=8)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
@@ -648,8 +681,11 @@ def build_embed_parser(prog: str = "internvideo2 embed") -> argparse.ArgumentPar
 
 def embed_main(argv: Sequence[str] | None = None) -> int:
     """`internvideo2 embed VIDEOS... --model DIR --output FILE [--num-frames T]`; returns the exit code."""
-    args = build_embed_parser().parse_args(argv)
-    model, processor = load_model_and_processor(args.model, device=args.device, dtype=_dtype(args.dtype))
+    parser = build_embed_parser()
+    args = parser.parse_args(argv)
+    if args.model is None:
+        parser.error("--model is required here (`internvideo2 embed` defaults to the bundled model)")
+    model, processor = load_model_and_processor(args.model, device=resolve_device(args.device), dtype=_dtype(args.dtype))
     embeddings = embed_videos(
         model,
         processor,
@@ -682,11 +718,14 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
         help='JSON list of {"video": <file name>, "caption": <text>} (several captions per video allowed); '
         "gives the ground truth, so R@1/5/10 and ranks are printed",
     )
-    parser.add_argument("--top-k", type=int, default=5, help="results listed per query")
+    parser.add_argument("--top-k", type=_positive_int, default=5, help="results listed per query (>= 1)")
     parser.add_argument("--no-rerank", action="store_true", help="cosine similarity only (no matching head)")
-    parser.add_argument("--rerank-k", type=int, default=None, help="candidates re-ranked per query (default 128)")
-    parser.add_argument("--text-batch-size", type=int, default=256)
-    parser.add_argument("--output", default=None, help="write the rankings (and metrics) as JSON here")
+    parser.add_argument("--rerank-k", type=_positive_int, default=None,
+                        help="candidates re-ranked per query (>= 1, default 128)")  # fmt: skip
+    parser.add_argument("--text-batch-size", type=_positive_int, default=256)
+    parser.add_argument("--output", default=None, metavar="FILE.json",
+                        help="write the rankings (and metrics) as JSON here (an existing file needs --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     _common_arguments(parser)
     return parser
 
@@ -710,12 +749,26 @@ def _read_annotations(path: str, video_names: list[str]) -> tuple[list[str], lis
     return captions, truth
 
 
+def _is_clip_folder(model_path) -> bool:
+    from transformers import AutoConfig
+
+    return is_clip_config(AutoConfig.from_pretrained(model_path))
+
+
 def retrieve_main(argv: Sequence[str] | None = None) -> int:
     """`internvideo2 retrieve --model DIR --videos ... --captions ...`; prints the rankings, returns the exit code."""
-    args = build_retrieve_parser().parse_args(argv)
+    parser = build_retrieve_parser()
+    args = parser.parse_args(argv)
+    if args.model is None:
+        parser.error("--model is required here (`internvideo2 retrieve` defaults to the bundled model)")
+    if args.output:  # checked before any work; written atomically at the end
+        prepare_output(args.output, (".json",), overwrite=args.overwrite)
     rerank = not args.no_rerank
+    if rerank and _is_clip_folder(args.model):
+        print("note: InternVideo2-CLIP models rank by cosine similarity only (no matching head), as the original.")
+        rerank = False
     model, processor = load_model_and_processor(
-        args.model, need_matching_head=rerank, device=args.device, dtype=_dtype(args.dtype)
+        args.model, need_matching_head=rerank, device=resolve_device(args.device), dtype=_dtype(args.dtype)
     )
     video_paths = list_videos(args.videos)
     truth = None
@@ -754,7 +807,8 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
             report.setdefault("metrics", {})[label] = metrics
             print(f"metrics ({label}): " + ", ".join(f"{k}={v:.2f}" for k, v in metrics.items()))
     if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=2))
+        with atomic_write(args.output, "w") as stream:
+            json.dump(report, stream, indent=2)
         print(f"wrote {args.output}")
     return 0
 

@@ -12,7 +12,9 @@ from .classification import (
     multi_view_probabilities,
     top_k_accuracy,
 )
+from .clip import InternVideo2ClipArguments, InternVideo2ClipTrainer, apply_clip_trainable_set, merge_text_lora
 from .common import VideoTrainerMixin
+from .data import VideoCollator, load_video_folder, load_video_table
 from .pretraining import (
     InternVideo2PretrainingArguments,
     InternVideo2PretrainingTrainer,
@@ -29,6 +31,8 @@ __all__ = [
     "InternVideo2ChatTrainingArguments",
     "InternVideo2ClassificationArguments",
     "InternVideo2ClassificationTrainer",
+    "InternVideo2ClipArguments",
+    "InternVideo2ClipTrainer",
     "InternVideo2PretrainingArguments",
     "InternVideo2PretrainingTrainer",
     "InternVideo2VideoTextArguments",
@@ -36,10 +40,15 @@ __all__ = [
     "MultiViewMetrics",
     "TeacherTargets",
     "VIDEO_MASK_TYPES",
+    "VideoCollator",
     "VideoTrainerMixin",
+    "apply_clip_trainable_set",
+    "merge_text_lora",
     "classification_metrics",
     "clip_teacher_targets",
     "layer_decay_parameter_groups",
+    "load_video_folder",
+    "load_video_table",
     "mae_teacher_targets",
     "mixup_cutmix",
     "multi_view_probabilities",

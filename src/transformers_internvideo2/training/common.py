@@ -30,6 +30,22 @@ class VideoTrainerMixin:
     loss_is_scaled_for_ga = True
     video_input_name = "pixel_values"
 
+    def __init__(self, *args, eval_data_collator=None, **kwargs):
+        """`eval_data_collator`: the collator of evaluation and prediction (e.g. `VideoCollator(mode="val")` without
+        augmentation, or `"multi_view"`); `data_collator` then serves training only. Default: one collator."""
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+
+    def _get_dataloader(self, *args, **kwargs):
+        # Trainer builds every loader here; `is_training` tells the training loader from evaluation/prediction ones.
+        if kwargs.get("is_training", False) or self.eval_data_collator is None:
+            return super()._get_dataloader(*args, **kwargs)
+        train_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            return super()._get_dataloader(*args, **kwargs)
+        finally:
+            self.data_collator = train_collator
+
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
         counts = [batch[self.video_input_name].shape[0] for batch in batch_samples if self.video_input_name in batch]
         if not counts:

@@ -301,6 +301,8 @@ class BeatsFeatureExtractor(RemoteCodeMixin, SequenceFeatureExtractor):
                 "Expected a waveform (numpy array, torch tensor or list of floats) or a list of waveforms, got "
                 f"{type(raw_audio).__name__}. To read a file, decode it first (media.audio_decoding.decode_audio)."
             )
+        if not clips:  # a (0, samples) or (0, channels, samples) array
+            raise ValueError(f"Got an empty batch (an array of shape {tuple(raw_audio.shape)}): expected at least one waveform.")
         return [self._to_tensor(clip, index) for index, clip in enumerate(clips)]
 
     @staticmethod

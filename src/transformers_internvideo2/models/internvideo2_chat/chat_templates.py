@@ -23,16 +23,21 @@ Two prompt formats exist (spec_stage3_chat.md §7):
 Mapping of Transformers chat messages onto these formats:
 
 * a `system` message becomes the system text;
-* a `user` message: its `{"type": "video", ...}` items form one media turn (one `<Video>...</Video>` block per video,
-  no separators; videos are expected before the text, as in the original, where the media turn comes first); its text
-  items, joined with a newline, form a question turn. A message with only a video gives only the media turn (the
-  original "caption" samples with an empty question), a message with only text only the question turn;
+* a `user` message: its `{"type": "video"}` / `{"type": "image"}` items form one media turn (one `<Video>...</Video>`
+  or `<Image>...</Image>` block each, `<vid>` / `<img>` in ChatML, no separators; media are expected before the text,
+  as in the original, where the media turn comes first). Its text items, joined with a newline, are
+  - the message *inside* the media turn (the original `chat(msg=...)`, written `rstrip`ped in the Mistral format:
+    `<Video>...</Video>{msg}[/INST]`) when the next message is a user message without media (which holds the question);
+  - otherwise a question turn of their own (the usual one-message form `[video, question]`).
+  A message with only a video gives only the media turn (the original "caption" samples), one with only text only
+  the question turn;
 * an `assistant` message is an answer.
 
 `{video}` is the template variable `video_token`, which the processor sets to its placeholder token and later
 expands into one placeholder per visual token (per view for HD videos). The ChatML template writes
-`<|im_start|>assistant\\n` as the generation prompt; the Mistral prompt already ends where the answer starts.
-Images are not supported by the models of this package (pass a one-frame video), so the templates reject them.
+`<|im_start|>assistant\\n` as the generation prompt; the Mistral prompt already ends where the answer starts. The
+template variable `answer_prompt` (the original HD `chat(answer_prompt=...)`, e.g. `"Best option:("`) is written after
+the generation prompt when `add_generation_prompt=True`.
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ __all__ = [
     "chat_template_for",
 ]
 
-# Shared prologue: normalise a message's content into a list of items and split it into texts and videos.
+# Shared prologue: normalise a message's content into a list of items; split it into its text and its media (videos
+# and images, in order); decide whether the text belongs inside the media turn (the original `msg`): it does when the
+# next message is a user message without media, which then holds the question.
 _CONTENT_ITEMS = (
     "{%- if message['content'] is string -%}"
     "{%- set items = [{'type': 'text', 'text': message['content']}] -%}"
@@ -54,13 +61,16 @@ _CONTENT_ITEMS = (
     "{%- set items = message['content'] -%}"
     "{%- endif -%}"
     "{%- for item in items -%}"
-    "{%- if item['type'] not in ['text', 'video'] -%}"
-    "{{- raise_exception('InternVideo2 chat templates accept text and video content only, got a ' + item['type'] + "
-    "' item (pass an image as a one-frame video).') -}}"
+    "{%- if item['type'] not in ['text', 'video', 'image'] -%}"
+    "{{- raise_exception('InternVideo2 chat templates accept text, video and image content only, got a ' "
+    "+ item['type'] + ' item.') -}}"
     "{%- endif -%}"
     "{%- endfor -%}"
     "{%- set text = items | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('\\n') -%}"
-    "{%- set num_videos = items | selectattr('type', 'equalto', 'video') | list | length -%}"
+    "{%- set media = items | selectattr('type', 'in', ['video', 'image']) | map(attribute='type') | list -%}"
+    "{%- set next = loop.nextitem -%}"
+    "{%- set next_is_question = next is defined and next['role'] == 'user' and (next['content'] is string or "
+    "(next['content'] | selectattr('type', 'in', ['video', 'image']) | list | length) == 0) -%}"
 )
 
 _UNKNOWN_ROLE = "{{- raise_exception('Unknown chat role ' + message['role'] + '; expected system, user or assistant.') -}}"
@@ -72,16 +82,21 @@ MISTRAL_VIDEO_CHAT_TEMPLATE = (
     + "{%- if message['role'] == 'system' -%}"
     "{{- text -}}"
     "{%- elif message['role'] == 'user' -%}"
-    "{%- if num_videos > 0 -%}"
+    "{%- if media -%}"
     "{{- '[INST] ' -}}"
-    "{%- for _ in range(num_videos) -%}{{- '<Video>' + video_token + '</Video>' -}}{%- endfor -%}"
+    "{%- for kind in media -%}"
+    "{%- if kind == 'image' -%}{{- '<Image>' + video_token + '</Image>' -}}"
+    "{%- else -%}{{- '<Video>' + video_token + '</Video>' -}}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if next_is_question -%}{{- text.rstrip() -}}{%- endif -%}"
     "{{- '[/INST]' -}}"
     "{%- endif -%}"
-    "{%- if text -%}{{- ' [INST] ' + text + ' [/INST]' -}}{%- endif -%}"
+    "{%- if text and not (media and next_is_question) -%}{{- ' [INST] ' + text + ' [/INST]' -}}{%- endif -%}"
     "{%- elif message['role'] == 'assistant' -%}"
     "{%- generation -%}{{- text + eos_token -}}{%- endgeneration -%}"
     "{%- else -%}" + _UNKNOWN_ROLE + "{%- endif -%}"
     "{%- endfor -%}"
+    "{%- if add_generation_prompt and answer_prompt is defined and answer_prompt -%}{{- answer_prompt -}}{%- endif -%}"
 )
 
 CHATML_VIDEO_CHAT_TEMPLATE = (
@@ -91,12 +106,16 @@ CHATML_VIDEO_CHAT_TEMPLATE = (
     + "{%- if message['role'] == 'system' -%}"
     "{%- if text -%}{{- '<|im_start|>system\\n' + text + '<|im_end|>\\n' -}}{%- endif -%}"
     "{%- elif message['role'] == 'user' -%}"
-    "{%- if num_videos > 0 -%}"
+    "{%- if media -%}"
     "{{- '<|im_start|>user\\n' -}}"
-    "{%- for _ in range(num_videos) -%}{{- '<vid>' + video_token + '</vid>' -}}{%- endfor -%}"
+    "{%- for kind in media -%}"
+    "{%- if kind == 'image' -%}{{- '<img>' + video_token + '</img>' -}}"
+    "{%- else -%}{{- '<vid>' + video_token + '</vid>' -}}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if next_is_question -%}{{- text -}}{%- endif -%}"
     "{{- '<|im_end|>\\n' -}}"
     "{%- endif -%}"
-    "{%- if text -%}{{- '<|im_start|>user\\n' + text + '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- if text and not (media and next_is_question) -%}{{- '<|im_start|>user\\n' + text + '<|im_end|>\\n' -}}{%- endif -%}"
     "{%- elif message['role'] == 'assistant' -%}"
     "{{- '<|im_start|>assistant\\n' -}}"
     "{%- generation -%}"
@@ -105,7 +124,8 @@ CHATML_VIDEO_CHAT_TEMPLATE = (
     "{%- endgeneration -%}"
     "{%- else -%}" + _UNKNOWN_ROLE + "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}"
+    "{%- if answer_prompt is defined and answer_prompt -%}{{- answer_prompt -}}{%- endif -%}{%- endif -%}"
 )
 
 CHAT_TEMPLATES: dict[str, str] = {

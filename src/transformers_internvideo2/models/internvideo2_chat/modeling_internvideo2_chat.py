@@ -13,6 +13,7 @@ During `generate()` the video is encoded once, before the prefill (`get_video_fe
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -27,14 +28,19 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithCrossAttentions, BaseModelOutputWithPooling, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs
+from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_chat import InternVideo2ChatConfig, InternVideo2QFormerConfig
 from ..internvideo2_vision.modeling_internvideo2_vision import InternVideo2DropPath, InternVideo2VisionModel, eager_attention_forward
 from ..internvideo2_video_text.modeling_internvideo2_video_text import bert_multi_head_attention
+
+
+logger = logging.get_logger(__name__)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -79,6 +85,30 @@ class InternVideo2ChatCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     video_hidden_states: torch.FloatTensor | None = None
+
+
+# The manifest file of a partial chat bundle (shapes_world.chat_bundle): such a folder is not loadable by
+# from_pretrained, and the error says how to export it.
+PARTIAL_CHAT_BUNDLE_MANIFEST = "shapes_chat.json"
+
+
+def left_align_padding(input_ids: torch.LongTensor, attention_mask: torch.Tensor):
+    """Rows padded on the right are rolled so that their tokens end at the last column (left padding); left-padded and
+    unpadded rows are returned unchanged. A mask with holes inside a row is left as it is."""
+    mask = attention_mask.bool()
+    if mask.shape[0] == 0 or bool(mask[:, -1].all()):
+        return input_ids, attention_mask
+    length = mask.shape[1]
+    columns = torch.arange(length, device=mask.device)
+    last_real = torch.where(mask, columns, -1).max(dim=1).values  # -1 for an all-padding row
+    first_real = torch.where(mask, columns, length).min(dim=1).values
+    contiguous = mask.sum(1) == (last_real - first_real + 1).clamp(min=0)
+    shifts = torch.where(contiguous & (last_real >= 0), length - 1 - last_real, 0)
+    if not bool(shifts.any()):
+        return input_ids, attention_mask
+    logger.info("Right-padded prompts moved to left padding for generation.")
+    index = (columns[None, :] - shifts[:, None]) % length
+    return input_ids.gather(1, index), attention_mask.gather(1, index)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -251,7 +281,7 @@ class InternVideo2QFormerLayer(GradientCheckpointingLayer):
         return torch.cat([queries, self.text_mlp(text)], dim=1)
 
 
-class InternVideo2QFormerPreTrainedModel(PreTrainedModel):
+class InternVideo2QFormerPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config: InternVideo2QFormerConfig
     base_model_prefix = "qformer"
     main_input_name = "query_embeds"
@@ -347,7 +377,7 @@ class InternVideo2QFormerModel(InternVideo2QFormerPreTrainedModel):
 # ------------------------------------------------------------------------------------------------------------------
 # Chat model
 # ------------------------------------------------------------------------------------------------------------------
-class InternVideo2ChatPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2ChatPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2ChatConfig
     remote_code_auto_map = {
         "AutoConfig": "internvideo2_chat.configuration_internvideo2_chat.InternVideo2ChatConfig",
@@ -405,6 +435,30 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         self.post_init()
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, refusing a partial chat bundle (the trained parts of the package's shapes
+        chat model, whose language model comes from an offline asset) with how to export it as a complete folder."""
+        folder = str(pretrained_model_name_or_path)
+        if os.path.isfile(os.path.join(folder, PARTIAL_CHAT_BUNDLE_MANIFEST)):
+            raise ValueError(
+                f"{folder} is a chat bundle: it holds only the trained parts (vision encoder, Q-Former, projector, LoRA "
+                "adapter) and rebuilds its language model from the offline SmolLM2 asset, so it is not a Transformers "
+                "model folder. Load it with transformers_internvideo2.shapes_world.chat_bundle.load_chat_bundle(folder), "
+                "or export it once as a complete folder (model + processor + tokenizer with left padding) for "
+                "from_pretrained() and pipeline(): "
+                "transformers_internvideo2.shapes_world.chat_bundle.export_chat_model(folder, output_folder)."
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def generate(self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs):
+        """`GenerationMixin.generate`; a right-padded batch (a tokenizer saved with `padding_side="right"`) is first
+        moved to left padding, row by row, so every prompt ends at the last column and batched answers equal one-by-one
+        answers whatever padding side the inputs were made with. The returned sequences hold the left-padded prompts."""
+        if input_ids is not None and attention_mask is not None and attention_mask.ndim == 2:
+            input_ids, attention_mask = left_align_padding(input_ids, attention_mask)
+        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    @classmethod
     def from_language_model(cls, language_model: PreTrainedModel, **config_kwargs) -> "InternVideo2ForConditionalGeneration":
         """Build a chat model around an existing (pretrained) causal LM: the vision encoder, Q-Former and projector are
         newly initialised from `config_kwargs` (any [`InternVideo2ChatConfig`] field except `text_config`), the
@@ -437,15 +491,8 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
     def _views(self, pixel_values_videos: torch.Tensor) -> tuple[torch.Tensor, int | None]:
         """Flatten the input into `(num_views, T, C, H, W)`; return the views and the views per video (None for a
         flat batch of views)."""
-        config = self.config
-        if pixel_values_videos.ndim == 5 and config.use_hd:
-            pixel_values_videos = split_video_into_hd_views(
-                pixel_values_videos,
-                config.hd_local_size,
-                config.hd_num,
-                config.hd_fix_ratio,
-                config.hd_add_global_view,
-            )
+        # HD tiling is preprocessing (the chat processor does it, as the original model card's `load_video`): the
+        # model encodes the views it is given.
         if pixel_values_videos.ndim == 6:
             batch_size, num_views = pixel_values_videos.shape[:2]
             return pixel_values_videos.flatten(0, 1), num_views
@@ -469,10 +516,11 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         Encode videos into the visual tokens that replace the placeholders.
 
         pixel_values_videos (`torch.FloatTensor`):
-            `(batch, frames, channels, height, width)`: one view per row; with `config.use_hd` every video is tiled here
-            into HD views ([`split_video_into_hd_views`]). Or `(batch, views, frames, channels, height, width)`:
-            pre-tiled views, the same number per video. (Videos with different view counts in one batch: pass all
-            their views as one flat 5-D batch to a model with `use_hd=False`; the placeholders decide the grouping.)
+            `(batch, frames, channels, height, width)`: one view per row (a one-frame row is an image and takes the
+            image position table). Or `(batch, views, frames, channels, height, width)`: HD views, the same number
+            per video, as [`InternVideo2ChatProcessor`] tiles them ([`split_video_into_hd_views`]; the model never
+            tiles). Videos with different view counts in one batch: pass all their views as one flat 5-D batch; the
+            placeholders decide the grouping.
         qformer_input_ids (`torch.LongTensor` of shape `(batch or num_views, text_length)`, *optional*):
             Instruction text for the Q-Former (BERT vocabulary). One row per video (repeated for its views) or one
             per view.
@@ -591,6 +639,10 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        positions = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        if past_key_values is not None:
+            positions += past_key_values.get_seq_length()
+        self._check_context_length(positions)
         if pixel_values_videos is not None and mm_encoder_outputs is not None:
             raise ValueError("Pass either pixel_values_videos or mm_encoder_outputs, not both.")
         if inputs_embeds is None:
@@ -635,12 +687,8 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         )
         loss = None
         if labels is not None:
-            loss = self.loss_function(
-                logits=outputs.logits,
-                labels=labels,
-                vocab_size=self.language_model.config.vocab_size,
-                **loss_kwargs,
-            )
+            # labels all -100 (nothing to learn from in this batch) give 0, not NaN
+            loss = token_cross_entropy(outputs.logits, labels, shift=True, **loss_kwargs)
         return InternVideo2ChatCausalLMOutputWithPast(
             loss=loss,
             logits=outputs.logits,
@@ -649,6 +697,40 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             attentions=outputs.attentions,
             video_hidden_states=video_features,
         )
+
+    # -- context length ---------------------------------------------------------------------------------------------
+    def context_length(self) -> int | None:
+        """Positions the language model was built for (`max_position_embeddings` of its config), or `None`."""
+        return getattr(self.language_model.config, "max_position_embeddings", None)
+
+    def _check_context_length(self, positions: int, max_new_tokens: int = 0) -> None:
+        limit = self.context_length()
+        if limit is None or positions + max_new_tokens <= limit:
+            return
+        if positions > limit:
+            raise ValueError(
+                f"The sequence has {positions} tokens but the language model has {limit} positions "
+                "(max_position_embeddings); beyond them it produces garbage. Shorten the prompt (fewer turns or "
+                "frames, a shorter text)."
+            )
+        raise ValueError(
+            f"A {positions}-token prompt leaves {limit - positions} of the language model's {limit} positions "
+            f"(max_position_embeddings), but {max_new_tokens} new tokens were asked for; lower max_new_tokens to at "
+            f"most {limit - positions} or shorten the prompt."
+        )
+
+    def generate(self, *args, **kwargs):
+        """`GenerationMixin.generate`, refusing (before any computation) a prompt that, with the tokens to generate,
+        does not fit in the language model's positions: beyond them a model answers garbage."""
+        prompt = kwargs.get("input_ids", kwargs.get("inputs_embeds", args[0] if args else None))
+        if torch.is_tensor(prompt) and prompt.ndim >= 2:
+            config = kwargs.get("generation_config") or self.generation_config
+            max_new_tokens = kwargs.get("max_new_tokens", getattr(config, "max_new_tokens", None))
+            if max_new_tokens is None:  # then `max_length` counts the prompt too
+                max_length = kwargs.get("max_length", getattr(config, "max_length", None)) or 0
+                max_new_tokens = max(max_length - prompt.shape[1], 0)
+            self._check_context_length(prompt.shape[1], max_new_tokens)
+        return super().generate(*args, **kwargs)
 
     @staticmethod
     def _is_prefill(past_key_values: Cache | None) -> bool:
@@ -663,5 +745,6 @@ __all__ = [
     "InternVideo2ChatVideoOutput",
     "InternVideo2ChatCausalLMOutputWithPast",
     "hd_grid",
+    "left_align_padding",
     "split_video_into_hd_views",
 ]

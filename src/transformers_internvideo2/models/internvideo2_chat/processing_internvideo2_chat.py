@@ -17,9 +17,23 @@ placeholder rows of the input embeddings with the visual tokens, in order.
 
 **Segment-wise tokenisation.** As the original `build_input_ids`, the text between placeholders is tokenised
 *segment by segment*: every segment gets its own SentencePiece prefix space, so ids next to a video are exactly the
-original's. `add_special_tokens=True` adds the tokenizer's BOS to every segment, which reproduces the original
-Hugging Face `chat()` (a `<s>` at the start and after every video); the default `False` is the original training and
-benchmark tokenisation (no BOS at all).
+original's. By default (`segment_special_tokens=True`) every segment also gets the tokenizer's special tokens, which
+reproduces the original Hugging Face `chat()`: a `<s>` at the start, after every video and between the views of an
+HD video. `add_special_tokens=False` in a call gives the original training and benchmark tokenisation (no BOS).
+
+**The slow tokenizer's leading space.** The original loads the *slow* SentencePiece tokenizer, which writes a lone
+`▁` before a segment that starts with a control token such as `[INST]` (a prompt without system text starts
+`<s> ▁ [INST] ▁< Video >`); a fast tokenizer from `tokenizer.json` does not. With `space_before_leading_control=True`
+(the default for the Mistral template) the processor inserts that `▁` itself, so the ids equal the original's
+whichever tokenizer class is loaded.
+
+**Images** (`images=`, or `{"type": "image"}` in a message) are one-frame videos: the model embeds them with its image
+position table, and the templates write the original's `<Image>...</Image>` block. One call takes videos or images.
+
+**Q-Former instruction** (HD models, `qformer_instruction=True`): `qformer_text=` (the original `instruction`, the
+system text) is tokenised by the Q-Former's BERT tokenizer into `qformer_input_ids` / `qformer_attention_mask`, one
+row per prompt, which the model repeats for every view (the original HD `chat()`); non-HD `chat()` never conditions
+the Q-Former.
 """
 
 
@@ -34,9 +48,15 @@ from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpa
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from ...media.frame_sampling import sample_frame_indices
-from .chat_templates import HD_VIEW_SEPARATORS, chat_template_for
+from .chat_templates import HD_VIEW_SEPARATORS, MISTRAL_VIDEO_CHAT_TEMPLATE, chat_template_for
 from .modeling_internvideo2_chat import hd_grid, split_video_into_hd_views
-from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor, InternVideo2VideoProcessorKwargs
+from ..internvideo2_vision.video_processing_internvideo2 import (
+    EXPECTED_VIDEO_INPUT,
+    InternVideo2VideoProcessor,
+    InternVideo2VideoProcessorKwargs,
+    is_video_frame,
+    split_video_inputs,
+)
 from ..remote_code import RemoteCodeMixin
 
 
@@ -63,22 +83,24 @@ def decode_clip(
 class InternVideo2ChatProcessorKwargs(ProcessingKwargs, total=False):
     videos_kwargs: InternVideo2VideoProcessorKwargs
     _defaults = {
-        "text_kwargs": {"padding": True, "add_special_tokens": False},
+        "text_kwargs": {"padding": True},
         "videos_kwargs": {},
     }
 
+# the named special tokens of a tokenizer; other added tokens (`[INST]`, `[/INST]`, ...) are "control" tokens
+_NAMED_SPECIAL_TOKENS = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token")
+QFORMER_TOKENIZER_SUBFOLDER = "qformer_tokenizer"
+
 
 def _is_single_video(item) -> bool:
-    """A path, a `(T, H, W, C)`/`(T, C, H, W)` array or tensor, or a list of frames (PIL images or 3-D arrays)."""
+    """A path, a `(T, H, W, C)`/`(T, C, H, W)` array or tensor, a grey `(T, H, W)` array (or one frame), or a list
+    of frames (PIL images, 2-D or 3-D arrays)."""
     if isinstance(item, (str, os.PathLike)):
         return True
     if isinstance(item, (np.ndarray, torch.Tensor)):
-        return item.ndim == 4
+        return item.ndim in (3, 4)
     if isinstance(item, (list, tuple)) and item:
-        first = item[0]
-        return not isinstance(first, (str, os.PathLike, list, tuple)) and not (
-            isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim == 4
-        )
+        return all(is_video_frame(frame) for frame in item)
     return False
 
 
@@ -87,19 +109,45 @@ def _flatten_videos(videos) -> list:
     videos per text as `apply_chat_template` passes them)."""
     if videos is None:
         return []
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 3:
+        return split_video_inputs(videos)  # one frame or a grey video, in a form that splits unambiguously
     if _is_single_video(videos):
         return [videos]
     if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+        if videos.shape[0] == 0:
+            raise ValueError(f"Got a batch of 0 videos (an array of shape {tuple(videos.shape)}).")
         return list(videos)
     if isinstance(videos, (list, tuple)):
         flat = []
         for item in videos:
             flat.extend(_flatten_videos(item))
         return flat
-    raise TypeError(
-        "videos must be file paths, (T, H, W, C) / (T, C, H, W) arrays or tensors, lists of frames, or lists of "
-        f"those; got {type(videos).__name__}."
-    )
+    shape = f" of shape {tuple(videos.shape)}" if isinstance(videos, (np.ndarray, torch.Tensor)) else ""
+    raise (ValueError if shape else TypeError)(f"videos: expected {EXPECTED_VIDEO_INPUT}; got {type(videos).__name__}{shape}.")
+
+
+def _flatten_images(images) -> list:
+    """Images of one call as a flat list: PIL images, `(H, W, C)` / `(C, H, W)` arrays or tensors, or `(1, C, H, W)`
+    one-frame tensors (the original `chat(media_type="image")` input), or lists of those."""
+    if isinstance(images, (list, tuple)):
+        flat = []
+        for item in images:
+            flat.extend(_flatten_images(item))
+        return flat
+    return [images]
+
+
+def _image_as_video(image):
+    """One image as a one-frame video, in the layout the video processor reads."""
+    if isinstance(image, (np.ndarray, torch.Tensor)):
+        if image.ndim == 4 and image.shape[0] == 1:
+            return image
+        if image.ndim == 3:
+            return image[None]
+        raise ValueError(f"An image must be (H, W, C), (C, H, W) or (1, C, H, W); got shape {tuple(image.shape)}.")
+    if hasattr(image, "convert"):  # PIL
+        return np.asarray(image.convert("RGB"))[None]
+    raise TypeError(f"images must be PIL images, arrays or tensors; got {type(image).__name__}.")
 
 
 class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
@@ -121,6 +169,13 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         view_separator (`str`, *optional*): text between the placeholder runs of two views of one HD video. Defaults
             to the bundled template's block separator (`"</Video><Video>"` for Mistral, `"</vid><vid>"` for ChatML),
             else `""`.
+        segment_special_tokens (`bool`, defaults to `True`): the default of `add_special_tokens`: the tokenizer's
+            special tokens (BOS) on every text segment, as the original `chat()` (module docstring).
+        space_before_leading_control (`bool`, *optional*): insert the slow SentencePiece tokenizer's lone `▁` before a
+            segment that starts with a control token (module docstring). Defaults to `True` for the Mistral template.
+        qformer_instruction (`bool`, defaults to `False`): tokenise `qformer_text` for the Q-Former (HD models).
+        qformer_tokenizer (*optional*, keyword): the Q-Former's BERT tokenizer (saved in the `qformer_tokenizer/`
+            subfolder); needed for `qformer_text`.
     """
 
     remote_code_auto_map = {
@@ -142,12 +197,19 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         hd_fix_ratio: list[int] | None = None,
         hd_add_global_view: bool = True,
         view_separator: str | None = None,
+        segment_special_tokens: bool = True,
+        space_before_leading_control: bool | None = None,
+        qformer_instruction: bool = False,
         **kwargs,
     ):
+        # not a ProcessorMixin attribute (it is optional and saved in a subfolder): see save_pretrained/from_pretrained
+        qformer_tokenizer = kwargs.pop("qformer_tokenizer", None)
         if tokenizer is None:
             raise ValueError("InternVideo2ChatProcessor needs the language model's tokenizer.")
         if video_processor is None:
             video_processor = InternVideo2VideoProcessor()
+        if space_before_leading_control is None:
+            space_before_leading_control = chat_template in ("mistral", MISTRAL_VIDEO_CHAT_TEMPLATE)
         if chat_template is not None and chat_template in HD_VIEW_SEPARATORS:
             if view_separator is None:
                 view_separator = HD_VIEW_SEPARATORS[chat_template]
@@ -164,8 +226,45 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         self.hd_fix_ratio = list(hd_fix_ratio) if hd_fix_ratio is not None else None
         self.hd_add_global_view = bool(hd_add_global_view)
         self.view_separator = view_separator or ""
+        self.segment_special_tokens = bool(segment_special_tokens)
+        self.space_before_leading_control = bool(space_before_leading_control)
+        self.qformer_instruction = bool(qformer_instruction)
+        self.qformer_tokenizer = qformer_tokenizer
         self.video_token_id = self._single_token_id(tokenizer, video_token)
         super().__init__(video_processor, tokenizer, chat_template=chat_template, **kwargs)
+        self._control_tokens = None
+
+    def _leading_control_tokens(self) -> tuple[tuple[str, ...], int | None]:
+        """The tokenizer's added tokens that are not named special tokens (`[INST]`, ...), longest first, and the id of
+        the lone SentencePiece word boundary `▁`."""
+        if self._control_tokens is None:
+            named = {getattr(self.tokenizer, name, None) for name in _NAMED_SPECIAL_TOKENS}
+            added = [str(token) for token in self.tokenizer.get_added_vocab() if token not in named]
+            boundary = self.tokenizer.convert_tokens_to_ids("\u2581")
+            if boundary == self.tokenizer.unk_token_id:
+                boundary = None
+            self._control_tokens = (tuple(sorted(added, key=len, reverse=True)), boundary)
+        return self._control_tokens
+
+    def _encode_segments(self, segments: list[str], add_special_tokens: bool) -> list[list[int]]:
+        encoded = self.tokenizer(segments, add_special_tokens=add_special_tokens, return_attention_mask=False)
+        encoded = [list(ids) for ids in encoded["input_ids"]]
+        if not self.space_before_leading_control:
+            return encoded
+        controls, boundary = self._leading_control_tokens()
+        if boundary is None:
+            raise ValueError(
+                "space_before_leading_control=True needs a SentencePiece tokenizer with the piece '\u2581'; this one has "
+                "none (set space_before_leading_control=False)."
+            )
+        bos = self.tokenizer.bos_token_id
+        for segment, ids in zip(segments, encoded):
+            if not any(segment.startswith(token) for token in controls):
+                continue
+            position = 1 if add_special_tokens and ids and ids[0] == bos else 0
+            if ids[position : position + 1] != [boundary]:  # a slow tokenizer has written it already
+                ids.insert(position, boundary)
+        return encoded
 
     def check_argument_for_proper_class(self, argument_name, argument):
         # The base class resolves its accepted tokenizer classes by name, `MistralCommonBackend` included, and that
@@ -198,6 +297,7 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         tokenizer,
         chat_template: str = "mistral",
         video_processor: InternVideo2VideoProcessor | None = None,
+        qformer_tokenizer=None,
         **video_processor_kwargs,
     ) -> "InternVideo2ChatProcessor":
         """The processor matching an [`InternVideo2ChatConfig`]: its video token, visual tokens per view and HD
@@ -233,7 +333,30 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
             hd_local_size=config.hd_local_size,
             hd_fix_ratio=config.hd_fix_ratio,
             hd_add_global_view=config.hd_add_global_view,
+            qformer_instruction=bool(config.use_hd and config.qformer_text_input and qformer_tokenizer is not None),
+            qformer_tokenizer=qformer_tokenizer,
         )
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`ProcessorMixin.save_pretrained`, plus the Q-Former tokenizer (if any) in `qformer_tokenizer/`. The
+        tokenizer's current `padding_side` is saved (a tokenizer writes only its init value otherwise)."""
+        self.tokenizer.init_kwargs["padding_side"] = self.tokenizer.padding_side
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if self.qformer_tokenizer is not None:
+            self.qformer_tokenizer.save_pretrained(os.path.join(save_directory, QFORMER_TOKENIZER_SUBFOLDER))
+        return result
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`ProcessorMixin.from_pretrained`, plus the Q-Former tokenizer from `qformer_tokenizer/` when the folder has
+        one (older folders load without it)."""
+        processor = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        subfolder = os.path.join(str(pretrained_model_name_or_path), QFORMER_TOKENIZER_SUBFOLDER)
+        if processor.qformer_tokenizer is None and os.path.isdir(subfolder):
+            from transformers import AutoTokenizer
+
+            processor.qformer_tokenizer = AutoTokenizer.from_pretrained(subfolder)
+        return processor
 
     # ------------------------------------------------------------------------------------------------------------
     # Videos
@@ -249,16 +372,27 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         if not self.use_hd:
             pixel_values = self.video_processor(videos=videos, **videos_kwargs)["pixel_values"]
             return pixel_values, [1] * pixel_values.shape[0]
-        # HD: normalise at full resolution (no resize, no crop); the views are cut from the whole frame.
-        videos_kwargs.update(do_resize=False, do_center_crop=False)
+        # HD, in the order of the model card's `load_video`: the sampled frames at full resolution (no resize, no crop)
+        # are tiled as 0-255 floats (bicubic, no clamp), then rescaled and normalised.
+        rescale = videos_kwargs.pop("do_rescale", None)
+        normalize = videos_kwargs.pop("do_normalize", None)
+        rescale = self.video_processor.do_rescale if rescale is None else rescale
+        normalize = self.video_processor.do_normalize if normalize is None else normalize
+        rescale_factor = videos_kwargs.pop("rescale_factor", None) or self.video_processor.rescale_factor
+        mean = torch.tensor(videos_kwargs.pop("image_mean", None) or self.video_processor.image_mean)
+        std = torch.tensor(videos_kwargs.pop("image_std", None) or self.video_processor.image_std)
+        videos_kwargs.update(do_resize=False, do_center_crop=False, do_rescale=False, do_normalize=False)
         per_video = []
         for video in videos:
-            frames = self.video_processor(videos=[video], **videos_kwargs)["pixel_values"]
-            per_video.append(
-                split_video_into_hd_views(
-                    frames, self.hd_local_size, self.hd_num, self.hd_fix_ratio, self.hd_add_global_view
-                )
+            frames = self.video_processor(videos=[video], **videos_kwargs)["pixel_values"].float()
+            views = split_video_into_hd_views(
+                frames, self.hd_local_size, self.hd_num, self.hd_fix_ratio, self.hd_add_global_view
             )
+            if rescale:
+                views = views * rescale_factor
+            if normalize:
+                views = (views - mean[:, None, None]) / std[:, None, None]
+            per_video.append(views)
         view_counts = [views.shape[1] for views in per_video]
         if len(set(view_counts)) > 1:
             raise ValueError(
@@ -291,7 +425,7 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         for num_views, tail in zip(views_per_video, pieces[1:]):
             segments.extend([self.view_separator] * (num_views - 1))
             segments.append(tail)
-        encoded = self.tokenizer(segments, add_special_tokens=add_special_tokens, return_attention_mask=False)["input_ids"]
+        encoded = self._encode_segments(segments, add_special_tokens)
         ids = list(encoded[0])
         for segment_ids in encoded[1:]:
             ids.extend([self.video_token_id] * self.num_video_tokens_per_view)
@@ -316,15 +450,25 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         `pad_to_multiple_of`, `add_special_tokens` (BOS before every segment, see the module docstring),
         `return_tensors`. Video kwargs go to the video processor (`num_frames`, `video_backend`, ...).
         """
+        qformer_text = kwargs.pop("qformer_text", None)
         if images is not None:
-            raise ValueError("InternVideo2 chat models take videos only; pass an image as a one-frame video.")
+            if videos is not None:
+                raise ValueError("Pass videos or images in one call, not both (the original chat() takes one media).")
+            videos = [_image_as_video(image) for image in _flatten_images(images)]
+            kwargs.setdefault("do_sample_frames", False)
         if audio is not None:
             raise ValueError("InternVideo2 chat models take no audio.")
         if text is None:
             raise ValueError("InternVideo2ChatProcessor needs text (a prompt with one video token per video).")
+        if not isinstance(text, (str, list, tuple)):
+            raise TypeError(f"text: expected str or list of str, got {type(text).__name__}.")
         texts = [text] if isinstance(text, str) else list(text)
+        if not texts:
+            raise ValueError("text: expected str or list of str, got an empty list.")
         if not all(isinstance(t, str) for t in texts):
-            raise TypeError("text must be a string or a list of strings.")
+            raise TypeError(
+                f"text: expected str or list of str, got a list holding {sorted({type(t).__name__ for t in texts})}."
+            )
 
         output_kwargs = self._merge_kwargs(
             InternVideo2ChatProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs
@@ -357,13 +501,11 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
                 f"The text has {sum(counts)} video tokens ({self.video_token!r}) in total but {len(views_per_video)} "
                 "videos were given; write one video token per video (the chat template does)."
             )
+        add_special_tokens = text_kwargs.get("add_special_tokens")
+        add_special_tokens = self.segment_special_tokens if add_special_tokens is None else bool(add_special_tokens)
         input_ids, start = [], 0
         for t, count in zip(texts, counts):
-            input_ids.append(
-                self.tokenize_with_videos(
-                    t, views_per_video[start : start + count], bool(text_kwargs.get("add_special_tokens", False))
-                )
-            )
+            input_ids.append(self.tokenize_with_videos(t, views_per_video[start : start + count], add_special_tokens))
             start += count
 
         pad_kwargs = {
@@ -376,7 +518,28 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         )
         data["input_ids"] = padded["input_ids"]
         data["attention_mask"] = padded["attention_mask"]
+        if qformer_text is not None:
+            data.update(self.tokenize_qformer_text(qformer_text, len(texts)))
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def tokenize_qformer_text(self, qformer_text: str | list[str], batch_size: int) -> dict:
+        """`qformer_input_ids` / `qformer_attention_mask` of the Q-Former instruction, one row per prompt (a single
+        string serves every prompt), as the original: BERT `[CLS] ... [SEP]`, left padding to the longest, left
+        truncation to the Q-Former's 512 positions."""
+        if not self.qformer_instruction:
+            raise ValueError(
+                "qformer_text given, but this processor has qformer_instruction=False (only the HD chat model "
+                "conditions its Q-Former on the instruction)."
+            )
+        if self.qformer_tokenizer is None:
+            raise ValueError("qformer_text needs the Q-Former tokenizer (qformer_tokenizer=...).")
+        rows = [qformer_text] * batch_size if isinstance(qformer_text, str) else list(qformer_text)
+        if len(rows) != batch_size:
+            raise ValueError(f"qformer_text has {len(rows)} entries for {batch_size} prompts.")
+        encoded = self.qformer_tokenizer(
+            rows, padding="longest", truncation=True, max_length=512, padding_side="left", return_tensors="pt"
+        )
+        return {"qformer_input_ids": encoded["input_ids"], "qformer_attention_mask": encoded["attention_mask"]}
 
     def apply_chat_template(self, conversation, chat_template: str | None = None, **kwargs):
         """`ProcessorMixin.apply_chat_template` with the template variable `video_token` set to this processor's
@@ -398,4 +561,5 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
 
     @property
     def model_input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask", "pixel_values_videos"]
+        names = ["input_ids", "attention_mask", "pixel_values_videos"]
+        return names + (["qformer_input_ids", "qformer_attention_mask"] if self.qformer_instruction else [])

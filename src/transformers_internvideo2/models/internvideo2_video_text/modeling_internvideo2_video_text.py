@@ -37,7 +37,9 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...losses.accumulation import mean_over_step
 from ...losses.contrastive import video_text_contrastive_loss
+from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2TextConfig,
@@ -355,7 +357,7 @@ class InternVideo2TextEncoder(nn.Module):
         return hidden_states
 
 
-class InternVideo2TextPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2TextPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2TextConfig
     base_model_prefix = "text_model"
     remote_code_auto_map = {
@@ -408,6 +410,9 @@ class InternVideo2TextModel(InternVideo2TextPreTrainedModel):
     The default is `"text"` without `encoder_hidden_states` and `"full"` with them. [`encode_text`] and [`fuse`] are
     the two entry points by name.
     """
+
+    # a masked-LM folder loaded as the bare encoder drops its MLM head on purpose (strict loading refuses the rest)
+    _keys_to_ignore_on_load_unexpected = [r"^mlm_head\."]
 
     def __init__(self, config: InternVideo2TextConfig):
         super().__init__(config)
@@ -580,7 +585,7 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
         logits = self.mlm_head(outputs.last_hidden_state)
         loss = None
         if labels is not None:
-            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
+            loss = token_cross_entropy(logits, labels, kwargs.get("num_items_in_batch"))
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
 
 
@@ -600,7 +605,7 @@ class InternVideo2VisionTokenProjection(nn.Module):
         return self.layer_norm(self.dense(video_tokens))
 
 
-class InternVideo2PreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2PreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2Config
     base_model_prefix = "internvideo2"
     remote_code_auto_map = {
@@ -649,6 +654,9 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
     Single images are 1-frame clips (`pixel_values` of shape `(B, 1, C, H, W)`); they use the image position table
     (1B: a learned one; 6B: the time-mean of the video table), as the original.
     """
+
+    # a retrieval folder loaded as the dual encoder drops its matching and MLM heads on purpose
+    _keys_to_ignore_on_load_unexpected = [r"^(matching_head|mlm_head)\."]
 
     def __init__(self, config: InternVideo2Config):
         super().__init__(config)
@@ -968,13 +976,8 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         text = self.internvideo2.text_model
         text_hidden = text(input_ids=masked_input_ids, attention_mask=attention_mask, mode="text").last_hidden_state
         logits = self.mlm_head(text.fuse(text_hidden, attention_mask, video_tokens).last_hidden_state)
-        counted = labels != -100
-        per_token = F.cross_entropy(
-            logits.float().view(-1, logits.shape[-1]), labels.view(-1).clamp_min(0), reduction="none"
-        ) * counted.view(-1)
         # nothing masked (tiny batches): a zero that keeps the graph connected
-        divisor = counted.sum().clamp_min(1) if num_items_in_batch is None else num_items_in_batch
-        return per_token.sum() / divisor, logits
+        return token_cross_entropy(logits, labels, num_items_in_batch), logits
 
     @can_return_tuple
     def forward(

@@ -58,7 +58,12 @@ from transformers.utils import logging
 from ...media.audio_decoding import DecodedAudio, NoAudioStreamError, decode_audio
 from ...media.frame_sampling import canonical_frame_sampling
 from ..beats.feature_extraction_beats import BeatsFeatureExtractor
-from ..internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+from ..internvideo2_vision.video_processing_internvideo2 import (
+    InternVideo2VideoProcessor,
+    is_single_frame_array,
+    is_video_frame,
+    split_video_inputs,
+)
 from ..remote_code import RemoteCodeMixin
 
 
@@ -144,47 +149,15 @@ def stage2_text_tokenizer(tokenizer: PreTrainedTokenizerBase, add_sep: bool = Fa
     )
 
 
-def _is_frame(x) -> bool:
-    """A single still frame: a PIL image or a 3-D array/tensor."""
-    if isinstance(x, (np.ndarray, torch.Tensor)):
-        return x.ndim == 3
-    return hasattr(x, "convert") and hasattr(x, "size")  # PIL.Image.Image without importing PIL here
-
-
 def _split_videos(videos) -> list:
-    """Normalise the accepted video inputs into a list with one entry per video."""
-    if isinstance(videos, (str, os.PathLike)):
-        return [os.fspath(videos)]
-    if isinstance(videos, (np.ndarray, torch.Tensor)):
-        if videos.ndim == 4:
-            return [videos]
-        if videos.ndim == 5:
-            return list(videos)
+    """The videos of a call, one entry per video ([`split_video_inputs`]); a single still frame is refused, since
+    this model encodes images through their own path (`images=`)."""
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 3 and is_single_frame_array(videos):
         raise ValueError(
-            f"Expected a video of shape (T, H, W, C) or (T, C, H, W), or a batch (B, T, ...), got an array of shape "
-            f"{tuple(videos.shape)}. A single image is not a video: pass it with `images=` (one frame)."
+            f"Got an array of shape {tuple(videos.shape)}: a single image is not a video; pass it with `images=` "
+            "(one frame), or a grey video as (T, H, W, 1)."
         )
-    if isinstance(videos, (list, tuple)):
-        if len(videos) == 0:
-            raise ValueError("`videos` is an empty list")
-        if all(_is_frame(x) for x in videos):  # one video given as a list of frames
-            return [list(videos)]
-        out = []
-        for video in videos:
-            if isinstance(video, (str, os.PathLike)):
-                out.append(os.fspath(video))
-            elif isinstance(video, (np.ndarray, torch.Tensor)) and video.ndim == 4:
-                out.append(video)
-            elif isinstance(video, (list, tuple)) and video and all(_is_frame(x) for x in video):
-                out.append(list(video))
-            else:
-                shape = getattr(video, "shape", None)
-                raise ValueError(
-                    "Each video must be a file path, an array/tensor (T, H, W, C) or (T, C, H, W), or a list of "
-                    f"frames; got {type(video).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
-                )
-        return out
-    raise ValueError(f"Unsupported `videos` input of type {type(videos).__name__}")
+    return split_video_inputs(videos)
 
 
 def _split_audio(audio) -> list:
@@ -219,15 +192,6 @@ def _split_audio(audio) -> list:
                 )
         return list(audio)
     raise ValueError(f"Unsupported `audio` input of type {type(audio).__name__}")
-
-
-def _frames_array(video):
-    """A list of frames -> one array `(T, ...)`; arrays and tensors pass through."""
-    if isinstance(video, list):
-        if isinstance(video[0], torch.Tensor):
-            return torch.stack(video)
-        return np.stack([np.asarray(frame) for frame in video])
-    return video
 
 
 class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
@@ -409,12 +373,17 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
             [`BatchFeature`] with `input_ids` and `attention_mask` of shape `(num_texts, length)` (`int64`), where
             `length = max_length` with `padding="max_length"`.
         """
+        if not isinstance(text, (str, list, tuple)):
+            raise TypeError(f"text: expected str or list of str, got {type(text).__name__}: {text!r}")
         texts = [text] if isinstance(text, str) else list(text)
         if not texts:
-            raise ValueError("`text` is an empty list")
+            raise ValueError("text: expected str or list of str, got an empty list")
         for item in texts:
             if not isinstance(item, str):
-                raise TypeError(f"Each text must be a string, got {type(item).__name__}: {item!r}")
+                raise TypeError(
+                    f"text: expected str or list of str; an item is {type(item).__name__}: {item!r} (each text must be a "
+                    "string)"
+                )
         max_length = self._check_max_length(self.max_length if max_length is None else max_length, self.tokenizer)
         clean_text = self.clean_text if clean_text is None else clean_text
         add_sep = self.add_sep if add_sep is None else add_sep
@@ -458,14 +427,16 @@ class InternVideo2Processor(RemoteCodeMixin, ProcessorMixin):
         videos_kwargs.setdefault("return_tensors", "pt")
         if images is not None:
             images = images if isinstance(images, (list, tuple)) else [images]
-            clips = []
+            if not images:
+                raise ValueError("`images` is an empty list; expected at least one image.")
             for image in images:
-                if not _is_frame(image):
+                if not is_video_frame(image):
                     raise ValueError(
-                        f"Each image must be a PIL image or a 3-D array/tensor, got {type(image).__name__}"
+                        "Each image must be a PIL image, an (H, W, C) / (C, H, W) array/tensor or an (H, W) grey "
+                        f"array; got {type(image).__name__}"
                         + (f" of shape {tuple(image.shape)}" if hasattr(image, "shape") else "")
                     )
-                clips.append(_frames_array([image]))
+            clips = [[image] for image in images]  # each image is a one-frame video
             return self.video_processor(clips, do_sample_frames=False, **videos_kwargs)
         if num_frames is not None:
             videos_kwargs["num_frames"] = num_frames

@@ -40,20 +40,29 @@ from transformers.image_utils import (
     SizeDict,
 )
 from transformers.processing_utils import Unpack, VideosKwargs
-from transformers.utils import TensorType
+from transformers.utils import TensorType, logging
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, group_videos_by_shape, reorder_videos
+from huggingface_hub.errors import StrictDataclassError
 
 from ...media.frame_sampling import canonical_frame_sampling, sample_frame_indices
 from ...media.video_decoding import SUPPORTED_BACKENDS, decode_video_frames
 from ..remote_code import RemoteCodeMixin
 
 
+logger = logging.get_logger(__name__)
+
 __all__ = [
+    "EXPECTED_VIDEO_INPUT",
     "InternVideo2VideoProcessor",
     "InternVideo2VideoProcessorKwargs",
+    "check_pixel_range",
+    "is_single_frame_array",
+    "is_video_frame",
     "multi_view_crop_starts",
     "resize_frames_bicubic_uint8",
+    "split_video_inputs",
+    "standardize_video",
 ]
 
 # The backend requested for the current `preprocess` call (fetch_videos has no kwargs of its own).
@@ -154,10 +163,27 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
             kwargs["num_frames"] = None
         elif kwargs.get("num_frames") is not None and "fps" not in kwargs:
             kwargs["fps"] = None
-        videos = _paths_to_str(videos)
+        if kwargs.get("do_sample_frames", self.do_sample_frames):
+            _check_sampling_arguments(kwargs.get("num_frames", self.num_frames), kwargs.get("fps", self.fps))
+        if kwargs.get("num_frames") is not None:
+            kwargs["num_frames"] = int(kwargs["num_frames"])
+        videos = split_video_inputs(videos)
+        num_paths = sum(isinstance(video, str) for video in videos)
+        if 0 < num_paths < len(videos):
+            raise ValueError(
+                "A batch mixes video file paths and decoded frames; pass one kind per call (or decode the files "
+                "with media.video_decoding.decode_video_frames first)."
+            )
+        if num_paths == 0:  # decoded frames: checked and brought to (T, 3, H, W) here, whatever their layout
+            videos = [standardize_video(video, kwargs.get("input_data_format")) for video in videos]
+            kwargs["input_data_format"] = ChannelDimension.FIRST
+        else:
+            kwargs["input_data_format"] = None  # the decoder's (T, H, W, 3)
         token = _CALL_BACKEND.set(kwargs.get("video_backend"))
         try:
             return super().preprocess(videos, **kwargs)
+        except StrictDataclassError as error:  # Transformers' kwarg type check: a wrong argument type
+            raise TypeError(str(error)) from error
         finally:
             _CALL_BACKEND.reset(token)
 
@@ -270,6 +296,8 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         return_tensors: str | TensorType | None = None,
         **kwargs,
     ) -> BatchFeature:
+        for video in videos:
+            check_pixel_range(video, do_rescale, rescale_factor, do_normalize)
         grouped, grouped_index = group_videos_by_shape(videos)
         resized = {}
         for shape, stacked in grouped.items():
@@ -325,6 +353,9 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         num_frames = num_frames if num_frames is not None else self.num_frames
         if num_frames is None:
             raise ValueError("`num_frames` must be set for multi_view")
+        num_frames = _check_positive_int("num_frames", num_frames)
+        num_clips = _check_positive_int("num_clips", num_clips)
+        num_crops = _check_positive_int("num_crops", num_crops)
         clip_indices = None
         if isinstance(video, (str, os.PathLike)):
             backend = video_backend or self.video_backend or "auto"
@@ -342,9 +373,12 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
             position = {idx: i for i, idx in enumerate(metadata.frames_indices)}
             clip_indices = [np.array([position[int(i)] for i in idx]) for idx in clip_indices]
             video = frames
-        prepared = self._prepare_input_videos(
-            videos=[_frames_to_array(video)], do_convert_rgb=self.do_convert_rgb, input_data_format=input_data_format
-        )[0]  # (L, C, H, W)
+        elif not isinstance(video, (np.ndarray, torch.Tensor, list, tuple)) and not _is_pil_image(video):
+            raise TypeError(f"multi_view takes one video: {EXPECTED_VIDEO_INPUT}; got {type(video).__name__}.")
+        videos = split_video_inputs(video)
+        if len(videos) != 1:
+            raise ValueError(f"multi_view takes one video, got a batch of {len(videos)}; call it once per video.")
+        prepared = standardize_video(videos[0], input_data_format)  # (L, 3, H, W)
         if clip_indices is None:
             clip_indices = [
                 sample_frame_indices(prepared.shape[0], num_frames, "test_clips", clip_index=k, num_clips=num_clips)
@@ -356,9 +390,12 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
         needed = sorted(set(np.concatenate(clip_indices).tolist()))
         remap = {idx: i for i, idx in enumerate(needed)}
         frames = prepared[needed]
+        check_pixel_range(frames, self.do_rescale, self.rescale_factor, self.do_normalize)
         if self.do_resize:
             frames = self.resize(frames, size=size, resample=self.resample)
         height, width = frames.shape[-2:]
+        if not self.do_center_crop:  # `preprocess` gives the model whole frames: so does every view
+            crop = SizeDict(height=height, width=width)
         if width >= height:  # landscape: crops move along x
             xs = multi_view_crop_starts(width, crop.width, num_crops)
             ys = [int((height - crop.height) / 2)] * num_crops
@@ -418,20 +455,249 @@ def _rename_sampling_mode(kwargs: dict) -> None:
             kwargs.setdefault("frame_sampling", mode)
 
 
-def _paths_to_str(videos):
-    if isinstance(videos, os.PathLike):
-        return os.fspath(videos)
-    if isinstance(videos, (list, tuple)) and videos and any(isinstance(v, os.PathLike) for v in videos):
-        return [os.fspath(v) if isinstance(v, os.PathLike) else v for v in videos]
-    return videos
+# --------------------------------------------------------------------------------------------------------------
+# Input checks shared by every processor that takes videos (video, video-text and chat processors)
+# --------------------------------------------------------------------------------------------------------------
+EXPECTED_VIDEO_INPUT = (
+    "a video file path, a (T, H, W, C) array or a (T, C, H, W) array/tensor with C = 3 (RGB), 1 (grey) or 4 "
+    "(RGBA), a (T, H, W) grey array, a list of frames (PIL images, (H, W, C) / (C, H, W) / (H, W) arrays), or a "
+    "list or 5-D batch of those"
+)
+# Channel counts in order of preference when two axes of a 4-D array could hold the channels.
+_CHANNEL_COUNTS = (3, 4, 1)
+# PIL modes read as they are: RGB, RGBA (alpha dropped later, with a warning) and the grey modes.
+_PIL_MODES_AS_IS = ("RGB", "RGBA", "L", "I", "I;16", "F")
 
 
-def _frames_to_array(video):
-    """A list of frames (PIL / arrays / tensors) -> one array or tensor; arrays and tensors pass through."""
-    if isinstance(video, (np.ndarray, torch.Tensor)):
+def _is_pil_image(x) -> bool:
+    return hasattr(x, "convert") and hasattr(x, "mode") and hasattr(x, "size")
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, torch.Tensor))
+
+
+def is_video_frame(x) -> bool:
+    """One still frame: a PIL image, a grey `(H, W)` array or an `(H, W, C)` / `(C, H, W)` array."""
+    return _is_pil_image(x) or (_is_array(x) and x.ndim in (2, 3))
+
+
+def is_single_frame_array(array) -> bool:
+    """Whether a 3-D array is one frame, `(H, W, C)` or `(C, H, W)`, rather than a grey video `(T, H, W)`: its last
+    axis has 1, 3 or 4 entries, or its first 1 or 3 (the Transformers rule for inferring the channel axis)."""
+    return array.shape[-1] in _CHANNEL_COUNTS or array.shape[0] in (1, 3)
+
+
+def split_video_inputs(videos) -> list:
+    """The videos of one call, one entry per video: a path (`str`), a 4-D array/tensor, or a list of frames (so that
+    splitting the result again gives it back). Accepts one video or a batch: a list (nested lists are flattened, as
+    chat templates pass one list of videos per conversation) or a 5-D array. A 3-D array is one frame or a grey video
+    `(T, H, W)` ([`is_single_frame_array`]); a list of 3-D arrays is one video given as its frames.
+
+    Raises:
+        ValueError: no video at all (`None`, `[]`, a batch of 0), or an array of the wrong number of dimensions.
+        TypeError: anything that is not a path, an array/tensor, a PIL image or a list of those.
+    """
+    if videos is None:
+        raise ValueError(f"No video was given; expected {EXPECTED_VIDEO_INPUT}.")
+    if isinstance(videos, (str, os.PathLike)):
+        return [os.fspath(videos)]
+    if _is_pil_image(videos):
+        return [[videos]]
+    if _is_array(videos):
+        shape = tuple(videos.shape)
+        if videos.ndim == 5:
+            if shape[0] == 0:
+                raise ValueError(f"Got a batch of 0 videos (an array of shape {shape}); expected at least one video.")
+            return list(videos)
+        if videos.ndim == 4:
+            return [videos]
+        if videos.ndim == 3:  # one frame, or a grey video given a channel axis (so that the result splits the same)
+            return [[videos]] if is_single_frame_array(videos) else [videos[..., None]]
+        if videos.ndim == 2:
+            return [[videos]]  # one grey frame
+        raise ValueError(f"Expected {EXPECTED_VIDEO_INPUT}; got an array of shape {shape}.")
+    if isinstance(videos, (list, tuple)):
+        if len(videos) == 0:
+            raise ValueError(f"`videos` is (or holds) an empty list; expected {EXPECTED_VIDEO_INPUT}.")
+        if all(is_video_frame(x) for x in videos):  # one video given as its frames
+            return [list(videos)]
+        out = []
+        for item in videos:
+            out.extend(split_video_inputs(item))
+        return out
+    raise TypeError(f"Expected {EXPECTED_VIDEO_INPUT}; got {type(videos).__name__}.")
+
+
+def _stack_frames(frames) -> np.ndarray | torch.Tensor:
+    """A list of frames -> one array `(T, ...)`: PIL images become arrays (palette and other modes via RGB), grey
+    `(H, W)` frames get a channel axis."""
+    if len(frames) == 0:
+        raise ValueError("A video was given as an empty list of frames; expected at least one frame.")
+    if all(isinstance(frame, torch.Tensor) for frame in frames):
+        stacked = [frame[None] if frame.ndim == 2 else frame for frame in frames]
+    else:
+        stacked = []
+        for frame in frames:
+            if _is_pil_image(frame):
+                frame = np.asarray(frame if frame.mode in _PIL_MODES_AS_IS else frame.convert("RGB"))
+            elif isinstance(frame, torch.Tensor):
+                frame = frame.detach().cpu().numpy()
+            elif not isinstance(frame, np.ndarray):
+                raise TypeError(f"A frame must be a PIL image or an array/tensor, got {type(frame).__name__}.")
+            stacked.append(frame[..., None] if frame.ndim == 2 else frame)
+    shapes = sorted({tuple(frame.shape) for frame in stacked})
+    if len(shapes) > 1:
+        raise ValueError(f"The frames of one video must all have the same shape, got {shapes}.")
+    if len(shapes[0]) != 3:
+        raise ValueError(f"A frame must be (H, W, C), (C, H, W) or (H, W); got one of shape {shapes[0]}.")
+    if isinstance(stacked[0], torch.Tensor):
+        return torch.stack(stacked)
+    return np.stack(stacked)
+
+
+def _to_tensor(video) -> torch.Tensor:
+    """`uint8` stays `uint8`; every other real dtype becomes `float32`. Booleans, complex numbers and objects are
+    refused: they are not pixel values."""
+    if isinstance(video, np.ndarray):
+        if video.dtype == np.uint8:
+            return torch.from_numpy(np.ascontiguousarray(video))
+        if video.dtype.kind not in "uif":
+            raise TypeError(
+                f"Frames of dtype {video.dtype} are not pixel values; expected uint8 (0-255) or floating-point frames."
+            )
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: refused below
+            return torch.from_numpy(np.ascontiguousarray(video, dtype=np.float32))
+    video = video.detach()
+    if video.dtype == torch.uint8:
         return video
-    if isinstance(video, (list, tuple)) and video:
-        if isinstance(video[0], torch.Tensor):
-            return torch.stack(list(video))
-        return np.stack([np.asarray(frame) for frame in video])
-    raise ValueError(f"Unsupported video input of type {type(video)} for multi_view")
+    if video.dtype == torch.bool or video.is_complex():
+        raise TypeError(
+            f"Frames of dtype {video.dtype} are not pixel values; expected uint8 (0-255) or floating-point frames."
+        )
+    return video.float()
+
+
+def _channel_axis(shape: tuple, input_data_format) -> int:
+    """Axis 1 (`(T, C, H, W)`) or 3 (`(T, H, W, C)`) of a 4-D video."""
+    if input_data_format is not None:
+        axis = 1 if ChannelDimension(input_data_format) == ChannelDimension.FIRST else 3
+        if shape[axis] not in _CHANNEL_COUNTS:
+            raise ValueError(
+                f"input_data_format={ChannelDimension(input_data_format).value!r} puts the channels on axis {axis} of a "
+                f"video of shape {shape}, which has {shape[axis]} entries; expected 3 (RGB), 1 (grey) or 4 (RGBA)."
+            )
+        return axis
+    first, last = shape[1] in _CHANNEL_COUNTS, shape[3] in _CHANNEL_COUNTS
+    if first and last:
+        return 1 if _CHANNEL_COUNTS.index(shape[1]) <= _CHANNEL_COUNTS.index(shape[3]) else 3
+    if first or last:
+        return 1 if first else 3
+    if shape[0] in _CHANNEL_COUNTS:
+        raise ValueError(
+            f"A video of shape {shape} looks channel-first (C, T, H, W); the processors take (T, H, W, C) or "
+            "(T, C, H, W): pass video.permute(1, 0, 2, 3) (torch) or video.transpose(1, 0, 2, 3) (numpy)."
+        )
+    raise ValueError(
+        f"Cannot find the channel axis of a video of shape {shape}: expected (T, H, W, C) or (T, C, H, W) with "
+        "C = 3 (RGB), 1 (grey) or 4 (RGBA)."
+    )
+
+
+def standardize_video(video, input_data_format=None) -> torch.Tensor:
+    """One decoded video as a `(T, 3, H, W)` tensor (`uint8`, or `float32` for every other dtype).
+
+    * Layouts: `(T, H, W, C)` and `(T, C, H, W)` (the channel axis is the one with 3, 4 or 1 entries; pass
+      `input_data_format` when both could be), a list of frames, a grey `(T, H, W)` array. A 3-D array is one frame
+      when its last axis has 1, 3 or 4 entries or its first has 1 or 3 (the Transformers rule), else a grey video.
+    * Grey (one channel) is replicated to RGB. RGBA drops the alpha channel (it is not composited over a
+      background), with a warning.
+
+    Raises:
+        ValueError: a channel-first `(C, T, H, W)` array, no channel axis, no frames, empty frames.
+        TypeError: boolean, complex or object frames, or frames that are neither arrays nor PIL images.
+    """
+    if isinstance(video, (list, tuple)):
+        video = _stack_frames(video)
+    elif not _is_array(video):
+        raise TypeError(f"Expected {EXPECTED_VIDEO_INPUT}; got {type(video).__name__}.")
+    if video.ndim == 3:
+        is_frame = input_data_format is not None or is_single_frame_array(video)
+        video = video[None] if is_frame else video[..., None]  # one frame, or a grey (T, H, W) video
+    if video.ndim != 4:
+        raise ValueError(f"Expected {EXPECTED_VIDEO_INPUT}; got an array of shape {tuple(video.shape)}.")
+    if video.shape[0] == 0:
+        raise ValueError(f"The video has no frames (an array of shape {tuple(video.shape)}).")
+    tensor = _to_tensor(video)
+    if _channel_axis(tuple(tensor.shape), input_data_format) == 3:
+        tensor = tensor.permute(0, 3, 1, 2)
+    if 0 in tensor.shape[-2:]:
+        raise ValueError(f"The frames are empty ({tensor.shape[-2]}x{tensor.shape[-1]} pixels).")
+    if tensor.shape[1] == 1:
+        tensor = tensor.expand(-1, 3, -1, -1)
+    elif tensor.shape[1] == 4:
+        logger.warning_once(
+            "RGBA frames: the alpha channel is dropped (not composited over a background); the model sees the RGB "
+            "channels."
+        )
+        tensor = tensor[:, :3]
+    return tensor
+
+
+def check_pixel_range(video: torch.Tensor, do_rescale: bool, rescale_factor: float | None, do_normalize: bool) -> None:
+    """Refuse frames whose values contradict the rescaling about to be applied (which would give silently wrong
+    pixel values). With the standard `rescale_factor = 1/255`:
+
+    * `do_rescale=True` expects 0-255 pixel values: floating-point frames all within [0, 1] (and not all zero) are
+      taken to be rescaled already (the case Transformers' image processors warn about: "It looks like you are
+      trying to rescale already rescaled images"); values below -1 or above 256 are not 0-255 pixel values either.
+    * `do_rescale=False` with `do_normalize=True` expects frames in [0, 1]: values below -1 or above 2 are refused.
+
+    NaN and infinite values are always refused. Other rescale factors only get the finiteness check.
+
+    Raises:
+        ValueError: naming the range found and the setting that fits it.
+    """
+    if video.is_floating_point() and not bool(torch.isfinite(video).all()):
+        raise ValueError("The frames hold NaN or infinite values; expected finite pixel values.")
+    if video.numel() == 0:
+        return
+    low, high = float(video.amin()), float(video.amax())
+    standard = rescale_factor is not None and abs(float(rescale_factor) * 255.0 - 1.0) < 1e-6
+    if do_rescale and standard:
+        if video.is_floating_point() and low >= 0.0 and 0.0 < high <= 1.0:
+            raise ValueError(
+                f"It looks like you are trying to rescale already rescaled frames: floating-point values in "
+                f"[{low:g}, {high:g}] with do_rescale=True, which divides them by 255 again. Pass do_rescale=False "
+                "for frames in [0, 1], or give 0-255 (uint8) frames."
+            )
+        if low < -1.0 or high > 256.0:
+            raise ValueError(
+                f"Frame values span [{low:g}, {high:g}], but do_rescale=True expects 0-255 pixel values. Normalised "
+                "frames need do_rescale=False and do_normalize=False; frames in [0, 1] need do_rescale=False."
+            )
+    elif not do_rescale and do_normalize and (low < -1.0 or high > 2.0):
+        raise ValueError(
+            f"Frame values span [{low:g}, {high:g}], but do_rescale=False (with do_normalize=True) expects frames "
+            "already in [0, 1]. Pass do_rescale=True for 0-255 frames, or do_normalize=False for normalised ones."
+        )
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__} {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive number, got {value}.")
+    return int(value)
+
+
+def _check_sampling_arguments(num_frames, fps) -> None:
+    """`num_frames` a positive int, `fps` a positive finite number; checked before any decoding, so that a bad
+    request is not reported as a failure to decode the file."""
+    if num_frames is not None:
+        _check_positive_int("num_frames", num_frames)
+    if fps is not None:
+        if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)):
+            raise TypeError(f"`fps` must be a positive number, got {type(fps).__name__} {fps!r}.")
+        if not np.isfinite(fps) or fps <= 0:
+            raise ValueError(f"`fps` must be a positive number of frames per second, got {fps}.")

@@ -1,0 +1,100 @@
+# Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
+"""What every `internvideo2` command shares: the runtime options (one `--device` default for all), the batch options,
+the bundled-model default, and the one-line error / interruption handling with its exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable
+
+
+__all__ = [
+    "DEVICE_HELP",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "add_batch_arguments",
+    "add_runtime_arguments",
+    "default_model",
+    "resolve_dtype",
+    "run_command",
+]
+
+EXIT_ERROR = 1  # the work failed: one `internvideo2 COMMAND: error: ...` line on stderr
+EXIT_USAGE = 2  # invalid arguments (argparse's code)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+# EXIT_SKIPPED (3: a batch finished but skipped inputs) lives with the batch engine, tasks/batch.py.
+
+DEVICE_HELP = "cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)"
+
+
+def resolve_dtype(name: str | None):
+    import torch
+
+    return None if name is None else getattr(torch, name)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 and negatives are refused with exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser, batch_flag: str = "--batch-size") -> None:
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                        help="weights and inputs dtype (default: as saved)")  # fmt: skip
+    parser.add_argument(batch_flag, type=positive_int, default=1, help="videos per forward pass (default 1)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--on-error`, `--resume`, `--overwrite` of the batch commands (docs/reliability.md)."""
+    parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
+                        help="a video that cannot be decoded: skip it (named on stderr and in the summary; exit code "
+                        "3 at the end) or stop with exit code 1 (default: skip)")  # fmt: skip
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (or extend a finished output): inputs whose results the "
+                        "output already holds are not computed again")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output (refused otherwise)")
+
+
+def default_model(args: argparse.Namespace, bundled_name: str) -> None:
+    """`--model` omitted: use the model bundled with the package (trained on the shapes world) and say so."""
+    if args.model is None:
+        from ..shapes_world.bundled import bundled_model_dir
+
+        args.model = str(bundled_model_dir(bundled_name))
+        print(f"no --model given: using the bundled {bundled_name} model (trained on the shapes world only)",
+              file=sys.stderr)  # fmt: skip
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, (OSError, ValueError, ImportError, LookupError)):
+        return text  # user errors: the message says what was wrong
+    return f"{type(error).__name__}: {text} (run with --debug for the traceback)"
+
+
+def run_command(command: str, call: Callable[[], int], debug: bool = False) -> int:
+    """Run a command and turn what escapes it into an exit code: every failure is one `error:` line on stderr (the
+    traceback too with `debug`), Ctrl-C is `interrupted` and 130, a delegated parser's exit keeps its code."""
+    try:
+        return call()
+    except SystemExit as exit_:  # a delegated parser rejected its arguments or printed its help
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else EXIT_USAGE)
+    except KeyboardInterrupt:
+        print(f"internvideo2 {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the command line's last line of defence: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        print(f"internvideo2 {command}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,16 @@
+# Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
+"""`internvideo2 convert`: the checkpoint converter; its options are those of
+`conversion/convert_internvideo2_to_hf.py` (:func:`transformers_internvideo2.conversion.families.main`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+HELP = "convert an original InternVideo2 checkpoint (options of conversion/convert_internvideo2_to_hf.py)"
+
+
+def main(argv: Sequence[str]) -> int:
+    from ..conversion.families import main as convert_main
+
+    return convert_main(list(argv))

@@ -1,0 +1,83 @@
+# Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
+"""`internvideo2 embed`: video features of many files to one output, through the batch engine
+(:mod:`transformers_internvideo2.tasks.batch`): bad videos skipped and named, results kept as they are computed,
+`--resume`, atomic output. Vision folders give the backbone's `pooler_output`; stage-2 video-text folders the
+projected, L2-normalised `video_embeds` and the raw `pooler_output`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import add_batch_arguments, add_runtime_arguments, default_model, positive_int, resolve_dtype
+
+
+FORMATS = (".safetensors", ".parquet", ".jsonl")
+
+
+def add_parser(commands) -> None:
+    embed = commands.add_parser(
+        "embed",
+        help="write video embeddings to a .safetensors, .parquet or .jsonl file",
+        description="Vision folders (classifier, backbone, student): the attention-pooled `pooler_output` of the "
+        "backbone. Video-text (stage-2) folders: projected, L2-normalised `video_embeds` and `pooler_output`. Exit "
+        "codes: 0 all done, 1 failed, 2 bad arguments, 3 done but some videos skipped, 130 interrupted.",
+    )
+    embed.add_argument("--model", default=None,
+                       help="converted folder or Hub id (default: the bundled shapes-world video-text model)")
+    embed.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and/or folders of videos")
+    embed.add_argument("--output", required=True, metavar="FILE",
+                       help="output file; the format follows the extension: .safetensors (one (N, D) tensor per "
+                       "feature, names in the metadata), .parquet (one row per video) or .jsonl")  # fmt: skip
+    embed.add_argument("--num-frames", type=positive_int, default=None, help="frames per video (default: the processor's)")
+    add_batch_arguments(embed)
+    add_runtime_arguments(embed)
+    embed.set_defaults(handler=run)
+
+
+def _is_video_text_folder(model_id: str) -> bool:
+    from ..tasks.inference import load_model_config
+
+    config = load_model_config(model_id)
+    return getattr(config, "vision_config", None) is not None and getattr(config, "text_config", None) is not None
+
+
+def _load_job(args: argparse.Namespace):
+    from ..tasks.inference import VideoTextEmbeddingJob, VisionEmbeddingJob, load_vision_backbone, resolve_device
+
+    dtype = resolve_dtype(args.dtype)
+    if _is_video_text_folder(args.model):
+        from ..tasks.retrieval import load_model_and_processor
+
+        model, processor = load_model_and_processor(args.model, device=resolve_device(args.device), dtype=dtype)
+        return VideoTextEmbeddingJob(model, processor, str(args.model), num_frames=args.num_frames)
+    backbone, processor = load_vision_backbone(args.model, device=args.device, dtype=dtype)
+    return VisionEmbeddingJob(backbone, processor, str(args.model), num_frames=args.num_frames)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tasks.batch import BatchOutput, prepare_output, run_batch
+    from ..tasks.inference import collect_video_paths
+
+    videos = collect_video_paths(args.videos)  # fail on a bad path before loading a model
+    prepare_output(args.output, FORMATS, overwrite=args.overwrite, resume=args.resume)  # before any work
+    default_model(args, "shapes-video-text")
+    job = _load_job(args)
+    output = BatchOutput(args.output, vector_fields=job.vector_fields, settings=job.settings,
+                         header={"num_frames": job.num_frames, "feature": job.feature}, formats=FORMATS, overwrite=args.overwrite,
+                         resume=args.resume)  # fmt: skip
+    try:
+        summary = run_batch(videos, job.prepare, job.compute, output, batch_size=args.batch_size,
+                            on_error=args.on_error, progress=not args.no_progress, description="embedding")
+    except KeyboardInterrupt:
+        print(f"internvideo2 embed: results so far are kept in {output.partial}; rerun with --resume to continue",
+              file=sys.stderr)  # fmt: skip
+        raise
+    widths = ", ".join(f"{name} ({summary.written}, {job.widths.get(name, '?')})" for name in job.vector_fields)
+    print(
+        f"encoded {summary.computed} video(s) x {job.num_frames} frames: {widths} -> "
+        f"{summary.output} (decode + preprocess {summary.prepare_seconds:.2f} s, forward "
+        f"{summary.compute_seconds:.2f} s)"
+    )
+    print(summary.line("embedded"), file=sys.stderr)
+    return summary.exit_code

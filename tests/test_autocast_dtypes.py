@@ -1,0 +1,85 @@
+"""Under `torch.autocast(bfloat16)` every block matmul and the attention kernel run in bfloat16.
+
+A float32 tensor reaching a linear layer or the attention kernel inside autocast means a silent float32 path (the
+q/k RMSNorm once promoted q and k to float32, so the attention ran at a quarter of the bf16 speed). The tests record
+the dtypes that reach the kernels instead of timing anything.
+"""
+
+import pytest
+import torch
+from torch import nn
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from transformers_internvideo2 import InternVideo2Model, InternVideo2VisionConfig, InternVideo2VisionModel
+from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import (
+    eager_attention_forward,
+)
+
+from test_modeling_internvideo2_video_text import tiny_config as tiny_video_text_config
+
+
+class KernelDtypeRecorder:
+    """Records the q/k/v dtypes reaching the attention kernel and the input/output dtypes of every `nn.Linear`."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, model: nn.Module):
+        self.attention: list[tuple[torch.dtype, ...]] = []
+        self.linear: list[tuple[str, torch.dtype, torch.dtype]] = []
+        for name in ("sdpa", "eager"):
+            kernel = ALL_ATTENTION_FUNCTIONS.get(name, eager_attention_forward)
+            monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, name, self._wrap(kernel))
+        self._handles = [
+            module.register_forward_hook(self._linear_hook(name))
+            for name, module in model.named_modules()
+            if isinstance(module, nn.Linear)
+        ]
+
+    def _wrap(self, kernel):
+        def recording_kernel(module, query, key, value, *args, **kwargs):
+            self.attention.append((query.dtype, key.dtype, value.dtype))
+            return kernel(module, query, key, value, *args, **kwargs)
+
+        return recording_kernel
+
+    def _linear_hook(self, name: str):
+        def hook(module, inputs, output):
+            self.linear.append((name, inputs[0].dtype, output.dtype))
+
+        return hook
+
+
+def _assert_all_bf16(recorder: KernelDtypeRecorder):
+    assert recorder.attention, "no attention call was recorded"
+    assert recorder.linear, "no linear layer was recorded"
+    assert all(dtypes == (torch.bfloat16,) * 3 for dtypes in recorder.attention), recorder.attention
+    float32_linears = [name for name, _, out_dtype in recorder.linear if out_dtype != torch.bfloat16]
+    assert not float32_linears, f"linear layers computing in float32 under autocast: {float32_linears}"
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_vision_encoder_runs_bf16_kernels_under_autocast(monkeypatch, attn_implementation):
+    config = InternVideo2VisionConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, image_size=28,
+        patch_size=14, num_frames=4, pooler_output_size=16, pooler_num_attention_heads=4, use_qk_norm=True,
+    )
+    config._attn_implementation = attn_implementation
+    model = InternVideo2VisionModel(config).eval()
+    recorder = KernelDtypeRecorder(monkeypatch, model)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = model(torch.randn(1, 4, 3, 28, 28))
+    _assert_all_bf16(recorder)
+    assert outputs.pooler_output.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_video_text_model_runs_bf16_kernels_under_autocast(monkeypatch, attn_implementation):
+    config = tiny_video_text_config()
+    config._attn_implementation = attn_implementation
+    for sub_config in (config.vision_config, config.text_config):
+        sub_config._attn_implementation = attn_implementation
+    model = InternVideo2Model(config).eval()
+    recorder = KernelDtypeRecorder(monkeypatch, model)
+    input_ids = torch.tensor([[2, 5, 6, 7, 8]])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model.get_video_features(pixel_values=torch.randn(1, 4, 3, 28, 28))
+        model.get_text_features(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+    _assert_all_bf16(recorder)
