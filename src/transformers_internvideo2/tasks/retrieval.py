@@ -651,7 +651,14 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     model = model_class.from_pretrained(model_path, **kwargs).eval()
     if device is not None:
         model = model.to(device)
-    if has_processor:
+    if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1): its demo processor
+        from ..models.internvideo_mm import InternVideoMMProcessor
+
+        if has_processor:
+            processor = InternVideoMMProcessor.from_pretrained(model_path)
+        else:
+            processor = InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings)
+    elif has_processor:
         processor = (InternVideo2ClipProcessor if clip else InternVideo2Processor).from_pretrained(model_path)
     else:
         vision = config.vision_config

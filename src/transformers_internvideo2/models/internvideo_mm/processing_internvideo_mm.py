@@ -300,6 +300,17 @@ class InternVideoMMProcessor(RemoteCodeMixin, ProcessorMixin):
             data.update(self.tokenizer(text))
         return BatchFeature(data=data)
 
+    # the package's task API (retrieval, zero-shot pipeline), shared with the InternVideo2 processor
+    def process_videos(self, videos=None, images=None, num_frames: int | None = None, **kwargs) -> BatchFeature:
+        return self(videos=videos, images=images, num_frames=num_frames, **kwargs)
+
+    def tokenize(self, texts, max_length: int | None = None, clean_text: bool | None = None) -> BatchFeature:
+        """CLIP BPE ids; `max_length` overrides the context length; `clean_text` must stay `None`/`True` (the
+        tokenizer always applies the original cleaning)."""
+        if clean_text is False:
+            raise ValueError("The InternVideo-MM tokenizer always cleans the text as the original (ftfy, HTML, spaces).")
+        return self.tokenizer(texts, context_length=max_length or self.context_length)
+
     def batch_decode(self, ids, **kwargs) -> list[str]:
         return [self.tokenizer.decode(row, **kwargs) for row in ids]
 
