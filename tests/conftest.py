@@ -35,9 +35,21 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     # Also declared in pytest.ini; repeated here so the marker exists whatever ini file is used.
     config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
+    config.addinivalue_line(
+        "markers", "seed_pinned: a golden-value test of what given seeds produce (skipped under --seed-shift)"
+    )
     shift = config.getoption("--seed-shift")
     if shift:
         _shift_every_seed(shift)
+
+
+def pytest_collection_modifyitems(config, items):
+    shift = config.getoption("--seed-shift")
+    if shift:
+        skip = pytest.mark.skip(reason=f"checks the output of its exact seeds; --seed-shift {shift} changes them")
+        for item in items:
+            if item.get_closest_marker("seed_pinned"):
+                item.add_marker(skip)
 
 
 def _shift_every_seed(shift: int) -> None:

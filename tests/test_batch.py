@@ -152,6 +152,14 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
 
 
+def test_an_input_given_twice_is_processed_once(tmp_path, caplog):
+    names = _names(4)
+    with caplog.at_level("WARNING", logger="transformers_internvideo2.tasks.batch"):
+        summary = _run(tmp_path / "out.jsonl", [*names, names[1]])
+    assert summary.total == 4 and summary.written == 4 and "1 input(s) were given more than once" in caplog.text
+    assert [r["video"] for r in read_records(tmp_path / "out.jsonl")] == names
+
+
 def test_bugs_are_not_mistaken_for_bad_inputs(tmp_path):
     def buggy(name):
         raise TypeError("a bug, not a bad file")
@@ -268,6 +276,11 @@ def test_directory_as_output_and_truncated_checkpoint_are_one_line_errors(classi
     assert err.startswith("internvideo2 convert: error: ")
 
 
+def test_resume_without_an_output_is_refused(classifier_dir, sample_video_path, capsys):
+    assert cli.main(["classify", "--model", str(classifier_dir), str(sample_video_path), "--resume"]) == 1
+    assert "--resume and --overwrite apply to an output file" in capsys.readouterr().err
+
+
 def test_retrieve_rejects_zero_top_k_and_rerank_k_and_model_is_optional_in_help(capsys):
     for flag in ("--top-k", "--rerank-k", "--video-batch-size"):
         assert cli.main(["retrieve", "--videos", "x.mp4", "--captions", "a", flag, "0"]) == 2
@@ -292,3 +305,9 @@ def test_one_device_default_for_every_command():
     for parser in parsers:
         (device,) = [a for a in parser._actions if "--device" in a.option_strings]
         assert device.default is None and device.help == DEVICE_HELP
+    from transformers_internvideo2.tasks.inference import resolve_device
+
+    assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")

@@ -226,3 +226,99 @@ def test_trainer_uses_the_eval_collator_for_evaluation_only(clips, tmp_path):
     assert eval_collator.calls == 2 and train_collator.calls == training_calls and np.isfinite(metrics["eval_loss"])
     trainer.predict(ds)
     assert eval_collator.calls == 4 and train_collator.calls == training_calls
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Undecodable samples: skipped with a warning and a counter, up to a failure fraction (docs/reliability.md)
+# ----------------------------------------------------------------------------------------------------------------
+def _corrupt(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)  # exists, looks like an mp4, cannot decode
+    return path
+
+
+def test_collator_skips_an_undecodable_sample_with_a_warning_and_a_counter(clips, tmp_path, caplog):
+    from transformers_internvideo2.training.data import TooManyUndecodableSamplesError
+
+    root, _ = clips
+    ds = load_video_folder(root, class_names=list(DIRECTIONS))
+    bad = {"video": {"path": str(_corrupt(tmp_path / "bad.mp4")), "bytes": None}, "label": 3}
+    for mode in ("train", "val"):
+        collator = VideoCollator(processor(), mode=mode, seed=0, max_failure_fraction=0.5)
+        with caplog.at_level("WARNING", logger="transformers_internvideo2.training.data"):
+            batch = collator([ds[0], bad, ds[1]])
+        assert batch["pixel_values"].shape[0] == 2
+        assert batch["labels"].tolist() == [ds[0]["label"], ds[1]["label"]]  # labels stay aligned with the clips
+        assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 3
+        assert "bad.mp4" in caplog.text and "(1 of 2 samples skipped so far)" in caplog.text
+        # every sample of a batch bad: the last good sample stands in (a Trainer cannot take an empty batch)
+        alone = collator([bad])
+        torch.testing.assert_close(alone["labels"], torch.tensor([ds[1]["label"]]))
+        # past the fraction: a clear error naming the files
+        with pytest.raises(TooManyUndecodableSamplesError, match=r"3 of 5 training samples .*bad\.mp4.*max_failure_fraction"):
+            collator([bad, ds[2]])
+    with pytest.raises(TooManyUndecodableSamplesError, match="No sample of the batch"):
+        VideoCollator(processor())([bad])
+    strict = VideoCollator(processor(), max_failure_fraction=0.0)
+    with pytest.raises(TooManyUndecodableSamplesError, match="1 of 2"):
+        strict([ds[0], bad])
+
+
+def test_failure_fraction_is_judged_once_one_failure_fits():
+    from transformers_internvideo2.training.data import DecodeFailureBudget, TooManyUndecodableSamplesError
+
+    budget = DecodeFailureBudget(0.1)
+    budget.failed_sample("first.mp4", ValueError("corrupt"))
+    for _ in range(19):
+        budget.succeeded()
+    assert budget.failure_fraction == 0.05  # 1 of 20 within 10 %
+    with pytest.raises(TooManyUndecodableSamplesError, match=r"3 of 22 .*second\.mp4.*third\.mp4"):
+        budget.failed_sample("second.mp4", ValueError("corrupt"))  # 2 of 21 < 10 %: fine
+        budget.failed_sample("third.mp4", ValueError("corrupt"))  # 3 of 22 > 10 %
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        DecodeFailureBudget(1.5)
+
+
+def test_load_video_table_checks_decodability(clips, tmp_path):
+    root, rows = clips
+    _corrupt(root / "broken" / "bad.mp4")
+    table = root / "with_bad.jsonl"
+    with open(table, "w") as f:
+        for row in [*rows[:2], {"video": "broken/bad.mp4", "label": "up", "caption": "x"}]:
+            f.write(json.dumps(row) + "\n")
+    assert len(load_video_table(str(table))) == 3  # existence only, by default
+    with pytest.raises(ValueError, match=r"1 of 3 videos cannot be decoded: .*broken/bad\.mp4 \(VideoDecodingError"):
+        load_video_table(str(table), check_decodable=True)
+    with pytest.raises(ValueError, match=r"1 of 7 videos cannot be decoded: .*broken/bad\.mp4"):
+        load_video_folder(root, check_decodable=True)
+    assert len(load_video_folder(root)) == 7
+    (root / "broken" / "bad.mp4").unlink()
+    (root / "broken").rmdir()
+
+
+def test_classification_trainer_trains_past_an_undecodable_file(clips, tmp_path):
+    from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
+    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
+
+    root, rows = clips
+    folder = tmp_path / "videofolder"
+    for row in rows:
+        (folder / row["video"]).parent.mkdir(parents=True, exist_ok=True)
+        (folder / row["video"]).symlink_to(root / row["video"])
+    _corrupt(folder / "up" / "bad.mp4")
+    ds = load_video_folder(folder, class_names=list(DIRECTIONS))  # 7 samples, 1 undecodable
+    config = InternVideo2VisionConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8,
+        num_frames=8, pooler_output_size=16, pooler_num_attention_heads=4, num_labels=4,
+    )  # fmt: skip
+    args = InternVideo2ClassificationArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=2, num_train_epochs=1, report_to=[], save_strategy="no",
+        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+    )  # fmt: skip
+    collator = VideoCollator(processor(), mode="train", max_failure_fraction=0.2)
+    trainer = InternVideo2ClassificationTrainer(
+        model=InternVideo2ForVideoClassification(config), args=args, train_dataset=ds, data_collator=collator
+    )
+    result = trainer.train()
+    assert np.isfinite(result.training_loss) and result.global_step == 4
+    assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 7

@@ -54,3 +54,26 @@ def test_classification_loss_with_indices_soft_targets_and_ignored_labels():
     torch.testing.assert_close(video_classification_loss(logits, labels, num_items_in_batch=8), hard / 2)
     with pytest.raises(ValueError, match="shape"):
         video_classification_loss(logits, torch.rand(4, 3))
+
+
+def test_token_cross_entropy_means_over_labelled_tokens_and_is_zero_without_any():
+    from transformers_internvideo2.losses import token_cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11, requires_grad=True)
+    labels = torch.tensor([[3, -100, 7, 1, -100], [-100, 2, -100, -100, 10]])
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), labels.reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(token_cross_entropy(logits, labels), expected)
+    # causal: position i predicts label i + 1
+    shifted = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 11), labels[:, 1:].reshape(-1))
+    torch.testing.assert_close(token_cross_entropy(logits, labels, shift=True), shifted)
+    # the step's count of labelled tokens replaces the local one
+    summed = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), labels.reshape(-1), reduction="sum")
+    torch.testing.assert_close(token_cross_entropy(logits, labels, num_items_in_batch=torch.tensor(20)), summed / 20)
+    # nothing labelled (or a step count of 0): 0, not NaN, and backward still runs
+    ignored = torch.full_like(labels, -100)
+    for count in (None, 0, torch.tensor(0)):
+        loss = token_cross_entropy(logits, ignored, num_items_in_batch=count)
+        assert float(loss.detach()) == 0.0
+        loss.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()

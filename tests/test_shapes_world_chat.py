@@ -61,7 +61,51 @@ def test_training_frames_are_the_processors_frames():
 def micro_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("chat-micro")
     torch.manual_seed(0)
-    return run(out, ChatRecipeSettings.micro(), log=lambda *_: None)
+    settings = ChatRecipeSettings.micro()
+    settings.multiple_choice_fraction = 0.5  # the mixing's plumbing too
+    return run(out, settings, log=lambda *_: None)
+
+
+@requires_smollm2
+def test_multiple_choice_conversations_train_on_the_benchmark_prompt():
+    """The mixed-in multiple-choice conversations are the MVBench protocol's: rendered by the training collator, the
+    text before the supervised answer is exactly the evaluation prompt (`build_mvbench_prompt`, which ends with the
+    answer prompt), and the supervised text is the right option letter and candidate."""
+    from transformers_internvideo2.shapes_world.recipes.chat import multiple_choice_records
+    from transformers_internvideo2.tasks.mvbench import build_mvbench_prompt, parse_option
+    from transformers_internvideo2.training.chat import InternVideo2ChatDataCollator
+    from test_processing_internvideo2_chat import smollm2_tokenizer_with_video_token, tiny_chat_config
+
+    settings = ChatRecipeSettings(multiple_choice_fraction=0.5)
+    records = chat_records("train", 8, settings)
+    conversations = multiple_choice_records(records, settings)
+    assert len(conversations) == 4 and len({c["seed"] for c in conversations}) == 4
+    assert multiple_choice_records(records, settings) == conversations  # seeded
+    assert not multiple_choice_records(records, ChatRecipeSettings())  # the default (the bundled run): none
+    tokenizer = smollm2_tokenizer_with_video_token()
+    from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
+
+    processor = InternVideo2ChatProcessor.from_model_config(tiny_chat_config(tokenizer), tokenizer, chat_template="chatml")
+    collator = InternVideo2ChatDataCollator(processor)
+    by_seed = {record["seed"]: record for record in records}
+    for conversation in conversations:
+        turn = conversation["QA"][0]
+        question = turn["q"].split("Question: ")[1].split("\n")[0]
+        candidates = [line[4:] for line in turn["q"].split("\n") if line[:1] == "(" and line[2:4] == ") "]
+        expected_prompt = build_mvbench_prompt(processor, question, candidates)
+        ids, labels = collator.encode_conversation(collator.conversation(conversation)[0], [1])
+        prompt_ids = [i for i, label in zip(ids, labels) if label == -100]
+        answer_ids = [i for i, label in zip(ids, labels) if label != -100]
+        # evaluation prompt = training prompt + the first answer tokens (the answer prompt "Best option:(")
+        eval_ids = processor.tokenize_with_videos(expected_prompt, [1])
+        assert len(eval_ids) > len(prompt_ids)
+        assert eval_ids == prompt_ids + answer_ids[: len(eval_ids) - len(prompt_ids)]
+        answer = tokenizer.decode(answer_ids)
+        assert answer.startswith("Best option:(")
+        chosen = parse_option("(" + answer[len("Best option:("):], candidates)
+        task_kind = {"Moving Direction": "direction", "Object Shape": "shape", "Start Colour": "start colour",
+                     "End Colour": "end colour"}[conversation["task"]]  # fmt: skip
+        assert candidates[chosen] == by_seed[conversation["seed"]]["answers"][task_kind]
 
 
 @requires_smollm2
@@ -77,6 +121,8 @@ def test_micro_run_plumbing(micro_run):
     assert all(isinstance(p["generated"], str) for p in result.predictions)
     assert result.metrics["train_loss_first"] > 0 and result.metrics["train_loss_last"] > 0
     assert result.metrics["held_out_mp4"]["num_clips"] == 2
+    mvbench = result.metrics["mvbench"]
+    assert mvbench["num_questions"] == 4 and 0.0 <= mvbench["overall"] <= 1.0
 
 
 @requires_smollm2

@@ -223,3 +223,21 @@ def test_argument_validation(tmp_path):
         _args(tmp_path, freeze_llm=True)
     with pytest.raises(ValueError, match="remove_unused_columns"):
         _args(tmp_path, remove_unused_columns=True)
+
+
+@requires_smollm2
+def test_collator_skips_an_undecodable_video(smol, sample_video_path, tmp_path):
+    from transformers_internvideo2.training.data import TooManyUndecodableSamplesError
+
+    processor, _ = smol
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    good = records(sample_video_path)
+    collator = InternVideo2ChatDataCollator(processor, max_failure_fraction=0.5)
+    batch = collator([good[0], dict(good[2], video=str(bad)), good[1]])
+    expected = InternVideo2ChatDataCollator(processor)([good[0], good[1]])
+    for key in expected:  # the batch of the two good samples, exactly
+        assert torch.equal(batch[key], expected[key]), key
+    assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 3
+    with pytest.raises(TooManyUndecodableSamplesError, match="bad.mp4"):
+        InternVideo2ChatDataCollator(processor, max_failure_fraction=0.0)([good[0], dict(good[2], video=str(bad))])

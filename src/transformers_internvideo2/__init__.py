@@ -54,6 +54,8 @@ _LAZY_NAMES = {
     "InternVideo2VideoTextArguments": "training",
     "InternVideo2VideoTextTrainer": "training",
     "InternVideo2ChatTrainingArguments": "training",
+    "InternVideo2ClipArguments": "training",
+    "InternVideo2ClipTrainer": "training",
     "InternVideo2ChatTrainer": "training",
     "InternVideo2ChatDataCollator": "training",
     "VideoCollator": "training.data",

@@ -20,6 +20,7 @@ FAMILY_MODULES = {
     "autoshot": "shot_boundary",
     "clip": "internvideo2_clip",
     "internvideo-mm": "internvideo_mm",
+    "videomae-v1": "videomae_v1",
 }
 DEFAULT_MODULE = "internvideo2_vision"
 

@@ -18,6 +18,10 @@ from .internvideo_mm import *  # noqa: F401,F403
 from .internvideo_mm import __all__ as _internvideo_mm_all
 from .shot_boundary import *  # noqa: F401,F403
 from .shot_boundary import __all__ as _shot_boundary_all
+from .videomae_v1 import *  # noqa: F401,F403
+from .videomae_v1 import __all__ as _videomae_v1_all
+from .internvideo_cma import *  # noqa: F401,F403
+from .internvideo_cma import __all__ as _internvideo_cma_all
 from .registration import register_auto_classes
 
 
@@ -29,5 +33,7 @@ __all__ = [
     *_shot_boundary_all,
     *_clip_all,
     *_internvideo_mm_all,
+    *_videomae_v1_all,
+    *_internvideo_cma_all,
     "register_auto_classes",
 ]

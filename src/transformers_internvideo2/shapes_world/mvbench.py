@@ -11,7 +11,28 @@ import numpy as np
 from . import generator as shapes_world
 
 
-__all__ = ["make_shapes_world_benchmark"]
+__all__ = ["make_shapes_world_benchmark", "multiple_choice_question", "MULTIPLE_CHOICE_TASKS"]
+
+MULTIPLE_CHOICE_TASKS = ("Moving Direction", "Object Shape", "Start Colour", "End Colour")
+
+
+def multiple_choice_question(spec, task: str, rng: np.random.Generator) -> dict:
+    """One four-option question about a clip: `{"question", "candidates", "answer"}`, the answer and three
+    distinct distractors of the task's pool in a random order (`rng`)."""
+    colours = list(shapes_world.COLOURS)
+    questions = {
+        "Moving Direction": ("Which way does the shape move?", spec.direction, list(shapes_world.DIRECTIONS)),
+        "Object Shape": ("What shape is it?", spec.shape, list(shapes_world.SHAPES)),
+        "Start Colour": ("What colour is the shape at the start?", spec.start_colour, colours),
+        "End Colour": ("What colour is the shape at the end?", spec.end_colour, colours),
+    }
+    if task not in questions:
+        raise ValueError(f"Unknown task {task!r}; expected one of {MULTIPLE_CHOICE_TASKS}.")
+    question, answer, pool = questions[task]
+    distractors = [option for option in pool if option != answer]
+    chosen = list(rng.choice(distractors, size=3, replace=False)) + [answer]
+    rng.shuffle(chosen)
+    return {"question": question, "candidates": [str(c) for c in chosen], "answer": str(answer)}
 
 
 def make_shapes_world_benchmark(
@@ -30,7 +51,6 @@ def make_shapes_world_benchmark(
     rng = np.random.default_rng(seed)
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
-    colours = list(shapes_world.COLOURS)
     benchmark: dict[str, list[dict]] = defaultdict(list)
     for index in range(num_videos):
         spec = shapes_world.sample_clip_spec(
@@ -38,19 +58,8 @@ def make_shapes_world_benchmark(
         )
         name = f"{split}_{index:04d}.mp4"
         shapes_world.write_mp4(shapes_world.render_clip(spec), os.path.join(output_dir, name), fps=fps)
-        questions = {
-            "Moving Direction": ("Which way does the shape move?", spec.direction, list(shapes_world.DIRECTIONS)),
-            "Object Shape": ("What shape is it?", spec.shape, list(shapes_world.SHAPES)),
-            "Start Colour": ("What colour is the shape at the start?", spec.start_colour, colours),
-            "End Colour": ("What colour is the shape at the end?", spec.end_colour, colours),
-        }
-        for task, (question, answer, pool) in questions.items():
-            distractors = [option for option in pool if option != answer]
-            chosen = list(rng.choice(distractors, size=3, replace=False)) + [answer]
-            rng.shuffle(chosen)
-            benchmark[task].append(
-                {"video": name, "question": question, "candidates": [str(c) for c in chosen], "answer": answer}
-            )
+        for task in MULTIPLE_CHOICE_TASKS:
+            benchmark[task].append({"video": name, **multiple_choice_question(spec, task, rng)})
     path = os.path.join(output_dir, "mvbench.json")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(dict(benchmark), handle, indent=1)

@@ -55,6 +55,8 @@ __all__ = [
     "evaluate_mvbench",
     "format_question",
     "load_mvbench",
+    "mvbench_answer_text",
+    "mvbench_question_text",
     "parse_option",
 ]
 
@@ -83,6 +85,18 @@ def format_question(question: str, candidates: list[str]) -> str:
     return "\n".join(lines)
 
 
+def mvbench_question_text(question: str, candidates: list[str], system_prompt: str = MVBENCH_SYSTEM_PROMPT) -> str:
+    """The user text of one question: the system text again (the original's `system_llm=True`), the question block
+    and `"\nOnly give the best option."`."""
+    return system_prompt + format_question(question, candidates) + MVBENCH_QUESTION_SUFFIX
+
+
+def mvbench_answer_text(candidates: list[str], answer_index: int) -> str:
+    """The answer a model should give in this format, answer prompt included: `"Best option:(B) a cat"` (what
+    multiple-choice instruction data trains on; at evaluation the prompt ends with `"Best option:("`)."""
+    return f"{MVBENCH_ANSWER_PROMPT}{_letter(answer_index)}) {candidates[answer_index]}"
+
+
 def build_mvbench_prompt(
     processor: InternVideo2ChatProcessor,
     question: str,
@@ -91,7 +105,7 @@ def build_mvbench_prompt(
     system_prompt: str = MVBENCH_SYSTEM_PROMPT,
 ) -> str:
     """The prompt (text with one video token) for one question; see the module docstring."""
-    body = system_prompt + format_question(question, candidates) + MVBENCH_QUESTION_SUFFIX
+    body = mvbench_question_text(question, candidates, system_prompt)
     if prompt_format == "mistral":
         video = f"<Video>{processor.video_token}</Video>"
         return f"{system_prompt}[INST] {video} [/INST] [INST] {body} [/INST] {MVBENCH_ANSWER_PROMPT}"
@@ -207,8 +221,10 @@ def evaluate_mvbench(
                 path = os.path.join(video_root, path)
             clips.append(decode_clip(path, num_frames, record.get("start"), record.get("end"), backend=video_backend))
             prompts.append(build_mvbench_prompt(processor, record["question"], record["candidates"], prompt_format, system_prompt))
+        # the original benchmark tokenisation: segment-wise, no BOS (unlike its chat(), which puts one per segment)
         inputs = processor(
-            text=prompts, videos=clips, do_sample_frames=False, padding_side="left", return_tensors="pt"
+            text=prompts, videos=clips, do_sample_frames=False, padding_side="left", add_special_tokens=False,
+            return_tensors="pt",
         ).to(device)
         generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         outputs = processor.batch_decode(generated[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)

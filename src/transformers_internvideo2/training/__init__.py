@@ -12,6 +12,7 @@ from .classification import (
     multi_view_probabilities,
     top_k_accuracy,
 )
+from .clip import InternVideo2ClipArguments, InternVideo2ClipTrainer, apply_clip_trainable_set, merge_text_lora
 from .common import VideoTrainerMixin
 from .data import VideoCollator, load_video_folder, load_video_table
 from .pretraining import (
@@ -30,6 +31,8 @@ __all__ = [
     "InternVideo2ChatTrainingArguments",
     "InternVideo2ClassificationArguments",
     "InternVideo2ClassificationTrainer",
+    "InternVideo2ClipArguments",
+    "InternVideo2ClipTrainer",
     "InternVideo2PretrainingArguments",
     "InternVideo2PretrainingTrainer",
     "InternVideo2VideoTextArguments",
@@ -39,6 +42,8 @@ __all__ = [
     "VIDEO_MASK_TYPES",
     "VideoCollator",
     "VideoTrainerMixin",
+    "apply_clip_trainable_set",
+    "merge_text_lora",
     "classification_metrics",
     "clip_teacher_targets",
     "layer_decay_parameter_groups",

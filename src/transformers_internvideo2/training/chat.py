@@ -37,6 +37,7 @@ from transformers import Trainer, TrainingArguments
 from transformers.utils import logging
 
 from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor, decode_clip
+from .data import DecodeFailureBudget, TooManyUndecodableSamplesError
 
 
 logger = logging.get_logger(__name__)
@@ -126,6 +127,9 @@ class InternVideo2ChatDataCollator:
         max_length: raise if a sample is longer (no silent truncation: cutting answers changes the task).
         seed: seed of the turn shuffling.
         videos_kwargs: extra video-processor arguments (`num_frames`, `video_backend`, ...).
+        max_failure_fraction: a sample whose video cannot be decoded is dropped from its batch (logged, counted in
+            `failure_budget`); more than this fraction of failed samples stops training with
+            `TooManyUndecodableSamplesError` (see `training.data.DecodeFailureBudget`). 0 stops at the first.
     """
 
     processor: InternVideo2ChatProcessor
@@ -138,9 +142,11 @@ class InternVideo2ChatDataCollator:
     max_length: int | None = None
     seed: int | None = None
     videos_kwargs: dict = field(default_factory=dict)
+    max_failure_fraction: float = 0.05
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
+        self.failure_budget = DecodeFailureBudget(self.max_failure_fraction)
         if self.max_turns is not None and self.max_turns < 1:
             raise ValueError(f"max_turns must be >= 1 or None, got {self.max_turns}.")
 
@@ -216,18 +222,33 @@ class InternVideo2ChatDataCollator:
             return path, False
         return video, False
 
+    def _process_video(self, record: dict) -> tuple[torch.Tensor, list[int]]:
+        video, pre_sampled = self._video_input(record)
+        kwargs = {**self.videos_kwargs, **({"do_sample_frames": False} if pre_sampled else {})}
+        return self.processor.process_videos([video], **kwargs)
+
     # -- batch ---------------------------------------------------------------------------------------------------
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         if not features:
             raise ValueError("Empty batch.")
-        videos, pre_sampled = zip(*(self._video_input(record) for record in features))
-        kwargs = dict(self.videos_kwargs)
-        if any(pre_sampled):
-            if not all(pre_sampled):
-                # one processor call per kind: clips cut by start/end are already sampled
-                raise ValueError("Mix of samples with and without start/end in one batch; give all or none bounds.")
-            kwargs["do_sample_frames"] = False
-        pixel_values, views_per_video = self.processor.process_videos(list(videos), **kwargs)
+        bounded = [record.get("start") is not None or record.get("end") is not None for record in features]
+        if any(bounded) and not all(bounded):
+            # one processor call per kind: clips cut by start/end are already sampled
+            raise ValueError("Mix of samples with and without start/end in one batch; give all or none bounds.")
+        features, processed = self.failure_budget.keep_decodable(
+            features, self._process_video, lambda record: repr(record.get("video"))
+        )
+        if not features:
+            raise TooManyUndecodableSamplesError(
+                f"No sample of the batch could be decoded: {[name for name, _ in self.failure_budget.failed]}."
+            )
+        if len({tuple(pixels.shape[1:]) for pixels, _ in processed}) > 1:
+            raise ValueError(
+                f"Videos of one batch must give views of one shape, got {[tuple(p.shape) for p, _ in processed]}; "
+                "with HD set hd_fix_ratio, or use batches of one."
+            )
+        pixel_values = torch.cat([pixels for pixels, _ in processed])
+        views_per_video = [views for _, counts in processed for views in counts]
 
         sequences, instructions = [], []
         for record, num_views in zip(features, views_per_video):

@@ -9,13 +9,20 @@ main process never decodes video.
     >>> train = load_video_table("train.csv", label_column="label", base_dir="videos/")   # or .jsonl / .json
     >>> folder = load_video_folder("ucf_subset/")             # <root>/<class>/<clip>.mp4 -> ClassLabel
     >>> collator = VideoCollator(processor, mode="train")      # random segment sampling; "val"; "multi_view"
+
+**Undecodable samples.** A file that exists but cannot be decoded does not stop training: the collators
+([`VideoCollator`], the chat collator) drop it from its batch with a logged warning and count it
+([`DecodeFailureBudget`]); once more than `max_failure_fraction` of the samples seen so far failed, training stops with
+[`TooManyUndecodableSamplesError`] naming the last files. `load_video_table(..., check_decodable=True)` finds such
+files before training (see docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +32,89 @@ from ..media.frame_sampling import sample_frame_indices
 from ..media.video_decoding import VIDEO_EXTENSIONS, decode_video_frames, is_torchcodec_decoder
 
 
-__all__ = ["VideoCollator", "clip_span_frames", "load_video_folder", "load_video_table", "video_path", "video_source"]
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DecodeFailureBudget",
+    "TooManyUndecodableSamplesError",
+    "VideoCollator",
+    "check_videos_decodable",
+    "clip_span_frames",
+    "load_video_folder",
+    "load_video_table",
+    "video_path",
+    "video_source",
+]
+
+# A sample that fails with one of these while being decoded / preprocessed is undecodable (VideoDecodingError is a
+# ValueError); other exceptions are bugs and propagate.
+SAMPLE_ERRORS = (ValueError, OSError, RuntimeError, IndexError)
+
+
+class TooManyUndecodableSamplesError(RuntimeError):
+    """More than the allowed fraction of the training samples could not be decoded."""
+
+
+class DecodeFailureBudget:
+    """Counts the samples a collator saw and those it skipped because they could not be decoded.
+
+    Args:
+        max_failure_fraction: the largest tolerated fraction of skipped samples (0 stops at the first one). The
+            fraction is judged once enough samples were seen for one failure to fit (`ceil(1 / fraction)`), so that
+            an early bad file does not stop a run whose overall rate is fine.
+
+    Counts are per process: each `DataLoader` worker holds its own copy of the collator.
+    """
+
+    def __init__(self, max_failure_fraction: float = 0.05):
+        if not 0.0 <= max_failure_fraction <= 1.0:
+            raise ValueError(f"max_failure_fraction must be in [0, 1]; got {max_failure_fraction}.")
+        self.max_failure_fraction = max_failure_fraction
+        self.num_seen = 0
+        self.num_failed = 0
+        self.failed: list[tuple[str, str]] = []  # the last few (name, reason), for the final error
+
+    @property
+    def failure_fraction(self) -> float:
+        return self.num_failed / self.num_seen if self.num_seen else 0.0
+
+    def succeeded(self) -> None:
+        self.num_seen += 1
+
+    def failed_sample(self, name: str, error: BaseException) -> None:
+        """Count a skipped sample, log it, and raise once the budget is exceeded."""
+        self.num_seen += 1
+        self.num_failed += 1
+        reason = f"{type(error).__name__}: {error}"
+        self.failed = [*self.failed[-4:], (name, reason)]
+        logger.warning("Skipped an undecodable training sample %s (%d of %d samples skipped so far): %s",
+                       name, self.num_failed, self.num_seen, reason)  # fmt: skip
+        self.check()
+
+    def check(self) -> None:
+        limit = self.max_failure_fraction
+        judged = limit == 0.0 or self.num_seen >= math.ceil(1.0 / limit)
+        if self.num_failed and judged and self.failure_fraction > limit:
+            last = "; ".join(f"{name} ({reason})" for name, reason in self.failed)
+            raise TooManyUndecodableSamplesError(
+                f"{self.num_failed} of {self.num_seen} training samples could not be decoded "
+                f"({self.failure_fraction:.1%}, more than max_failure_fraction={limit}). Last ones: {last}. Fix or "
+                "remove them (load_video_table(..., check_decodable=True) lists them) or raise max_failure_fraction."
+            )
+
+    def keep_decodable(self, items: Sequence, load: Callable, name: Callable) -> tuple[list, list]:
+        """`(kept items, their loaded values)`: `load(item)` for each item, the failing ones skipped and counted."""
+        kept, loaded = [], []
+        for item in items:
+            try:
+                value = load(item)
+            except SAMPLE_ERRORS as error:
+                self.failed_sample(name(item), error)
+                continue
+            self.succeeded()
+            kept.append(item)
+            loaded.append(value)
+        return kept, loaded
 
 _SPLIT_NAMES = ("train", "validation", "val", "test")
 
@@ -67,6 +156,7 @@ def load_video_table(
     caption_column: str | None = None,
     base_dir: str | os.PathLike | None = None,
     check_files: bool = True,
+    check_decodable: bool = False,
 ):
     """Load a CSV / JSON-lines table of videos as a `datasets.Dataset` (or `DatasetDict` for a dict of splits).
 
@@ -77,6 +167,9 @@ def load_video_table(
         label_column: class column; string classes are encoded as a `ClassLabel` (sorted names); `None` for none.
         caption_column: caption column to keep (video–text data), if any.
         check_files: fail early, naming the first missing file, instead of in a worker mid-epoch.
+        check_decodable: also open every video and decode its first frame; a `ValueError` names every file that
+            fails (with the reason) instead of the collators skipping them during training. Costs one short decode
+            per file.
     """
     import datasets
 
@@ -97,10 +190,12 @@ def load_video_table(
         missing = [c for c in (video_column, label_column, caption_column) if c is not None and c not in split.column_names]
         if missing:
             raise ValueError(f"Columns {missing} not found in the table; it has {split.column_names}.")
-        if check_files:
+        if check_files or check_decodable:
             for relative in split[video_column]:
                 if not os.path.isfile(root / relative):
                     raise FileNotFoundError(f"Video listed in the table not found: {root / relative}")
+        if check_decodable:
+            check_videos_decodable([str(root / relative) for relative in split[video_column]])
         if label_column is not None and split.features[label_column].dtype in ("string", "large_string"):
             split = split.class_encode_column(label_column)
         # Arrow cannot cast a string column to the Video struct, so the column is rebuilt with the new feature.
@@ -116,6 +211,26 @@ def load_video_table(
     return prepare(loaded["train"])
 
 
+def _sample_name(value) -> str:
+    try:
+        return video_path(value)
+    except ValueError:
+        return repr(value)
+
+
+def check_videos_decodable(paths: Sequence[str], backend: str = "auto") -> None:
+    """Decode the first frame of every video; raise a `ValueError` naming each one that fails, with its reason."""
+    failures = []
+    for path in paths:
+        try:
+            decode_video_frames(path, [0], backend=backend)
+        except SAMPLE_ERRORS as error:
+            failures.append(f"{path} ({type(error).__name__}: {error})")
+    if failures:
+        shown = "; ".join(failures[:20]) + (f"; and {len(failures) - 20} more" if len(failures) > 20 else "")
+        raise ValueError(f"{len(failures)} of {len(paths)} videos cannot be decoded: {shown}")
+
+
 def _folder_rows(root: Path) -> tuple[list[str], list[str]]:
     paths, classes = [], []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -126,10 +241,14 @@ def _folder_rows(root: Path) -> tuple[list[str], list[str]]:
     return paths, classes
 
 
-def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | None = None):
+def load_video_folder(
+    data_dir: str | os.PathLike, class_names: Sequence[str] | None = None, check_decodable: bool = False
+):
     """Load a `videofolder` layout: `<data_dir>/<class>/<clip>.mp4` -> `Dataset` with `video` and `label`
     (`ClassLabel`, names sorted unless `class_names` is given). If `data_dir` holds split folders (`train`,
-    `validation`/`val`, `test`) each with class folders, returns a `DatasetDict` with one shared label set."""
+    `validation`/`val`, `test`) each with class folders, returns a `DatasetDict` with one shared label set.
+    `check_decodable=True` decodes the first frame of every video and raises one `ValueError` naming each that
+    fails (as [`load_video_table`])."""
     import datasets
 
     root = Path(data_dir)
@@ -145,6 +264,8 @@ def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | 
     unknown = sorted(set(found) - set(names))
     if unknown:
         raise ValueError(f"Folders {unknown} are not in class_names {names}.")
+    if check_decodable:
+        check_videos_decodable([path for paths, _ in rows.values() for path in paths])
     features = datasets.Features({"video": datasets.Video(decode=False), "label": datasets.ClassLabel(names=names)})
 
     def build(paths, classes):
@@ -173,6 +294,10 @@ class VideoCollator:
             `max_length` truncation); without it captions are returned as the `captions` list.
         num_clips, num_crops: views of `"multi_view"` mode. video_backend: `"auto"`, `"pyav"` or `"torchcodec"`.
         seed (`int`, *optional*): seeds the training sampler (per worker: `seed + worker id`) for reproducibility.
+        max_failure_fraction (`float`, defaults to 0.05): a sample whose video cannot be decoded is dropped from its
+            batch (logged, counted in `failure_budget`); more than this fraction of failed samples stops training
+            with [`TooManyUndecodableSamplesError`]. 0 stops at the first. A batch whose every sample failed is
+            replaced by the last good sample this collator saw (there is no empty batch).
         start_column, end_column (optional): columns with a clip span in seconds (`[start, end)`, as the data
             pipeline's JSON lines write them): frames are sampled inside the span only (`"train"` / `"val"`).
 
@@ -195,6 +320,7 @@ class VideoCollator:
         num_crops: int = 3,
         video_backend: str = "auto",
         seed: int | None = None,
+        max_failure_fraction: float = 0.05,
         start_column: str | None = None,
         end_column: str | None = None,
     ):
@@ -213,6 +339,8 @@ class VideoCollator:
         self.video_backend = video_backend
         self.seed = seed
         self._rng: np.random.Generator | None = None
+        self.failure_budget = DecodeFailureBudget(max_failure_fraction)
+        self._last_good_sample: tuple | None = None
 
     def _generator(self) -> np.random.Generator:
         if self._rng is None:  # created lazily so that every worker process gets its own stream
@@ -222,22 +350,19 @@ class VideoCollator:
             self._rng = np.random.default_rng(base + worker)
         return self._rng
 
-    def _decode_clip(
-        self, source, frame_sampling: str, generator: np.random.Generator | None = None, span=None
-    ) -> np.ndarray:
+    def _decode_clip(self, source, frame_sampling: str, span: tuple[float, float] | None = None) -> np.ndarray:
+        """`num_frames` frames of a path or an open decoder, sampled by `frame_sampling` inside `span` (seconds)."""
         num_frames = self.video_processor.num_frames
+        generator = self._generator() if frame_sampling == "random_segments" else None
 
         def indices(metadata):
             first, last = 0, metadata.total_num_frames - 1
-            if span is not None:  # a clip of the video: sample inside [start, end) only
+            if span is not None:
                 first, last = clip_span_frames(metadata.total_num_frames, metadata.fps, *span)
             return first + sample_frame_indices(last - first + 1, num_frames, frame_sampling, generator=generator)
 
         frames, _ = decode_video_frames(source, indices, backend=self.video_backend)
         return frames
-
-    def _decode_train_clip(self, source, span=None) -> np.ndarray:
-        return self._decode_clip(source, "random_segments", generator=self._generator(), span=span)
 
     def _multi_view(self, source) -> torch.Tensor:
         if not isinstance(source, str):  # an open decoder: the views need the whole clip
@@ -258,31 +383,48 @@ class VideoCollator:
                 "`video_column` / `label_column` / `caption_column` to your column names."
             )
 
+    def _span(self, row: dict) -> tuple[float, float] | None:
+        if self.start_column is None:
+            return None
+        return float(row[self.start_column]), float(row[self.end_column])
+
+    def _pixel_values(self, source, span: tuple[float, float] | None) -> torch.Tensor:
+        """One sample's `pixel_values` (without the batch dimension) from a path or an open decoder."""
+        if self.mode == "multi_view":
+            return self._multi_view(source)
+        if self.mode == "train":
+            clip = self._decode_clip(source, "random_segments", span)
+        elif isinstance(source, str) and span is None:
+            return self.video_processor(
+                videos=[source], frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
+            )["pixel_values"][0]
+        else:  # an open decoder or a clip span: the same "segments" frames, decoded here
+            clip = self._decode_clip(source, "segments", span)
+        return self.video_processor(videos=[clip], do_sample_frames=False, return_tensors="pt")["pixel_values"][0]
+
     def __call__(self, rows: list[dict]) -> dict:
         if not rows:
             raise ValueError("Cannot collate an empty batch.")
         self._check_columns(rows[0])
-        sources = [video_source(row[self.video_column]) for row in rows]
-        spans = [None] * len(rows)
-        if self.start_column is not None:
-            spans = [(float(row[self.start_column]), float(row[self.end_column])) for row in rows]
-        batch: dict = {}
-        if self.mode == "multi_view":
-            batch["pixel_values"] = torch.stack([self._multi_view(source) for source in sources])
-        elif self.mode == "train":
-            clips = [self._decode_train_clip(source, span) for source, span in zip(sources, spans)]
-            batch["pixel_values"] = self.video_processor(
-                videos=clips, do_sample_frames=False, return_tensors="pt"
-            )["pixel_values"]
-        elif all(isinstance(source, str) for source in sources) and self.start_column is None:
-            batch["pixel_values"] = self.video_processor(
-                videos=sources, frame_sampling="segments", video_backend=self.video_backend, return_tensors="pt"
-            )["pixel_values"]
-        else:  # open decoders or clip spans: the same "segments" frames, decoded here
-            clips = [self._decode_clip(source, "segments", span=span) for source, span in zip(sources, spans)]
-            batch["pixel_values"] = self.video_processor(
-                videos=clips, do_sample_frames=False, return_tensors="pt"
-            )["pixel_values"]
+        # A malformed cell is an error of the data, not an undecodable video: it raises here, before any decoding.
+        samples = [(row, video_source(row[self.video_column]), self._span(row)) for row in rows]
+        kept, pixel_values = self.failure_budget.keep_decodable(
+            samples,
+            lambda sample: self._pixel_values(sample[1], sample[2]),
+            lambda sample: _sample_name(sample[0][self.video_column]),
+        )
+        if not kept:
+            if self._last_good_sample is None:
+                raise TooManyUndecodableSamplesError(
+                    f"No sample of the batch could be decoded and no earlier sample can stand in: "
+                    f"{[name for name, _ in self.failure_budget.failed]}."
+                )
+            logger.warning("Every sample of a batch was undecodable; the last good sample stands in for them.")
+            kept = [self._last_good_sample]
+            pixel_values = [self._pixel_values(*self._last_good_sample[1:])]
+        self._last_good_sample = kept[-1]
+        rows = [row for row, *_ in kept]
+        batch: dict = {"pixel_values": torch.stack(pixel_values)}
         if self.label_column is not None:
             batch["labels"] = torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
         if self.caption_column is not None:

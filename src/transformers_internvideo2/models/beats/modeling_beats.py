@@ -34,6 +34,7 @@ from transformers.utils.generic import merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_beats import BeatsConfig
 
 
@@ -363,7 +364,7 @@ class BeatsEncoder(nn.Module):
 # ------------------------------------------------------------------------------------------------------------------
 # Models
 # ------------------------------------------------------------------------------------------------------------------
-class BeatsPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class BeatsPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: BeatsConfig
     remote_code_auto_map = {
         "AutoConfig": "beats.configuration_beats.BeatsConfig",

@@ -23,16 +23,21 @@ Two prompt formats exist (spec_stage3_chat.md §7):
 Mapping of Transformers chat messages onto these formats:
 
 * a `system` message becomes the system text;
-* a `user` message: its `{"type": "video", ...}` items form one media turn (one `<Video>...</Video>` block per video,
-  no separators; videos are expected before the text, as in the original, where the media turn comes first); its text
-  items, joined with a newline, form a question turn. A message with only a video gives only the media turn (the
-  original "caption" samples with an empty question), a message with only text only the question turn;
+* a `user` message: its `{"type": "video"}` / `{"type": "image"}` items form one media turn (one `<Video>...</Video>`
+  or `<Image>...</Image>` block each, `<vid>` / `<img>` in ChatML, no separators; media are expected before the text,
+  as in the original, where the media turn comes first). Its text items, joined with a newline, are
+  - the message *inside* the media turn (the original `chat(msg=...)`, written `rstrip`ped in the Mistral format:
+    `<Video>...</Video>{msg}[/INST]`) when the next message is a user message without media (which holds the question);
+  - otherwise a question turn of their own (the usual one-message form `[video, question]`).
+  A message with only a video gives only the media turn (the original "caption" samples), one with only text only
+  the question turn;
 * an `assistant` message is an answer.
 
 `{video}` is the template variable `video_token`, which the processor sets to its placeholder token and later
 expands into one placeholder per visual token (per view for HD videos). The ChatML template writes
-`<|im_start|>assistant\\n` as the generation prompt; the Mistral prompt already ends where the answer starts.
-Images are not supported by the models of this package (pass a one-frame video), so the templates reject them.
+`<|im_start|>assistant\\n` as the generation prompt; the Mistral prompt already ends where the answer starts. The
+template variable `answer_prompt` (the original HD `chat(answer_prompt=...)`, e.g. `"Best option:("`) is written after
+the generation prompt when `add_generation_prompt=True`.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ During `generate()` the video is encoded once, before the prefill (`get_video_fe
 """
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -27,15 +28,19 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithCrossAttentions, BaseModelOutputWithPooling, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs
+from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_chat import InternVideo2ChatConfig, InternVideo2QFormerConfig
 from ..internvideo2_vision.modeling_internvideo2_vision import InternVideo2DropPath, InternVideo2VisionModel, eager_attention_forward
 from ..internvideo2_video_text.modeling_internvideo2_video_text import bert_multi_head_attention
+
+
+logger = logging.get_logger(__name__)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -80,6 +85,30 @@ class InternVideo2ChatCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     video_hidden_states: torch.FloatTensor | None = None
+
+
+# The manifest file of a partial chat bundle (shapes_world.chat_bundle): such a folder is not loadable by
+# from_pretrained, and the error says how to export it.
+PARTIAL_CHAT_BUNDLE_MANIFEST = "shapes_chat.json"
+
+
+def left_align_padding(input_ids: torch.LongTensor, attention_mask: torch.Tensor):
+    """Rows padded on the right are rolled so that their tokens end at the last column (left padding); left-padded and
+    unpadded rows are returned unchanged. A mask with holes inside a row is left as it is."""
+    mask = attention_mask.bool()
+    if mask.shape[0] == 0 or bool(mask[:, -1].all()):
+        return input_ids, attention_mask
+    length = mask.shape[1]
+    columns = torch.arange(length, device=mask.device)
+    last_real = torch.where(mask, columns, -1).max(dim=1).values  # -1 for an all-padding row
+    first_real = torch.where(mask, columns, length).min(dim=1).values
+    contiguous = mask.sum(1) == (last_real - first_real + 1).clamp(min=0)
+    shifts = torch.where(contiguous & (last_real >= 0), length - 1 - last_real, 0)
+    if not bool(shifts.any()):
+        return input_ids, attention_mask
+    logger.info("Right-padded prompts moved to left padding for generation.")
+    index = (columns[None, :] - shifts[:, None]) % length
+    return input_ids.gather(1, index), attention_mask.gather(1, index)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -252,7 +281,7 @@ class InternVideo2QFormerLayer(GradientCheckpointingLayer):
         return torch.cat([queries, self.text_mlp(text)], dim=1)
 
 
-class InternVideo2QFormerPreTrainedModel(PreTrainedModel):
+class InternVideo2QFormerPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config: InternVideo2QFormerConfig
     base_model_prefix = "qformer"
     main_input_name = "query_embeds"
@@ -348,7 +377,7 @@ class InternVideo2QFormerModel(InternVideo2QFormerPreTrainedModel):
 # ------------------------------------------------------------------------------------------------------------------
 # Chat model
 # ------------------------------------------------------------------------------------------------------------------
-class InternVideo2ChatPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2ChatPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2ChatConfig
     remote_code_auto_map = {
         "AutoConfig": "internvideo2_chat.configuration_internvideo2_chat.InternVideo2ChatConfig",
@@ -404,6 +433,30 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         # one config object for the LLM: vocabulary resizes and attention-implementation changes stay in sync
         self.config.text_config = self.language_model.config
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, refusing a partial chat bundle (the trained parts of the package's shapes
+        chat model, whose language model comes from an offline asset) with how to export it as a complete folder."""
+        folder = str(pretrained_model_name_or_path)
+        if os.path.isfile(os.path.join(folder, PARTIAL_CHAT_BUNDLE_MANIFEST)):
+            raise ValueError(
+                f"{folder} is a chat bundle: it holds only the trained parts (vision encoder, Q-Former, projector, LoRA "
+                "adapter) and rebuilds its language model from the offline SmolLM2 asset, so it is not a Transformers "
+                "model folder. Load it with transformers_internvideo2.shapes_world.chat_bundle.load_chat_bundle(folder), "
+                "or export it once as a complete folder (model + processor + tokenizer with left padding) for "
+                "from_pretrained() and pipeline(): "
+                "transformers_internvideo2.shapes_world.chat_bundle.export_chat_model(folder, output_folder)."
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def generate(self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs):
+        """`GenerationMixin.generate`; a right-padded batch (a tokenizer saved with `padding_side="right"`) is first
+        moved to left padding, row by row, so every prompt ends at the last column and batched answers equal one-by-one
+        answers whatever padding side the inputs were made with. The returned sequences hold the left-padded prompts."""
+        if input_ids is not None and attention_mask is not None and attention_mask.ndim == 2:
+            input_ids, attention_mask = left_align_padding(input_ids, attention_mask)
+        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     @classmethod
     def from_language_model(cls, language_model: PreTrainedModel, **config_kwargs) -> "InternVideo2ForConditionalGeneration":
@@ -692,5 +745,6 @@ __all__ = [
     "InternVideo2ChatVideoOutput",
     "InternVideo2ChatCausalLMOutputWithPast",
     "hd_grid",
+    "left_align_padding",
     "split_video_into_hd_views",
 ]

@@ -338,7 +338,9 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         )
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`ProcessorMixin.save_pretrained`, plus the Q-Former tokenizer (if any) in `qformer_tokenizer/`."""
+        """`ProcessorMixin.save_pretrained`, plus the Q-Former tokenizer (if any) in `qformer_tokenizer/`. The
+        tokenizer's current `padding_side` is saved (a tokenizer writes only its init value otherwise)."""
+        self.tokenizer.init_kwargs["padding_side"] = self.tokenizer.padding_side
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if self.qformer_tokenizer is not None:
             self.qformer_tokenizer.save_pretrained(os.path.join(save_directory, QFORMER_TOKENIZER_SUBFOLDER))

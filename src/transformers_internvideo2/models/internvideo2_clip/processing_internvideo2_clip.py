@@ -14,8 +14,6 @@ zero-shot prompts too).
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 
 import torch
@@ -23,24 +21,20 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from ..internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor, clean_caption
+from ..internvideo_mm.processing_internvideo_mm import InternVideoMMTokenizer
 
 
 TEXT_FORMATS = ("llama", "clip_bpe")
 LLAMA_TEXT_PREFIX = "summarize:"
 DEFAULT_MAX_LENGTH = {"llama": 80, "clip_bpe": 77}
 CLIP_NUM_FRAMES = 8  # every CLIP evaluation of the original samples 8 frames
-_WHITESPACE = re.compile(r"\s+")
 
 
 def clip_bpe_clean(text: str) -> str:
     """open_clip's text cleaning before its BPE (the `"lower"` mode of the `ViT-B-16` tokenizer): ftfy's `fix_text`,
-    HTML entities unescaped twice, runs of whitespace collapsed, stripped, lower-cased."""
-    try:
-        import ftfy
-    except ImportError as error:  # pragma: no cover - ftfy is a dependency of the CLIP extra
-        raise ImportError("The CLIP BPE text format needs `ftfy` (pip install ftfy), as open_clip does.") from error
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
-    return _WHITESPACE.sub(" ", text).strip().lower()
+    HTML entities unescaped twice, runs of whitespace collapsed, stripped, lower-cased. The same cleaning as the
+    InternVideo (v1) multimodal tokenizer, whose implementation is used."""
+    return InternVideoMMTokenizer.clean(text)
 
 
 class InternVideo2ClipProcessor(InternVideo2Processor):
@@ -57,6 +51,9 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         max_length (`int`, *optional*): ids per text; 80 (LLaMA) / 77 (CLIP BPE) by default, as the original.
         clean_text (`bool`, defaults to `True`): apply the original `pre_text` caption cleaning first.
         text_prefix (`str`, *optional*): LLaMA only; defaults to `"summarize:"`, the InternVL-C prompt.
+        add_eos (`bool`, defaults to `True`): end every text with the EOS id (the original; the model pools the last
+            non-padding id). `False` pools the last text token instead, for language models that never learned to
+            summarise a text into their EOS state (a deviation, used by the shapes-world CLIP recipe with SmolLM2).
     """
 
     remote_code_auto_map = {
@@ -71,6 +68,7 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         max_length: int | None = None,
         clean_text: bool = True,
         text_prefix: str | None = None,
+        add_eos: bool = True,
         frame_sampling: str | None = None,
         chat_template=None,
         **kwargs,
@@ -96,6 +94,7 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         self.clean_text = bool(clean_text)
         self.text_prefix = (LLAMA_TEXT_PREFIX if text_prefix is None else text_prefix) if text_format == "llama" else ""
         self.add_sep = False
+        self.add_eos = bool(add_eos)
         ProcessorMixin.__init__(self, video_processor, tokenizer, chat_template=chat_template, **kwargs)
         self._special_ids()  # fail early on a tokenizer without the needed special tokens
 
@@ -167,7 +166,10 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         start, end = self._special_ids()
         prepared = [self.prepare_text(item, clean_text) for item in texts]
         pieces = self.tokenizer(prepared, add_special_tokens=False, verbose=False)["input_ids"]
-        rows = [[start, *ids[: max_length - 2], end] for ids in pieces]
+        if self.add_eos:
+            rows = [[start, *ids[: max_length - 2], end] for ids in pieces]
+        else:
+            rows = [[start, *ids[: max_length - 1]] for ids in pieces]
         width = max_length if padding == "max_length" else max(len(row) for row in rows)
         input_ids = torch.zeros(len(rows), width, dtype=torch.long)  # the original pads with id 0
         attention_mask = torch.zeros(len(rows), width, dtype=torch.long)

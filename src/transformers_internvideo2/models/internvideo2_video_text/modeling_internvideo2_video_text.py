@@ -39,6 +39,7 @@ from ...losses.accumulation import mean_over_step
 from ...losses.contrastive import video_text_contrastive_loss
 from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_video_text import (
     InternVideo2Config,
     InternVideo2TextConfig,
@@ -356,7 +357,7 @@ class InternVideo2TextEncoder(nn.Module):
         return hidden_states
 
 
-class InternVideo2TextPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2TextPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2TextConfig
     base_model_prefix = "text_model"
     remote_code_auto_map = {
@@ -409,6 +410,9 @@ class InternVideo2TextModel(InternVideo2TextPreTrainedModel):
     The default is `"text"` without `encoder_hidden_states` and `"full"` with them. [`encode_text`] and [`fuse`] are
     the two entry points by name.
     """
+
+    # a masked-LM folder loaded as the bare encoder drops its MLM head on purpose (strict loading refuses the rest)
+    _keys_to_ignore_on_load_unexpected = [r"^mlm_head\."]
 
     def __init__(self, config: InternVideo2TextConfig):
         super().__init__(config)
@@ -601,7 +605,7 @@ class InternVideo2VisionTokenProjection(nn.Module):
         return self.layer_norm(self.dense(video_tokens))
 
 
-class InternVideo2PreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2PreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2Config
     base_model_prefix = "internvideo2"
     remote_code_auto_map = {
@@ -650,6 +654,9 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
     Single images are 1-frame clips (`pixel_values` of shape `(B, 1, C, H, W)`); they use the image position table
     (1B: a learned one; 6B: the time-mean of the video table), as the original.
     """
+
+    # a retrieval folder loaded as the dual encoder drops its matching and MLM heads on purpose
+    _keys_to_ignore_on_load_unexpected = [r"^(matching_head|mlm_head)\."]
 
     def __init__(self, config: InternVideo2Config):
         super().__init__(config)

@@ -23,15 +23,25 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput, ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs
+from transformers.configuration_utils import PreTrainedConfig
+from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs, selected_hidden_states
 
 from ...losses.alignment import alignment_loss
 from ...losses.classification import video_classification_loss
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import (
+    HUB_KWARGS,
+    StrictLoadingError,
+    StrictLoadingMixin,
+    check_loading_info,
+    read_renamed_weights,
+)
 from .configuration_internvideo2_vision import InternVideo2VisionConfig
 
+
+logger = logging.get_logger(__name__)
 
 # ------------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -517,7 +527,7 @@ class InternVideo2AttentionPooler(nn.Module):
 # ------------------------------------------------------------------------------------------------------------------
 # Pre-trained model base
 # ------------------------------------------------------------------------------------------------------------------
-class InternVideo2VisionPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2VisionPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2VisionConfig
     base_model_prefix = "internvideo2"
     remote_code_auto_map = {
@@ -581,6 +591,13 @@ class InternVideo2VisionPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
 # ------------------------------------------------------------------------------------------------------------------
 class InternVideo2VisionModel(InternVideo2VisionPreTrainedModel):
     """The InternVideo2 video encoder: returns the token sequence and the attention-pooled clip feature."""
+
+    # Loading a classifier or stage-1 student folder as the backbone drops their heads on purpose; any other extra
+    # weight is still refused by strict loading.
+    _keys_to_ignore_on_load_unexpected = [
+        r"^(extra_mlp|fc_norm|classifier|clip_position_embeddings|clip_decoders|clip_final_decoder"
+        r"|mae_position_embeddings|mae_decoders)\."
+    ]
 
     def __init__(self, config: InternVideo2VisionConfig, add_pooling_layer: bool = True):
         super().__init__(config)
@@ -660,6 +677,83 @@ class InternVideo2ForVideoClassification(InternVideo2VisionPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.pooler_output_size, config.num_labels)
         self.post_init()
+
+    # Config fields a new classification head is built from (the rest of the config is the backbone's).
+    _HEAD_CONFIG_KWARGS = ("num_labels", "id2label", "label2id", "problem_type", "classifier_dropout", "use_extra_mlp")
+
+    def _classification_head_keys(self) -> set[str]:
+        return {key for key in self.state_dict() if not key.startswith(f"{self.base_model_prefix}.")}
+
+    @classmethod
+    def _intended_new_weights(cls, model, loading_info, pretrained_model_name_or_path, kwargs) -> set[str]:
+        """A folder without any classification head (a backbone, a stage-1 student) gets a new head when the call
+        names labels that differ from the folder's (`num_labels=` / `id2label=`, directly or through `config=`)."""
+        head = model._classification_head_keys()
+        if not head <= set(loading_info["missing_keys"]):
+            return set()  # the folder has a head (or part of one): every missing weight is an error
+        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
+        saved, _ = PreTrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+        saved_labels = {int(index): label for index, label in (saved.get("id2label") or {}).items()}
+        if not saved_labels and "num_labels" in saved:
+            saved_labels = {index: f"LABEL_{index}" for index in range(saved["num_labels"])}
+        named = any(kwargs.get(key) is not None for key in ("num_labels", "id2label"))
+        if not named and dict(model.config.id2label) == saved_labels:
+            return set()
+        logger.info(f"New classification head for {model.config.num_labels} labels: {sorted(head)} initialised.")
+        return head
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, strict (see `models/strict_loading.py`), which also takes a stage-2
+        video-text folder: its vision tower becomes the backbone and a new head is built for the labels the call
+        names (`num_labels=` or `id2label=`, required); the text tower, the projections and the distillation heads
+        are left out."""
+        if pretrained_model_name_or_path is not None and kwargs.get("config") is None:
+            hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
+            saved, _ = PreTrainedConfig.get_config_dict(pretrained_model_name_or_path, **hub_kwargs)
+            if "vision_config" in saved and saved.get("model_type") != cls.config_class.model_type:
+                return cls._from_video_text_folder(pretrained_model_name_or_path, saved, model_args, kwargs, hub_kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    @classmethod
+    def _from_video_text_folder(cls, folder, saved_config: dict, model_args, kwargs: dict, hub_kwargs: dict):
+        if all(kwargs.get(key) is None for key in ("num_labels", "id2label")):
+            raise ValueError(
+                f"{folder} holds a {saved_config.get('model_type')!r} video-text model: its vision tower gets a new "
+                "classification head, which needs the labels; pass num_labels=N or id2label={index: name}."
+            )
+        allow_missing = kwargs.pop("allow_missing_weights", False)
+        allow_unexpected = kwargs.pop("allow_unexpected_weights", False)
+        head_kwargs = {key: kwargs.pop(key) for key in cls._HEAD_CONFIG_KWARGS if key in kwargs}
+        config = cls.config_class.from_dict(saved_config["vision_config"], **head_kwargs)
+        # The stage-2 vision tower is `[internvideo2.]vision_model.` (a retrieval or a dual-encoder folder), with one
+        # more `internvideo2.` level when the stage-1 distillation heads were kept next to it.
+        tower = "vision_model.internvideo2." if saved_config.get("keep_vision_distillation_heads") else "vision_model."
+
+        def to_backbone(key: str) -> str | None:
+            rest = key.removeprefix("internvideo2.")
+            return f"{cls.base_model_prefix}.{rest[len(tower):]}" if rest.startswith(tower) else None
+
+        state_dict, left_out = read_renamed_weights(folder, to_backbone, hub_kwargs)
+        if not state_dict:
+            raise StrictLoadingError(f"{folder} holds no vision tower weights (no key starts with {tower!r}).")
+        model, loading_info = super().from_pretrained(
+            None, *model_args, config=config, state_dict=state_dict, output_loading_info=True, **kwargs
+        )
+        head = model._classification_head_keys()
+        check_loading_info(
+            {**loading_info, "missing_keys": set(loading_info["missing_keys"]) - head},
+            source=str(folder),
+            model_class=cls.__name__,
+            allow_missing_weights=allow_missing,
+            allow_unexpected_weights=allow_unexpected,
+        )
+        logger.info(
+            f"Loaded the vision tower of {folder} ({len(state_dict)} weights); new classification head for "
+            f"{config.num_labels} labels; {len(left_out)} weights of the text tower, projections and distillation "
+            "heads left out."
+        )
+        return model
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module):

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_shot_boundary import ShotBoundaryConfig
 
 
@@ -138,7 +139,7 @@ class ColorHistogramFeature(nn.Module):
         return F.relu(self.output(neighbour_similarities(color_histograms(frames), self.window)))
 
 
-class ShotBoundaryPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class ShotBoundaryPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: ShotBoundaryConfig
     remote_code_auto_map = {
         "AutoConfig": "shot_boundary.configuration_shot_boundary.ShotBoundaryConfig",

@@ -111,8 +111,13 @@ class ChatRecipeSettings:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    # MVBench-format conversations (tasks.mvbench: the benchmark's user text, answer "Best option:(X) answer") mixed
+    # into instruction tuning: one four-option question about a random task for this fraction of the training clips.
+    # The bundled model was trained without (0.0); see docs/videochat_shapes.md for what a trial with 0.25 gave.
+    multiple_choice_fraction: float = 0.0
     eval_clips: int = 200
     eval_batch_size: int = 40
+    mvbench_videos: int = 40  # held-out clips of the generated MVBench-format benchmark (4 questions each); 0: skip
     max_new_tokens: int = 6
     threads: int | None = None
 
@@ -120,7 +125,7 @@ class ChatRecipeSettings:
     def micro(cls) -> "ChatRecipeSettings":
         """Plumbing only (seconds of compute, meaningless accuracy): 2 warm-up steps, 2 chat steps, 4 held-out clips."""
         return cls(vision_init="scratch", warmup_steps=2, warmup_batch_size=4, train_clips=8, steps=2, batch_size=2,
-                   eval_clips=2, eval_batch_size=10, max_new_tokens=3)  # fmt: skip
+                   eval_clips=2, eval_batch_size=10, max_new_tokens=3, mvbench_videos=1)  # fmt: skip
 
 
 @dataclass
@@ -158,6 +163,34 @@ def chat_records(split: str, num_clips: int, settings: ChatRecipeSettings, start
             }
         )
     return records
+
+
+def multiple_choice_records(records: list[dict], settings: ChatRecipeSettings) -> list[dict]:
+    """MVBench-format conversations for `settings.multiple_choice_fraction` of the clips (seeded): one four-option
+    question per chosen clip about a random task ([`make_shapes_world_benchmark`]'s tasks and candidate pools), as
+    instruction data: the benchmark's system text as instruction, its user text as question, and the answer with the
+    answer prompt (`"Best option:(C) red"`)."""
+    from ...tasks.mvbench import MVBENCH_SYSTEM_PROMPT, mvbench_answer_text, mvbench_question_text
+    from .. import generator as shapes_world
+    from ..mvbench import MULTIPLE_CHOICE_TASKS, multiple_choice_question
+
+    if not 0.0 <= settings.multiple_choice_fraction <= 1.0:
+        raise ValueError(f"multiple_choice_fraction must be in [0, 1], got {settings.multiple_choice_fraction}.")
+    count = round(settings.multiple_choice_fraction * len(records))
+    rng = np.random.default_rng(settings.seed + 1)
+    chosen = sorted(rng.choice(len(records), size=count, replace=False)) if count else []
+    conversations = []
+    for index in chosen:
+        record = records[index]
+        spec = shapes_world.sample_clip_spec(record["seed"], settings.num_frames, settings.image_size,
+                                             settings.image_size)  # fmt: skip
+        task = MULTIPLE_CHOICE_TASKS[int(rng.integers(len(MULTIPLE_CHOICE_TASKS)))]
+        item = multiple_choice_question(spec, task, rng)
+        answer_index = item["candidates"].index(item["answer"])
+        turn = {"i": MVBENCH_SYSTEM_PROMPT, "q": mvbench_question_text(item["question"], item["candidates"]),
+                "a": mvbench_answer_text(item["candidates"], answer_index)}  # fmt: skip
+        conversations.append({"video": record["video"], "QA": [turn], "seed": record["seed"], "task": task})
+    return conversations
 
 
 class _RecordDataset(torch.utils.data.Dataset):
@@ -431,9 +464,11 @@ def instruction_tune(model, processor, records: list[dict], settings: ChatRecipe
         lora_dropout=0.0, lora_target_modules=list(settings.lora_target_modules),
     )  # fmt: skip
     collator = InternVideo2ChatDataCollator(processor, shuffle_turns=True, seed=settings.seed)
+    conversations = records + multiple_choice_records(records, settings)
     trainer = InternVideo2ChatTrainer(
-        model=model, args=args, data_collator=collator, train_dataset=_RecordDataset(records), processing_class=processor
-    )
+        model=model, args=args, data_collator=collator, train_dataset=_RecordDataset(conversations),
+        processing_class=processor,
+    )  # fmt: skip
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     log(f"  instruction tuning: answer loss {losses[0]:.3f} -> {losses[-1]:.3f} over {settings.steps} steps")
@@ -491,6 +526,19 @@ def evaluate_chat(model, processor, records: list[dict], batch_size: int = 30, m
         "num_clips": len(records),
         "predictions": predictions,
     }
+
+
+def evaluate_multiple_choice(model, processor, settings: ChatRecipeSettings, folder: str | os.PathLike) -> dict:
+    """The MVBench protocol (tasks.mvbench, chat template, greedy) on a benchmark generated from `mvbench_videos`
+    held-out clips at the training resolution: `{"overall", "per_task", "num_questions"}`."""
+    from ...tasks.mvbench import evaluate_mvbench, load_mvbench
+    from ..mvbench import make_shapes_world_benchmark
+
+    path = make_shapes_world_benchmark(folder, num_videos=settings.mvbench_videos, size=settings.image_size,
+                                       num_frames=settings.num_frames)  # fmt: skip
+    result = evaluate_mvbench(model, processor, load_mvbench(path), video_root=folder, max_new_tokens=8,
+                              batch_size=settings.eval_batch_size)  # fmt: skip
+    return {"overall": result.overall_accuracy, "per_task": result.task_accuracy, "num_questions": result.num_questions}
 
 
 def format_accuracy_table(evaluation: dict) -> str:
@@ -642,6 +690,12 @@ def run(
     log(format_accuracy_table(evaluation_mp4))
     evaluation_mp4.pop("predictions")
     result.metrics["held_out_mp4"] = evaluation_mp4
+    if settings.mvbench_videos:
+        result.metrics["mvbench"] = evaluate_multiple_choice(reloaded, reloaded_processor, settings,
+                                                             output_dir / "mvbench")  # fmt: skip
+        lap("evaluation_mvbench")
+        log(f"MVBench format ({result.metrics['mvbench']['num_questions']} four-option questions, chance 25 %): "
+            f"{100 * result.metrics['mvbench']['overall']:.1f} %")  # fmt: skip
     result.predictions = evaluation.pop("predictions")
     result.metrics["held_out"] = evaluation
     result.seconds["total"] = round(sum(result.seconds.values()), 1)
@@ -667,11 +721,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--vision-init", default=None, help="scratch (default) | bundled | FOLDER")
-    count_options = ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips")
+    parser.add_argument("--multiple-choice-fraction", type=float, default=None,
+                        help="fraction of training clips that also get an MVBench-format question (default 0)")
+    count_options = ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips", "mvbench_videos")
     add_setting_options(parser, count_options)
     args = parser.parse_args(argv)
     settings = ChatRecipeSettings.micro() if args.micro else ChatRecipeSettings()
-    apply_setting_options(settings, args, ("seed", "threads", "vision_init") + count_options)
+    apply_setting_options(settings, args, ("seed", "threads", "vision_init", "multiple_choice_fraction") + count_options)
     run(args.output_dir, settings, bundle_dir=args.bundle_dir)
     return 0
 
