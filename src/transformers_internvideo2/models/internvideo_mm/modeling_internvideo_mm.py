@@ -35,7 +35,9 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo_mm import InternVideoMMConfig, InternVideoMMTextConfig, InternVideoMMVisionConfig
 
 
@@ -327,7 +329,7 @@ class InternVideoMMTemporalModule(nn.Module):
         return (1 - weight) * query[:, 0] + weight * frame_cls_mean
 
 
-class InternVideoMMPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideoMMPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideoMMConfig
     base_model_prefix = "internvideo_mm"
     remote_code_auto_map = {
@@ -550,6 +552,8 @@ class InternVideoMMModel(InternVideoMMPreTrainedModel):
     `visual_projection`, text tower + `text_projection`, `logit_scale`, and the MLM mask embedding."""
 
     config: InternVideoMMConfig
+    # a captioning folder loaded as the dual encoder drops its caption decoder on purpose (strict loading)
+    _keys_to_ignore_on_load_unexpected = [r"^caption_decoder\."]
 
     def __init__(self, config: InternVideoMMConfig):
         super().__init__(config)
@@ -918,7 +922,7 @@ class InternVideoMMForCaptioning(InternVideoMMPreTrainedModel):
         logits, visual_tokens = self.caption_decoder(tokens, text.last_hidden_state[:, :-1])
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten().to(logits.device), ignore_index=-100)
+            loss = token_cross_entropy(logits, labels)  # every label -100: 0, not NaN
         return InternVideoMMCaptioningOutput(loss=loss, logits=logits, visual_tokens=visual_tokens)
 
 

@@ -200,6 +200,8 @@ class InternVideoMMTokenizer:
         return_tensors: str | None = "pt",
     ) -> BatchFeature:
         """`input_ids`, `attention_mask` and `special_tokens_mask`, each `(N, context_length)` (int64/bool)."""
+        if not isinstance(text, (str, list, tuple)):
+            raise TypeError(f"text: expected str or list of str, got {type(text).__name__}.")
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(t, str) for t in texts):
             raise ValueError("text must be a string or a non-empty list of strings.")
