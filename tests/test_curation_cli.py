@@ -51,3 +51,8 @@ def test_segment_reports_bad_arguments_and_unreadable_videos(raw_folder, tmp_pat
                  "--no-progress"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1 and "videos: 0 read, 1 failed" in out and "b.mp4" in out
+    (broken / "a.mp4").symlink_to(raw_folder / "a.mp4")  # one good video, one bad: done, with a skip (exit 3)
+    code = main(["segment", str(broken), "--output", str(tmp_path / "z.jsonl"), "--detector", "pyscenedetect",
+                 "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 3 and "videos: 1 read, 1 failed" in out

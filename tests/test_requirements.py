@@ -1,5 +1,6 @@
-"""The three dependency lists agree: setup.py's lower bounds, requirements-dev.txt (the tested pins) and
-requirements-lower.txt (the declared minimums, built and tested by `.ci/run-lower-bounds`)."""
+"""The dependency lists agree: setup.py's lower bounds, requirements-dev.txt (the tested pins), requirements-lower.txt
+(the declared minimums, built and tested by `.ci/run-lower-bounds`) and requirements-assets.txt (packages installed
+with --no-deps into both environments)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,17 @@ def declared_requirements() -> list[Requirement]:
     return [Requirement(text) for text in install + [item for group in extras.values() for item in group]]
 
 
+def environment_pins(name: str) -> dict[str, Version]:
+    """What an environment built from `name` gets: its pins plus the asset packages (installed into both)."""
+    return {**read_pins("requirements-assets.txt"), **read_pins(name)}
+
+
 def test_lower_file_pins_every_declared_minimum_exactly():
-    lower = read_pins("requirements-lower.txt")
+    lower = environment_pins("requirements-lower.txt")
     bounded = 0
     for requirement in declared_requirements():
         name = canonicalize_name(requirement.name)
-        assert name in lower, f"{name} (setup.py) is missing from requirements-lower.txt"
+        assert name in lower, f"{name} (setup.py) is missing from requirements-lower.txt (and -assets.txt)"
         assert requirement.specifier.contains(lower[name]), f"{name}=={lower[name]} violates setup.py's {requirement}"
         minimums = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
         if minimums:
@@ -57,10 +63,12 @@ def test_lower_file_pins_every_declared_minimum_exactly():
 
 def test_dev_pins_satisfy_setup_py_and_lower_file_covers_them():
     dev, lower = read_pins("requirements-dev.txt"), read_pins("requirements-lower.txt")
+    assert not set(dev) & set(read_pins("requirements-assets.txt")), "a package pinned in two files"
+    installed = environment_pins("requirements-dev.txt")
     for requirement in declared_requirements():
         name = canonicalize_name(requirement.name)
-        assert name in dev, f"{name} (setup.py) is not pinned in requirements-dev.txt"
-        assert requirement.specifier.contains(dev[name]), f"{name}=={dev[name]} violates setup.py's {requirement}"
+        assert name in installed, f"{name} (setup.py) is not pinned in requirements-dev.txt (or -assets.txt)"
+        assert requirement.specifier.contains(installed[name]), f"{name}=={installed[name]} violates {requirement}"
     assert set(lower) == set(dev), f"packages in one file only: {sorted(set(lower) ^ set(dev))}"
     for name in lower:
         assert lower[name] <= dev[name], f"{name}: the lower-bound pin {lower[name]} is newer than the dev pin"

@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .segment import add_segmentation_arguments, build_detector
+from .segment import add_segmentation_arguments, build_detector, print_summary
 
 
-__all__ = ["build_parser", "curate_main"]
+__all__ = ["HELP", "build_parser", "main"]
+
+HELP = "raw videos to stage-2 training data: shots, clips, video/speech captions fused by a language model"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +64,7 @@ def _fuser(args):
     return LanguageModelFuser(model, AutoTokenizer.from_pretrained(args.fusion_model), max_new_tokens=args.max_new_tokens)
 
 
-def curate_main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from ..curation.captions import VIDEO_CAPTION_PROMPT, AsrTranscriber, ChatVideoCaptioner
     from ..curation.pipeline import curate_videos
     from ..tasks.inference import collect_video_paths
@@ -89,11 +91,8 @@ def curate_main(argv: list[str] | None = None) -> int:
     summary = curate_videos(videos, detector, args.output, captioner, asr=asr, fuser=_fuser(args),
                             cache_dir=args.cache_dir, seed=args.seed, cut_dir=args.cut_dir, cut_mode=args.cut_mode,
                             progress=not args.no_progress)  # fmt: skip
-    for line in summary.lines():
-        print(line)
-    print(f"wrote {args.output}")
-    return 0 if summary.videos else 1
+    return print_summary(summary, args.output)
 
 
 if __name__ == "__main__":
-    sys.exit(curate_main())
+    sys.exit(main())

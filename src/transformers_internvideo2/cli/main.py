@@ -9,8 +9,8 @@ module of this folder:
 * ``retrieve``  -- :mod:`.retrieve`: text <-> video retrieval (options of ``tasks.retrieval.retrieve_main``).
 * ``convert``   -- :mod:`.convert`: the checkpoint converter (options of ``conversion/convert_internvideo2_to_hf.py``).
 * ``chat``      -- :mod:`.chat`: video chat.
-* ``segment``   -- :mod:`.segment`: shots and clips of raw videos (the InternVideo2 clip rules).
-* ``curate``    -- :mod:`.curate`: raw videos to stage-2 training data (segment, caption, fuse).
+* ``segment``   -- :mod:`.segment`: shots and clips of raw videos (the InternVideo2 clip rules), clip table, cut files.
+* ``curate``    -- :mod:`.curate`: raw videos to stage-2 training data (segment, caption, fuse; JSON lines).
 
 Exit codes: 0 success; 1 the work failed (one ``internvideo2 COMMAND: error: ...`` line on stderr, the traceback too
 with ``--debug``); 2 invalid arguments; 3 a batch command finished but skipped inputs (each named on stderr);
@@ -23,7 +23,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import classify, convert, demo, embed, retrieve
+from . import classify, convert, curate, demo, embed, retrieve, segment
 from .common import EXIT_USAGE, run_command
 
 
@@ -31,18 +31,6 @@ def _chat_main(argv: Sequence[str]) -> int:
     from .chat import chat_main  # imported on use: it loads the chat stack (PEFT, the chat bundle)
 
     return chat_main(list(argv))
-
-
-def _segment_main(argv: Sequence[str]) -> int:
-    from .segment import segment_main  # imported on use: the shot detectors load torch models and OpenCV
-
-    return segment_main(list(argv))
-
-
-def _curate_main(argv: Sequence[str]) -> int:
-    from .curate import curate_main  # imported on use: it loads the captioning and fusion models
-
-    return curate_main(list(argv))
 
 
 _CHAT_HELP = "chat about a video with an InternVideo2 chat model"
@@ -55,11 +43,8 @@ _PASSTHROUGH = {
     "retrieve": (retrieve.main, retrieve.HELP),
     "convert": (convert.main, convert.HELP),
     "chat": (_chat_main, _CHAT_HELP),
-    "segment": (_segment_main, "cut raw videos into shots and clips (TransNetV2 / AutoShot / PySceneDetect, the clip rules)"),
-    "curate": (
-        _curate_main,
-        "raw videos to stage-2 training data: shots, clips, video/speech captions fused by a language model",
-    ),
+    "segment": (segment.main, segment.HELP),
+    "curate": (curate.main, curate.HELP),
 }
 
 

@@ -18,7 +18,9 @@ import argparse
 import sys
 
 
-__all__ = ["add_segmentation_arguments", "build_detector", "build_parser", "segment_main"]
+__all__ = ["HELP", "add_segmentation_arguments", "build_detector", "build_parser", "main", "print_summary"]
+
+HELP = "cut raw videos into shots and clips (TransNetV2 / AutoShot / PySceneDetect, the clip rules)"
 
 
 def add_segmentation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def segment_main(argv: list[str] | None = None) -> int:
+def print_summary(summary, output: str) -> int:
+    """Print the run's summary; the exit code: 1 when no video could be read, 3 (as the batch commands) when some
+    videos were skipped, else 0."""
+    from ..tasks.batch import EXIT_SKIPPED
+    from .common import EXIT_ERROR
+
+    for line in summary.lines():
+        print(line)
+    print(f"wrote {output}")
+    if not summary.videos:
+        return EXIT_ERROR
+    return EXIT_SKIPPED if summary.failed_videos else 0
+
+
+def main(argv: list[str] | None = None) -> int:
     from ..curation.pipeline import segment_videos
     from ..tasks.inference import collect_video_paths
 
@@ -72,11 +88,8 @@ def segment_main(argv: list[str] | None = None) -> int:
     detector = build_detector(args)
     summary, _ = segment_videos(videos, detector, seed=args.seed, clip_table=args.output, cut_dir=args.cut_dir,
                                 cut_mode=args.cut_mode, progress=not args.no_progress)  # fmt: skip
-    for line in summary.lines():
-        print(line)
-    print(f"wrote {args.output}")
-    return 0 if summary.videos else 1
+    return print_summary(summary, args.output)
 
 
 if __name__ == "__main__":
-    sys.exit(segment_main())
+    sys.exit(main())
