@@ -84,7 +84,9 @@ setup(
     include_package_data=False,  # package_data below lists every data file (bundled models included)
     package_data={"transformers_internvideo2": ["*.json", "*.safetensors", "*.txt", "*.jinja", "**/*.json",
                                                 "**/*.safetensors", "**/*.txt", "**/*.jinja",
-                                                "shapes_world/bundled/*/README.md", "samples/*.mp4",
+                                                "shapes_world/bundled/*/README.md",
+                                                "shapes_world/bundled/*/*.py",  # trust_remote_code files
+                                                "samples/*.mp4",
                                                 "samples/README.md"]},
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,

@@ -5,7 +5,8 @@ The recipes write only into the output folder they are given; their ready-to-shi
 `<output>/bundle/` (three-stage recipe: `shapes-direction-classifier`, `shapes-video-text`; chat recipe:
 `shapes-chat`). This script copies such folders into `src/transformers_internvideo2/shapes_world/bundled/` of the
 checkout it belongs to, replacing the previous ones, and refuses to write anywhere else (an installed package in
-site-packages is never modified).
+site-packages is never modified). The classifier and video-text folders then get their Hub metadata, code and
+`auto_map` (`scripts/refresh_bundled_metadata.py`; weights unchanged).
 
     python scripts/install_bundled.py runs/shapes/bundle
     python scripts/install_bundled.py runs/shapes-chat/bundle/shapes-chat
@@ -20,6 +21,7 @@ from pathlib import Path
 
 
 CHECKOUT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # refresh_bundled_metadata, next to this script
 BUNDLED = CHECKOUT / "src" / "transformers_internvideo2" / "shapes_world" / "bundled"
 NAMES = ("shapes-direction-classifier", "shapes-video-text", "shapes-chat")
 
@@ -52,6 +54,10 @@ def main(argv=None) -> int:
         shutil.rmtree(destination, ignore_errors=True)
         staging.rename(destination)
         print(f"installed {destination}")
+        if folder.name != "shapes-chat":  # Hub metadata, code and auto_map of the Transformers folders
+            from refresh_bundled_metadata import refresh
+
+            refresh(destination, folder.name)
     return 0
 
 

@@ -152,6 +152,14 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
 
 
+def test_an_input_given_twice_is_processed_once(tmp_path, caplog):
+    names = _names(4)
+    with caplog.at_level("WARNING", logger="transformers_internvideo2.tasks.batch"):
+        summary = _run(tmp_path / "out.jsonl", [*names, names[1]])
+    assert summary.total == 4 and summary.written == 4 and "1 input(s) were given more than once" in caplog.text
+    assert [r["video"] for r in read_records(tmp_path / "out.jsonl")] == names
+
+
 def test_bugs_are_not_mistaken_for_bad_inputs(tmp_path):
     def buggy(name):
         raise TypeError("a bug, not a bad file")
@@ -266,6 +274,11 @@ def test_directory_as_output_and_truncated_checkpoint_are_one_line_errors(classi
     # one line (naming the file is the converter's loader's part, docs/reliability.md "Processors and converters")
     assert code == 1 and err.count("\n") == 1 and "Traceback (most recent call last)" not in err
     assert err.startswith("internvideo2 convert: error: ")
+
+
+def test_resume_without_an_output_is_refused(classifier_dir, sample_video_path, capsys):
+    assert cli.main(["classify", "--model", str(classifier_dir), str(sample_video_path), "--resume"]) == 1
+    assert "--resume and --overwrite apply to an output file" in capsys.readouterr().err
 
 
 def test_retrieve_rejects_zero_top_k_and_rerank_k_and_model_is_optional_in_help(capsys):

@@ -172,3 +172,27 @@ def test_chat_reproduces_the_greedy_answer_and_history(case):
         torch.testing.assert_close(
             torch.stack(generated.logits, 1)[0], case["outputs"][f"{call_name}.generate.step_logits"], atol=ATOL, rtol=0
         )
+
+
+def test_a_second_turn_renders_the_history_as_the_original(case):
+    """`chat(chat_history=...)`: the original appends ` [INST] {q} [/INST]{a}</s>` per past turn, with the decoded
+    answer text (re-tokenised), then the new question; in HD the answer prompt follows."""
+    processor = AutoProcessor.from_pretrained(case["converted"])
+    call = next(iter(case["case"]["calls"].values()))
+    kwargs = call["chat_kwargs"]
+    history = [tuple(turn) for turn in call["history_after"]]
+    messages = chat_messages("And then?", kwargs["media_type"], kwargs["msg"], kwargs["instruction"], history)
+    prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,
+                                           answer_prompt=kwargs.get("answer_prompt"))  # fmt: skip
+    question, answer = history[0]
+    first_turn = call["conversation"][: call["conversation"].index("[/INST] [INST]") + len("[/INST]")]
+    placeholder = "[<VID_PLH>]" if kwargs["media_type"] == "video" else "[<IMG_PLH>]"
+    views = len(call["visual_blocks"])
+    first_turn = first_turn.replace((placeholder + "</Video><Video>") * (views - 1) + placeholder, placeholder)
+    expected = (first_turn + f" [INST] {question} [/INST]{answer}</s> [INST] And then? [/INST]"
+                + (kwargs.get("answer_prompt") or ""))  # fmt: skip
+    assert prompt.replace(processor.video_token, placeholder) == expected
+    ids = processor.tokenize_with_videos(prompt, [views], add_special_tokens=True)
+    tail = prompt.split(processor.video_token)[-1]
+    assert ids[-len(processor.tokenizer(tail).input_ids) :] == processor.tokenizer(tail).input_ids
+    assert ids.count(processor.tokenizer.eos_token_id) == 1  # the past answer's </s>

@@ -289,6 +289,9 @@ def test_load_video_table_checks_decodability(clips, tmp_path):
     assert len(load_video_table(str(table))) == 3  # existence only, by default
     with pytest.raises(ValueError, match=r"1 of 3 videos cannot be decoded: .*broken/bad\.mp4 \(VideoDecodingError"):
         load_video_table(str(table), check_decodable=True)
+    with pytest.raises(ValueError, match=r"1 of 7 videos cannot be decoded: .*broken/bad\.mp4"):
+        load_video_folder(root, check_decodable=True)
+    assert len(load_video_folder(root)) == 7
     (root / "broken" / "bad.mp4").unlink()
     (root / "broken").rmdir()
 

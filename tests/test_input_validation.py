@@ -436,3 +436,71 @@ def test_bundled_classifier_predicts_from_multi_view():
     with torch.no_grad():
         probabilities = model(views).logits.softmax(-1).mean(0)
     assert probabilities.isfinite().all() and abs(float(probabilities.sum()) - 1) < 1e-5
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# converters: a tensor of the wrong kind is a ConversionError, not a RuntimeError of load_state_dict
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_converter_refuses_tensors_of_the_wrong_kind(fixtures_dir, dtype):
+    import json
+
+    from transformers_internvideo2.conversion import internvideo2_vision as co
+    from transformers_internvideo2.conversion.core import ConversionError
+
+    folder = fixtures_dir / "sm01_cls_joint_t1"
+    kwargs = json.loads((folder / "case.json").read_text())["constructor_kwargs"]
+    state_dict = co.load_original_checkpoint(folder / "checkpoint.pth")
+    state_dict["blocks.0.ls1.gamma"] = state_dict["blocks.0.ls1.gamma"].to(dtype)
+    config = co.make_config(state_dict, "classifier", original_kwargs=kwargs)
+    with pytest.raises(ConversionError, match=rf"tensors of the wrong kind: \['blocks.0.ls1.gamma -> .*{dtype}"):
+        co.convert_checkpoint(state_dict, config, "classifier")
+    state_dict["blocks.0.ls1.gamma"] = state_dict["blocks.0.ls1.gamma"].real.to(torch.float16)  # half: cast, fine
+    model, _ = co.convert_checkpoint(state_dict, config, "classifier")
+    assert model.internvideo2.encoder.layer[0].layer_scale1.lambda1.dtype == torch.float32
+
+
+def test_v1_losses_with_all_labels_ignored_are_zero():
+    from transformers_internvideo2 import InternVideoMMConfig, InternVideoMMForCaptioning
+    from transformers_internvideo2.models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification
+
+    torch.manual_seed(0)
+    config = InternVideoMAEConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                  image_size=32, patch_size=16, num_frames=4, tubelet_size=2, num_labels=3)  # fmt: skip
+    classifier = InternVideoMAEForVideoClassification(config)
+    pixel_values = torch.randn(2, 4, 3, 32, 32)
+    for count in (None, 0):
+        classifier.zero_grad()
+        _assert_zero_loss_with_graph(
+            classifier(pixel_values, labels=torch.full((2,), -100), num_items_in_batch=count).loss, classifier
+        )
+    # labelled: Transformers' cross-entropy, unchanged
+    labels = torch.tensor([0, 2])
+    out = classifier(pixel_values, labels=labels)
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(out.logits, labels))
+
+    vision = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=28,
+                  patch_size=14, num_frames=3, extractor_layers=[0, 1], extractor_num_attention_heads=2)  # fmt: skip
+    text = dict(vocab_size=99, max_position_embeddings=12, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, bos_token_id=97, eos_token_id=98)  # fmt: skip
+    captioner = InternVideoMMForCaptioning(
+        InternVideoMMConfig(vision_config=vision, text_config=text, projection_dim=24, caption_decoder_layers=2,
+                            caption_decoder_heads=2, caption_num_visual_queries=5)  # fmt: skip
+    )
+    ids = torch.randint(1, 96, (2, 12))
+    ids[:, 0], ids[:, -1] = 97, 98
+    out = captioner(torch.randn(2, 3, 3, 28, 28), ids, labels=torch.full((2, 11), -100))
+    _assert_zero_loss_with_graph(out.loss, captioner)
+
+
+def test_internvideo_mm_tokenizer_text_type():
+    pytest.importorskip("open_clip")
+    pytest.importorskip("ftfy")
+    from transformers_internvideo2.models.internvideo_mm.processing_internvideo_mm import InternVideoMMTokenizer
+
+    tokenizer = InternVideoMMTokenizer()
+    with pytest.raises(TypeError, match="text: expected str or list of str, got int"):
+        tokenizer(123)
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        tokenizer([])
+    assert tokenizer("a dog")["input_ids"].shape == (1, 77)

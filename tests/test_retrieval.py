@@ -202,3 +202,41 @@ def test_command_line_entry_points(tmp_path, model, processor, video_paths, caps
     with pytest.raises(ValueError, match="not among the given videos"):
         annotations.write_text(json.dumps([{"video": "nope.mp4", "caption": "x"}]))
         retrieve_main(["--model", str(folder), "--videos", video_paths[0], "--annotations", str(annotations), "--no-progress"])
+
+
+def test_bad_videos_are_left_out_of_the_index_and_named(tmp_path, model, processor, video_paths, capsys):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    videos = [video_paths[0], str(corrupt), video_paths[1]]
+    with pytest.raises(ValueError, match="corrupt.mp4"):
+        embed_videos(model, processor, videos, batch_size=3, progress=False)  # on_error="fail", the default
+    kept = embed_videos(model, processor, videos, batch_size=3, progress=False, on_error="skip")
+    assert kept.names == [video_paths[0], video_paths[1]]
+    assert [name for name, _ in kept.skipped] == [str(corrupt)] and "VideoDecodingError" in kept.skipped[0][1]
+    reference = embed_videos(model, processor, video_paths[:2], batch_size=2, progress=False)
+    torch.testing.assert_close(kept.video_embeds, reference.video_embeds, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="None of the 1 videos could be decoded"):
+        embed_videos(model, processor, [str(corrupt)], progress=False, on_error="skip")
+
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    annotations = tmp_path / "annotations.json"
+    annotations.write_text(json.dumps([{"video": "example1.mp4", "caption": CAPTIONS[0]},
+                                       {"video": "corrupt.mp4", "caption": "never seen"},
+                                       {"video": "bikes.mp4", "caption": CAPTIONS[1]}]))  # fmt: skip
+    report = tmp_path / "report.json"
+    code = retrieve_main(["--model", str(folder), "--videos", *videos, "--annotations", str(annotations), "--output",
+                          str(report), "--no-progress", "--no-rerank"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3 and f"skipped {corrupt}: VideoDecodingError" in err and "skipped 1: " in err
+    written = json.loads(report.read_text())
+    assert list(written["text_to_video"]["cosine"]) == [CAPTIONS[0], CAPTIONS[1]]  # the bad video's caption left out
+    assert set(written["metrics"]["cosine"]) and len(written["video_to_text"]["cosine"]) == 2
+    with pytest.raises(FileExistsError, match="--overwrite"):  # an existing report: refused before any work
+        retrieve_main(["--model", str(folder), "--videos", *videos, "--captions", "a", "--output", str(report)])
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        retrieve_main(["--model", str(folder), "--videos", *videos, "--captions", "a", "--output", str(tmp_path)])
+    with pytest.raises(ValueError, match="corrupt.mp4"):  # the CLI turns it into one error line, exit 1
+        retrieve_main(["--model", str(folder), "--videos", *videos, "--captions", "a", "--no-progress", "--no-rerank",
+                       "--on-error", "fail"])  # fmt: skip

@@ -4,6 +4,7 @@ conversion errors, save/load."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -140,7 +141,7 @@ def _autoshot_reference_forward(state, config, frames):
     return linear("cls_layer1", hidden)[..., 0], linear("cls_layer2", hidden)[..., 0]
 
 
-def test_autoshot_converter_against_the_original_layout(tmp_path):
+def test_autoshot_converter_against_the_original_layout(tmp_path, capsys):
     config = ShotBoundaryConfig.from_preset("autoshot")
     original = _autoshot_original_state_dict(config)
     path = tmp_path / "ckpt_0_200_0.pth"
@@ -150,6 +151,11 @@ def test_autoshot_converter_against_the_original_layout(tmp_path):
     reasons = set(saved.result.dropped.values())
     assert any("did not choose" in r for r in reasons) and any("transformer" in r for r in reasons)
     assert set(saved.result.dropped) == {"Layer_1_5.share.weight", "fc1.linear.weight", "fc1.linear.bias"}
+    # the same through `internvideo2 convert`, which reports what it dropped
+    from transformers_internvideo2.cli.main import main
+
+    assert main(["convert", "--family", "autoshot", "--checkpoint", str(path), "--output", str(tmp_path / "cli")]) == 0
+    assert "dropped 2 key(s): input layer of the transformer branch" in capsys.readouterr().out
     model = AutoModel.from_pretrained(tmp_path / "autoshot").eval()
     assert isinstance(model, ShotBoundaryModel)
     frames = _frames(16, seed=1)
@@ -159,6 +165,14 @@ def test_autoshot_converter_against_the_original_layout(tmp_path):
     assert single.abs().max() > 0.1  # the check below compares something
     torch.testing.assert_close(output.logits, single, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(output.transition_logits, many, rtol=1e-4, atol=1e-4)
+    # the detector reads the converted folder and the original file alike
+    from transformers_internvideo2.curation.shots import AutoShotDetector, VideoThumbnails
+
+    thumbnails = VideoThumbnails("x", frames[0].numpy(), 25.0)
+    from_folder = AutoShotDetector(weights=tmp_path / "cli", device="cpu").frame_scores(thumbnails)
+    from_file = AutoShotDetector(weights=path, device="cpu").frame_scores(thumbnails)
+    np.testing.assert_allclose(from_folder, from_file, atol=1e-6)
+    assert from_folder.shape == (16,)
 
 
 def test_autoshot_conversion_is_strict():

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.batch import BatchOutput, MemoryOutput, read_records, run_batch
     from ..tasks.inference import ClassificationJob, collect_video_paths, load_video_classifier
 
+    if args.output is None and (args.resume or args.overwrite):
+        raise ValueError("--resume and --overwrite apply to an output file: give --output FILE.jsonl (or .json).")
     videos = collect_video_paths(args.videos)  # fail on a bad path before loading a model
     default_model(args, "shapes-direction-classifier")
     output = None

@@ -9,6 +9,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from ..tasks.batch import positive_int
+
 
 __all__ = [
     "DEVICE_HELP",
@@ -18,6 +20,7 @@ __all__ = [
     "add_batch_arguments",
     "add_runtime_arguments",
     "default_model",
+    "positive_int",
     "resolve_dtype",
     "run_command",
 ]
@@ -34,17 +37,6 @@ def resolve_dtype(name: str | None):
     import torch
 
     return None if name is None else getattr(torch, name)
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 and negatives are refused with exit code 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser, batch_flag: str = "--batch-size") -> None:

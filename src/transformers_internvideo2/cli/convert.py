@@ -11,6 +11,8 @@ HELP = "convert an original InternVideo2 checkpoint (options of conversion/conve
 
 
 def main(argv: Sequence[str]) -> int:
+    from ..conversion.core import propagating_conversion_errors
     from ..conversion.families import main as convert_main
 
-    return convert_main(list(argv))
+    with propagating_conversion_errors():  # reported as one `internvideo2 convert: error:` line, like every command
+        return convert_main(list(argv))

@@ -61,10 +61,14 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_finite,
+    check_output_dir,
+    conversion_errors_propagate,
     expected_tensors,
     file_sha256,
+    read_checkpoint_file,
+    save_and_verify,
     unwrap_state_dict,
-    verify_saved_weights,
 )
 
 
@@ -290,8 +294,9 @@ def load_beats_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torc
     """Read a `beats.pth` (`torch.load(weights_only=True)`): returns `(cfg, state_dict)`."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No BEATs checkpoint at {path}.")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return split_beats_checkpoint(checkpoint)
+    cfg, state_dict = split_beats_checkpoint(read_checkpoint_file(path))
+    check_finite(state_dict, f"the source file {path}")
+    return cfg, state_dict
 
 
 def split_beats_checkpoint(checkpoint: Mapping) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -359,17 +364,7 @@ def _read_source(path: Path) -> tuple[str, dict | None, dict[str, torch.Tensor]]
     """`(kind, cfg or None, state dict)`: a `beats.pth` (`{'cfg', 'model'}`) gives its cfg and BEATs keys; anything
     else is unwrapped as an original checkpoint and must hold `audio_encoder.*` keys (a stage-2 audio-video-text
     checkpoint, whose non-audio keys are then dropped with a reason) or bare BEATs keys."""
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        checkpoint = load_file(str(path))
-    else:
-        try:  # memory-map: a 6B stage-2 file is large and only its audio encoder is needed
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint_file(path)  # a 6B stage-2 file is memory-mapped: only its audio encoder is read
     if isinstance(checkpoint, Mapping) and "cfg" in checkpoint and "model" in checkpoint:
         cfg, state_dict = split_beats_checkpoint(checkpoint)
         return "beats.pth", cfg, state_dict
@@ -406,7 +401,7 @@ def convert_and_save_beats(
         raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     if beats_cfg is not None and preset is not None:
         raise ConversionError("Give either beats_cfg or preset, not both.")
-    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    checkpoint, output_dir = Path(checkpoint), check_output_dir(output_dir)
     source, cfg, state_dict = _read_source(checkpoint)
     if cfg is not None and (beats_cfg is not None or preset is not None):
         raise ConversionError(f"{checkpoint} is a beats.pth and carries its own cfg; do not pass beats_cfg/preset.")
@@ -430,6 +425,7 @@ def convert_and_save_beats(
         prefix = STAGE2_AUDIO_PREFIX
         dropped_outside = {key: NOT_AUDIO_REASON for key in state_dict if not key.startswith(prefix)}
         state_dict = {key: tensor for key, tensor in state_dict.items() if key.startswith(prefix)}
+    check_finite(state_dict, f"the source file {checkpoint}")  # only the tensors that are converted
     with torch.device("meta"):
         model = BeatsModel(config)
     expected = {name: tensor.shape for name, tensor in model.state_dict().items()}
@@ -437,11 +433,12 @@ def convert_and_save_beats(
     result = ConversionResult(result.state_dict, {**dropped_outside, **result.dropped}, result.renamed)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     model.eval()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(output_dir), max_shard_size="2GB")
-    files = verify_saved_weights(output_dir, model)
-    if save_feature_extractor:
-        BeatsFeatureExtractor(num_mel_bins=config.num_mel_bins).save_pretrained(str(output_dir))
+
+    def write_feature_extractor(folder: Path) -> None:
+        if save_feature_extractor:
+            BeatsFeatureExtractor(num_mel_bins=config.num_mel_bins).save_pretrained(str(folder))
+
+    files = save_and_verify(model, output_dir, write_feature_extractor)
     return SavedBeatsConversion(
         output_dir=output_dir,
         source=source,
@@ -491,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
             save_feature_extractor=not args.no_feature_extractor,
         )
     except (ConversionError, FileNotFoundError) as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     config = saved.config

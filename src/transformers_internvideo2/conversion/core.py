@@ -9,9 +9,15 @@ and returns the keys that no rule covers, so that each family's converter can re
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
+import os
+import pickle
 import re
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +30,16 @@ __all__ = [
     "ConversionResult",
     "KeyMapping",
     "check_against",
+    "check_finite",
+    "check_output_dir",
+    "conversion_errors_propagate",
+    "propagating_conversion_errors",
     "expected_shapes",
     "expected_tensors",
     "file_sha256",
     "load_original_checkpoint",
+    "read_checkpoint_file",
+    "save_and_verify",
     "unwrap_state_dict",
     "verify_saved_weights",
 ]
@@ -35,6 +47,25 @@ __all__ = [
 
 class ConversionError(ValueError):
     """A checkpoint that cannot be converted exactly (unknown/missing key, shape mismatch, unsupported variant)."""
+
+
+# The converters' own `main` print a `ConversionError` as one `error:` line and return 1 (the conversion script);
+# `internvideo2 convert` lets it propagate instead, so that every command reports failures the same way.
+_PROPAGATE_ERRORS = contextvars.ContextVar("propagate_conversion_errors", default=False)
+
+
+@contextlib.contextmanager
+def propagating_conversion_errors():
+    """Within this block the converters' `main` re-raise `ConversionError` instead of printing it."""
+    token = _PROPAGATE_ERRORS.set(True)
+    try:
+        yield
+    finally:
+        _PROPAGATE_ERRORS.reset(token)
+
+
+def conversion_errors_propagate() -> bool:
+    return _PROPAGATE_ERRORS.get()
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,21 +104,66 @@ def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
     return state_dict
 
 
-def load_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load an original `.pth`/`.bin` (torch pickle, loaded with `weights_only=True`) or `.safetensors` file and
-    return the unwrapped state dict."""
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def read_checkpoint_file(path: str | Path):
+    """The object stored in a `.pth`/`.bin`/`.pt` file (`torch.load(weights_only=True)`: tensors and plain
+    containers only, memory-mapped when the format allows) or the tensors of a `.safetensors` file. A truncated or
+    corrupt file, or one that holds other pickled objects (never unpickled), raises a one-line `ConversionError`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {path}.")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return unwrap_state_dict(load_file(str(path)))
-    try:  # memory-map large files instead of reading them into RAM twice
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return unwrap_state_dict(checkpoint)
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ConversionError(
+                f"{path} is not a readable safetensors file (truncated or corrupt?): {_first_line(error)}"
+            ) from None
+    try:
+        try:  # memory-map large files instead of reading them into RAM twice
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped; a corrupt file fails again below
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ConversionError(
+            f"{path} holds objects other than tensors and plain containers; they are never unpickled "
+            f"(weights_only=True). Re-save the state dict alone. ({_first_line(error)})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
+        raise ConversionError(
+            f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {_first_line(error)}"
+        ) from None
+
+
+def load_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load an original `.pth`/`.bin` (torch pickle, loaded with `weights_only=True`) or `.safetensors` file and
+    return the unwrapped state dict, refusing non-finite tensors."""
+    state_dict = unwrap_state_dict(read_checkpoint_file(path))
+    check_finite(state_dict, f"the source file {path}")
+    return state_dict
+
+
+def check_finite(state_dict: Mapping[str, torch.Tensor], what: str) -> None:
+    """Raise `ConversionError` naming every floating tensor that holds NaN or infinite values."""
+    bad = []
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            finite = torch.isfinite(tensor)
+            if not bool(finite.all()):
+                bad.append(f"{key} ({int(finite.numel() - finite.sum())} of {tensor.numel()} values)")
+    if bad:
+        shown = ", ".join(bad[:10]) + (f", ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        raise ConversionError(
+            f"NaN or infinite values in {len(bad)} tensor(s) of {what}: {shown}. Nothing was written; the checkpoint "
+            "is damaged (or overflowed when it was cast to a smaller dtype)."
+        )
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 24) -> str:
@@ -246,6 +322,66 @@ def verify_saved_weights(output_dir: Path, model: torch.nn.Module) -> list[str]:
                 if key not in reference or not torch.equal(handle.get_tensor(key), reference[key]):
                     raise ConversionError(f"Saved tensor {key!r} in {name} differs from the converted one.")
                 seen.add(key)
-    if seen != set(reference):
-        raise ConversionError(f"Saved files miss {sorted(set(reference) - seen)}.")
+    # a tied weight (the MLM decoder and the word embeddings) is stored once: the copy of its twin stands for it
+    twins: dict[tuple, list[str]] = {}
+    for key, tensor in reference.items():
+        twins.setdefault((tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape)), []).append(key)
+    missing = [key for group in twins.values() if not seen.intersection(group) for key in group]
+    if missing:
+        raise ConversionError(f"Saved files miss {sorted(missing)}.")
+    return files
+
+
+def check_output_dir(output_dir: str | Path) -> Path:
+    """Refuse an output folder the conversion must not replace (a file, or a non-empty folder that is not a saved
+    model); call it before the work starts."""
+    output_dir = Path(output_dir)
+    if output_dir.exists():
+        if not output_dir.is_dir():
+            raise ConversionError(f"--output {output_dir} is a file; expected a folder (created if missing).")
+        if any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():
+            raise ConversionError(
+                f"--output {output_dir} is a non-empty folder that holds no saved model (no config.json); refusing "
+                "to replace it. Choose a new or empty folder."
+            )
+    return output_dir
+
+
+def save_and_verify(
+    model: torch.nn.Module,
+    output_dir: str | Path,
+    write_extras: Callable[[Path], None] | None = None,
+    max_shard_size: str = "2GB",
+) -> list[str]:
+    """Save a converted model so that `output_dir` only ever holds a complete, verified folder.
+
+    The weights are checked to be finite, saved into a temporary folder next to `output_dir`, re-read and compared
+    bit-exactly; `write_extras(folder)` adds the processor, card and reports there; only then does the folder move
+    into place (a previous model folder at `output_dir` is replaced, removed last). Any failure leaves `output_dir` as
+    it was. Returns the names of the safetensors files."""
+    output_dir = check_output_dir(output_dir)
+    check_finite(model.state_dict(), "the converted model")
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    try:
+        model.save_pretrained(str(staging), max_shard_size=max_shard_size)
+        files = verify_saved_weights(staging, model)
+        if write_extras is not None:
+            write_extras(staging)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a saved model folder is an ordinary folder
+        previous = None
+        if output_dir.exists():
+            previous = output_dir.with_name(f".{output_dir.name}.previous-{staging.name.rsplit('-', 1)[-1]}")
+            os.replace(output_dir, previous)
+        try:
+            os.replace(staging, output_dir)
+        except BaseException:
+            if previous is not None:
+                os.replace(previous, output_dir)
+            raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
     return files

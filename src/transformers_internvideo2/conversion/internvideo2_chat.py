@@ -33,6 +33,15 @@ import torch
 from transformers import AutoConfig
 
 from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
+from .core import (
+    ConversionError,
+    check_finite,
+    check_output_dir,
+    conversion_errors_propagate,
+    read_checkpoint_file,
+    save_and_verify,
+)
+from ..models.model_card import push_folder_to_hub
 
 
 LLM_PREFIX = "lm.base_model.model."
@@ -136,33 +145,31 @@ class ChatConversionResult:
 # ------------------------------------------------------------------------------------------------------------------
 def load_original_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint: a folder of `*.safetensors` shards (with or without index), one `.safetensors` file, or a
-    `torch.save` file (bare, or wrapped in `{"model": ...}` / `{"module": ...}` / `{"state_dict": ...}`)."""
-    from safetensors.torch import load_file
+    `torch.save` file (bare, or wrapped in `{"model": ...}` / `{"module": ...}` / `{"state_dict": ...}`). Truncated
+    or non-tensor files and non-finite tensors are refused with a one-line `ConversionError`."""
+    state = _read_state_dict(Path(path))
+    check_finite(state, f"the checkpoint {path}")
+    return state
 
-    path = Path(path)
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         # the released repositories name their shards model*.safetensors; other files are not weights
         shards = sorted(path.glob("model*.safetensors")) or sorted(path.glob("*.safetensors"))
         if not shards:
-            bins = sorted(path.glob("*.bin")) + sorted(path.glob("*.pth"))
-            if not bins:
+            shards = sorted(path.glob("*.bin")) + sorted(path.glob("*.pth"))
+            if not shards:
                 raise FileNotFoundError(f"No *.safetensors, *.bin or *.pth checkpoint in {path}.")
-            state = {}
-            for shard in bins:
-                state.update(load_original_state_dict(shard))
-            return state
         state = {}
         for shard in shards:
-            state.update(load_file(shard))
+            state.update(_read_state_dict(shard))
         return state
-    if path.suffix == ".safetensors":
-        return load_file(path)
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    loaded = read_checkpoint_file(path)
     for wrapper in ("model", "module", "state_dict"):
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             return loaded[wrapper]
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(loaded).__name__}).")
+        raise ConversionError(f"{path} does not hold a state dict (got {type(loaded).__name__}).")
     return loaded
 
 
@@ -528,6 +535,8 @@ def convert_chat_checkpoint(
     max_shard_size: str = "5GB",
     tokenizer: str | Path | None = None,
     qformer_tokenizer: str | Path | None = None,
+    base_model: str | None = None,
+    push_to_hub: str | None = None,
 ) -> ChatConversionResult:
     """Convert a checkpoint (folder or file) and save the model to `output_dir` (the PEFT adapter, if any, to
     `output_dir/lora_adapter`). `config` defaults to `preset` with the sizes of the original `config.json`
@@ -537,12 +546,15 @@ def convert_chat_checkpoint(
     The processor (tokenizer with left padding, chat template, Q-Former tokenizer for HD) is saved too when the
     language model's tokenizer is found: `tokenizer` (a folder), else the checkpoint folder when it holds the
     tokenizer files (the released repositories do). `qformer_tokenizer` is a bert-base-uncased folder (else
-    `<checkpoint>/qformer_bert` when it has a `vocab.txt`, else the offline asset)."""
+    `<checkpoint>/qformer_bert` when it has a `vocab.txt`, else the offline asset).
+
+    The folder is built aside and moved into place only when complete (`core.save_and_verify`), with a model card
+    (`base_model` defaults to the preset's OpenGVLab repository); `push_to_hub` uploads it to that Hub repository."""
     from safetensors.torch import save_file
 
     from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
 
-    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    checkpoint, output_dir = Path(checkpoint), check_output_dir(output_dir)
     original_config = _read_original_config(checkpoint)
     if config is None:
         config = chat_config_from_original(checkpoint, preset)
@@ -559,20 +571,82 @@ def convert_chat_checkpoint(
         model = InternVideo2ForConditionalGeneration(config)
     # strict: every parameter of the model comes from the checkpoint and nothing is left over
     model.load_state_dict(state, strict=True, assign=True)
-    model.save_pretrained(output_dir, max_shard_size=max_shard_size)
-    if result.adapter_state_dict is not None:
-        adapter_dir = output_dir / "lora_adapter"
-        adapter_dir.mkdir(parents=True, exist_ok=True)
-        save_file(result.adapter_state_dict, adapter_dir / "adapter_model.safetensors", metadata={"format": "pt"})
-        (adapter_dir / "adapter_config.json").write_text(json.dumps(result.adapter_config, indent=2))
-    (output_dir / "conversion_report.json").write_text(json.dumps(result.report, indent=1))
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
     tokenizer_dir = Path(tokenizer) if tokenizer is not None else _find_tokenizer_dir(folder)
-    if tokenizer_dir is not None:
-        if qformer_tokenizer is None and (folder / "qformer_bert" / "vocab.txt").is_file():
-            qformer_tokenizer = folder / "qformer_bert"
-        save_chat_processor(output_dir, config, tokenizer_dir, qformer_tokenizer)
+    if tokenizer_dir is not None and qformer_tokenizer is None and (folder / "qformer_bert" / "vocab.txt").is_file():
+        qformer_tokenizer = folder / "qformer_bert"
+
+    def write_adapter_processor_and_report(staging: Path) -> None:
+        if result.adapter_state_dict is not None:
+            adapter_dir = staging / "lora_adapter"
+            adapter_dir.mkdir(parents=True, exist_ok=True)
+            save_file(result.adapter_state_dict, adapter_dir / "adapter_model.safetensors", metadata={"format": "pt"})
+            (adapter_dir / "adapter_config.json").write_text(json.dumps(result.adapter_config, indent=2))
+        (staging / "conversion_report.json").write_text(json.dumps(result.report, indent=1))
+        if tokenizer_dir is not None:
+            save_chat_processor(staging, config, tokenizer_dir, qformer_tokenizer)
+        card = chat_model_card(model, result, checkpoint.name, preset, lora, base_model or _CHAT_BASE_MODELS.get(preset),
+                               with_processor=tokenizer_dir is not None)  # fmt: skip
+        card.save(str(staging / "README.md"))
+
+    save_and_verify(model, output_dir, write_adapter_processor_and_report, max_shard_size=max_shard_size)
+    if push_to_hub:
+        push_folder_to_hub(output_dir, push_to_hub)
     return result
+
+
+# OpenGVLab's Hub repositories of the presets (the converted checkpoints)
+_CHAT_BASE_MODELS = {
+    "internvideo2-chat-8b": "OpenGVLab/InternVideo2-Chat-8B",
+    "internvideo2-chat-8b-hd": "OpenGVLab/InternVideo2_chat_8B_HD",
+    "internvideo2-chat-8b-internlm2.5": "OpenGVLab/InternVideo2_Chat_8B_InternLM2_5",
+}
+
+
+def chat_model_card(model, result: ChatConversionResult, checkpoint_name: str, preset: str, lora: str,
+                    base_model: str | None, with_processor: bool = False):  # fmt: skip
+    """The README.md of a converted chat folder: Hub metadata, usage (package and `trust_remote_code`), what was
+    verified at conversion and what the report holds."""
+    from ..models.model_card import build_model_card, card_metadata, install_section, usage_section
+
+    config = model.config
+    dropped = sum(action.startswith("dropped") for _, action in result.report)
+    num_parameters = sum(parameter.numel() for parameter in model.parameters())
+    if with_processor:
+        example = """messages = [{"role": "user", "content": [{"type": "video", "path": "video.mp4"},
+                                          {"type": "text", "text": "Describe the video."}]}]
+inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                       return_tensors="pt")
+answer = processor.batch_decode(model.generate(**inputs, max_new_tokens=64), skip_special_tokens=True)"""
+    else:
+        example = """# no tokenizer was found at conversion: build InternVideo2ChatProcessor from the language model's
+# tokenizer (see the package's docs/videochat.md) and save it next to the weights"""
+    sections = [
+        f"InternVideo2 video chat model (VideoChat2 design: InternVideo2 video encoder, Q-Former, projector, "
+        f"`{config.text_config.model_type}` language model), converted from `{checkpoint_name}` (preset `{preset}`, "
+        f"LoRA {'merged into the language model' if lora == 'merge' else 'kept as a PEFT adapter in lora_adapter/'}) "
+        f"to `{type(model).__name__}` of `transformers-internvideo2`; {num_parameters:,} parameters.",
+        install_section(),
+        usage_section("AutoModelForImageTextToText", "AutoProcessor" if with_processor else None, example),
+        f"""## Verification
+
+Measured at conversion: every saved tensor was re-read and compared bit-exactly (max |diff| 0) with the converted
+model, which loaded strictly (every parameter from the checkpoint, no key left over); every source tensor was
+finite. {len(result.report)} source keys: {dropped} dropped with a reason, the rest renamed
+(`conversion_report.json` lists the action for every key). Parity of the converter's parts with independent
+references (original stage-2 vision fixture, InstructBLIP Q-Former, peft LoRA, InternLM2) is tested by the package's
+`tests/test_conversion_chat.py`; no output of *this* folder was compared with the original code.""",
+        """## License
+
+The original InternVideo2 code and OpenGVLab's model repositories are published under the Apache License 2.0
+(<https://github.com/OpenGVLab/InternVideo/blob/main/LICENSE>); the language model keeps its own license. Check both
+before publishing a conversion.""",
+    ]
+    return build_model_card(
+        card_metadata("video-text-to-text", ["video-chat", "multimodal", "converted"], base_model),
+        f"InternVideo2 chat ({preset}), converted",
+        sections,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -589,6 +663,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of the language model's tokenizer (default: the checkpoint folder, if it has one)")
     parser.add_argument("--qformer-tokenizer", default=None,
                         help="bert-base-uncased folder for the HD Q-Former instruction (default: the offline asset)")
+    parser.add_argument("--base-model", help="Hub id of the source for the card's base_model (default: the preset's)")
+    parser.add_argument("--push-to-hub", metavar="REPO", help="also upload the finished folder to this Hub repository")
     return parser
 
 
@@ -598,10 +674,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         config = InternVideo2ChatConfig.from_dict(json.loads(Path(args.config).read_text()))
     dtype = getattr(torch, args.dtype) if args.dtype else None
-    result = convert_chat_checkpoint(
-        args.checkpoint, args.output, config=config, preset=args.preset, lora=args.lora,
-        lora_alpha=args.lora_alpha, dtype=dtype, tokenizer=args.tokenizer, qformer_tokenizer=args.qformer_tokenizer,
-    )
+    try:
+        result = convert_chat_checkpoint(
+            args.checkpoint, args.output, config=config, preset=args.preset, lora=args.lora,
+            lora_alpha=args.lora_alpha, dtype=dtype, tokenizer=args.tokenizer, qformer_tokenizer=args.qformer_tokenizer,
+            base_model=args.base_model, push_to_hub=args.push_to_hub,
+        )
+    except ConversionError as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     dropped = sum(action.startswith("dropped") for _, action in result.report)
     print(f"converted {len(result.report)} keys ({dropped} dropped with a reason) -> {args.output}")
     return 0
@@ -617,6 +700,7 @@ __all__ = [
     "convert_chat_state_dict",
     "convert_chat_checkpoint",
     "chat_config_from_original",
+    "chat_model_card",
     "load_qformer_tokenizer",
     "save_chat_processor",
     "split_internlm2_wqkv",

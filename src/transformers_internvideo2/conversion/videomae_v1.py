@@ -158,7 +158,16 @@ def convert_and_save_videomae_v1(
     model.eval()
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)
-    return model, verify_saved_weights(output_dir, model)
+    files = verify_saved_weights(output_dir, model)
+    # The evaluation transform the `classify` command then uses: short side to the input size, centre crop,
+    # ImageNet mean/std (as the original); frames by segment sampling (the original's Kinetics protocol samples
+    # 16 consecutive-stride-4 frames per view, which is not one of the package's sampling modes).
+    from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+
+    InternVideo2VideoProcessor(
+        num_frames=num_frames, size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    ).save_pretrained(output_dir)
+    return model, files
 
 
 def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

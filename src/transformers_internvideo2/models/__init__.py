@@ -20,6 +20,8 @@ from .shot_boundary import *  # noqa: F401,F403
 from .shot_boundary import __all__ as _shot_boundary_all
 from .videomae_v1 import *  # noqa: F401,F403
 from .videomae_v1 import __all__ as _videomae_v1_all
+from .internvideo_cma import *  # noqa: F401,F403
+from .internvideo_cma import __all__ as _internvideo_cma_all
 from .registration import register_auto_classes
 
 
@@ -32,5 +34,6 @@ __all__ = [
     *_clip_all,
     *_internvideo_mm_all,
     *_videomae_v1_all,
+    *_internvideo_cma_all,
     "register_auto_classes",
 ]

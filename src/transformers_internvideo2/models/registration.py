@@ -50,6 +50,7 @@ from .internvideo_mm import (
     InternVideoMMVisionConfig,
     InternVideoMMVisionModel,
 )
+from .internvideo_cma import InternVideoCMAConfig, InternVideoCMAForVideoClassification
 from .videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification, InternVideoMAEModel
 from .internvideo2_vision import (
     InternVideo2ForPreTraining,
@@ -100,6 +101,8 @@ AUTO_CLASS_REGISTRY = (
     # InternVideo (v1) VideoMAE classifiers: Transformers' VideoMAE with the original position-table rule
     (AutoModel, InternVideoMAEConfig, InternVideoMAEModel),
     (AutoModelForVideoClassification, InternVideoMAEConfig, InternVideoMAEForVideoClassification),
+    # cross-model attention fusion of InternVideo (v1), built from the paper
+    (AutoModelForVideoClassification, InternVideoCMAConfig, InternVideoCMAForVideoClassification),
 )
 
 _REGISTERED = False

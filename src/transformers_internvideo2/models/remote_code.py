@@ -19,6 +19,7 @@ The mixin itself is copied along (the modeling files import it), so a remote-cod
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -28,7 +29,7 @@ from typing import ClassVar
 from transformers import PreTrainedModel
 
 
-__all__ = ["RemoteCodeMixin", "flat_code_files"]
+__all__ = ["RemoteCodeMixin", "drop_pipelines_served_here", "flat_code_files"]
 
 # the package that holds the model families, when this module runs from the installed package
 _MODELS_PACKAGE = __name__.rpartition(".")[0]
@@ -72,6 +73,24 @@ def flat_code_files(module_names: list[str]) -> dict[str, str]:
     return files
 
 
+def drop_pipelines_served_here(config_kwargs: dict) -> None:
+    """Call from a config's `__post_init__` with its extra kwargs. A saved folder's `custom_pipelines` make
+    `pipeline(task, model=folder)` run the folder's copy of a pipeline, which Transformers only allows with
+    `trust_remote_code=True`. Where this package is imported its own registration serves those tasks, so the loaded
+    config drops the entries of tasks the pipeline registry knows (saving writes them again); where it is not (remote
+    code), the entries stay and `trust_remote_code=True` runs the copy."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    entries = config_kwargs.get("custom_pipelines")
+    if not entries:
+        return
+    remaining = {task: entry for task, entry in entries.items() if task not in PIPELINE_REGISTRY.supported_tasks}
+    if remaining:
+        config_kwargs["custom_pipelines"] = remaining
+    else:
+        del config_kwargs["custom_pipelines"]
+
+
 class RemoteCodeMixin:
     """Mix into a `PreTrainedModel`, video processor or processor base class (before the Transformers class).
 
@@ -80,6 +99,11 @@ class RemoteCodeMixin:
     """
 
     remote_code_auto_map: ClassVar[dict[str, str]] = {}
+    # Pipelines a saved model folder offers to `trust_remote_code` users, written to its config's `custom_pipelines`:
+    # `{task: {"impl": "<importable module>.<PipelineClass>", "pt": [Auto class names], "type": ...}}`. The wing that
+    # defines a pipeline registers it here when the package is imported (the core does not import the wings); the
+    # pipeline's module and its relative imports are copied into the folder like the modeling code.
+    remote_code_custom_pipelines: ClassVar[dict[str, dict]] = {}
 
     @classmethod
     def _remote_code_modules(cls) -> dict[str, tuple[str, str]]:
@@ -100,13 +124,43 @@ class RemoteCodeMixin:
             resolved[auto_class] = (module, class_name)
         return resolved
 
+    def _custom_pipeline_modules(self) -> tuple[dict[str, dict], set[str]]:
+        """`({task: entry with a flat "impl"}, modules to copy)` of the model's custom pipelines: the registered ones
+        in the package, or, in a class loaded as remote code, those its config already names (flat siblings)."""
+        if not isinstance(self, PreTrainedModel):
+            return {}, set()
+        entries, modules = {}, set()
+        if self.remote_code_custom_pipelines:
+            for task, entry in self.remote_code_custom_pipelines.items():
+                module, _, class_name = entry["impl"].rpartition(".")
+                entries[task] = {**entry, "impl": f"{module.rpartition('.')[2]}.{class_name}"}
+                modules.add(module)
+        else:
+            own_package = type(self).__module__.rpartition(".")[0]
+            for task, entry in (getattr(self.config, "custom_pipelines", None) or {}).items():
+                flat_module = entry["impl"].rpartition(".")[0]
+                if importlib.util.find_spec(f"{own_package}.{flat_module}") is not None:
+                    entries[task] = entry
+                    modules.add(f"{own_package}.{flat_module}")
+        return entries, modules
+
     def _write_remote_code(self, save_directory: str | os.PathLike) -> dict[str, str]:
         modules = self._remote_code_modules()
         auto_map = {auto: f"{module.rpartition('.')[2]}.{name}" for auto, (module, name) in modules.items()}
         target = self.config if isinstance(self, PreTrainedModel) else self  # processors carry their own auto_map
         target.auto_map = {**(getattr(target, "auto_map", None) or {}), **auto_map}
+        # A processor saves its video processor / feature extractor nested in processor_config.json, where remote
+        # Auto classes look for their own `auto_map`: give the sub-processors theirs too.
+        for attribute in getattr(self, "get_attributes", lambda: [])():
+            sub_processor = getattr(self, attribute, None)
+            if isinstance(sub_processor, RemoteCodeMixin) and sub_processor.remote_code_auto_map:
+                sub_processor._write_remote_code(save_directory)
+        custom_pipelines, pipeline_modules = self._custom_pipeline_modules()
+        if custom_pipelines:
+            self.config.custom_pipelines = {**(getattr(self.config, "custom_pipelines", None) or {}), **custom_pipelines}
         os.makedirs(save_directory, exist_ok=True)
-        for file_name, source in flat_code_files(sorted({module for module, _ in modules.values()})).items():
+        code_modules = sorted({module for module, _ in modules.values()} | pipeline_modules)
+        for file_name, source in flat_code_files(code_modules).items():
             Path(save_directory, file_name).write_text(source, encoding="utf-8")
         return auto_map
 

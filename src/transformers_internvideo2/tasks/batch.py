@@ -52,6 +52,7 @@ __all__ = [
     "INPUT_ERRORS",
     "MemoryOutput",
     "atomic_write",
+    "positive_int",
     "prepare_output",
     "read_records",
     "run_batch",
@@ -74,6 +75,20 @@ class BatchInputError(ValueError):
     def __init__(self, name: str, reason: str):
         self.name, self.reason = name, reason
         super().__init__(f"{name}: {reason}")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of counts (`--top-k`, `--batch-size`, ...): an integer >= 1; 0 and negatives are refused with
+    argparse's exit code 2."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def answer_question(
 
     start = time.perf_counter()
     video_input = os.fspath(video) if isinstance(video, (str, os.PathLike)) else video
-    inputs = processor(text=prompt, videos=[video_input], num_frames=num_frames, return_tensors="pt")
+    extra = {"qformer_text": system} if system and getattr(processor, "qformer_instruction", False) else {}
+    inputs = processor(text=prompt, videos=[video_input], num_frames=num_frames, return_tensors="pt", **extra)
     device = next(model.parameters()).device
     inputs = inputs.to(device)
     preprocessed = time.perf_counter()

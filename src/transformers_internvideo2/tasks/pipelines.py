@@ -84,6 +84,10 @@ def dual_encoder_class_for(config):
         return InternVideo2ClipModel
 
     architectures = list(getattr(config, "architectures", None) or [])
+    if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1) multimodal encoder
+        from ..models.internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
+
+        return InternVideoMMForCaptioning if "InternVideoMMForCaptioning" in architectures else InternVideoMMModel
     return InternVideo2ForRetrieval if "InternVideo2ForRetrieval" in architectures else InternVideo2Model
 
 
@@ -275,8 +279,20 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
 
 def register_video_text_tasks() -> None:
-    """Register the zero-shot video classification task with the pipeline registry (idempotent; the package
-    import does it)."""
+    """Register the zero-shot video classification task with the pipeline registry, and with the stage-2 models'
+    saved folders (`custom_pipelines` in their config, the pipeline's code next to the modeling code), so that
+    `pipeline(task, model=<folder>, trust_remote_code=True)` works where the package is not installed (idempotent;
+    the package import does it)."""
+    from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2PreTrainedModel
+
+    InternVideo2PreTrainedModel.remote_code_custom_pipelines = {
+        ZERO_SHOT_VIDEO_CLASSIFICATION_TASK: {
+            "impl": f"{ZeroShotVideoClassificationPipeline.__module__}.{ZeroShotVideoClassificationPipeline.__name__}",
+            # a retrieval folder loads whole; a dual-encoder folder is refused by the first (no matching head)
+            "pt": ["AutoModelForPreTraining", "AutoModel"],
+            "type": "multimodal",
+        }
+    }
     existing = PIPELINE_REGISTRY.supported_tasks.get(ZERO_SHOT_VIDEO_CLASSIFICATION_TASK)
     if existing is None or existing.get("impl") is not ZeroShotVideoClassificationPipeline:
         PIPELINE_REGISTRY.register_pipeline(

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,13 @@ from tqdm import tqdm
 
 from ..assets import load_bert_uncased_tokenizer
 from ..media.video_decoding import VIDEO_EXTENSIONS
-from .batch import atomic_write, prepare_output
+from .batch import EXIT_SKIPPED, INPUT_ERRORS, atomic_write, positive_int, prepare_output
 from .inference import resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
 from .pipelines import dual_encoder_class_for, is_clip_config, needs_position_interpolation
 
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "RERANK_K",
@@ -82,6 +85,7 @@ class VideoCollectionEmbeddings:
     pooler_output: torch.Tensor
     video_tokens: torch.Tensor | None = None
     num_frames: int | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason) of videos left out (on_error="skip")
 
     def __len__(self) -> int:
         return len(self.names)
@@ -230,6 +234,7 @@ def embed_videos(
     num_frames: int | None = None,
     keep_tokens: bool = False,
     progress: bool = True,
+    on_error: str = "fail",
 ) -> VideoCollectionEmbeddings:
     """Encode a collection of videos in batches.
 
@@ -243,16 +248,21 @@ def embed_videos(
         keep_tokens: also return the video tokens (needed for matching-head re-ranking; memory heavy: about
             `(1 + 256 T) x 1408` floats per video for the 1B model).
         progress: show a tqdm progress bar.
+        on_error: `"fail"` (a video that cannot be decoded raises) or `"skip"` (it is left out, logged, and listed
+            with its reason in the result's `skipped`; the other videos of its batch are still encoded).
 
     Returns:
         [`VideoCollectionEmbeddings`] (tensors on the CPU, float32 except `video_tokens`, kept in the model dtype).
     """
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+    if on_error not in ("fail", "skip"):
+        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
     items = list_videos(videos)
     names = [item if isinstance(item, str) else f"video_{i}" for i, item in enumerate(items)]
     device, dtype = _model_device_dtype(model)
     embeds, pooled, tokens = [], [], []
+    kept, skipped = [], []
     frames_used = None
     model_was_training = model.training
     model.eval()
@@ -260,7 +270,21 @@ def embed_videos(
         with torch.inference_mode():
             for start in tqdm(range(0, len(items), batch_size), desc="videos", unit="batch", disable=not progress):
                 batch = items[start : start + batch_size]
-                pixel_values = processor.process_videos(videos=batch, num_frames=num_frames)["pixel_values"]
+                if on_error == "skip":  # one video at a time, so that a bad one is left out alone
+                    parts = []
+                    for item, name in zip(batch, names[start : start + batch_size]):
+                        try:
+                            parts.append(processor.process_videos(videos=[item], num_frames=num_frames)["pixel_values"])
+                            kept.append(name)
+                        except INPUT_ERRORS as error:
+                            skipped.append((name, f"{type(error).__name__}: {error}"))
+                            logger.warning("skipped video %s: %s", name, skipped[-1][1])
+                    if not parts:
+                        continue
+                    pixel_values = torch.cat(parts)
+                else:
+                    pixel_values = processor.process_videos(videos=batch, num_frames=num_frames)["pixel_values"]
+                    kept.extend(names[start : start + batch_size])
                 frames_used = pixel_values.shape[1]
                 pixel_values = pixel_values.to(device=device, dtype=dtype)
                 features = model.get_video_features(
@@ -274,12 +298,15 @@ def embed_videos(
                     tokens.append(model.fusion_tokens(features.last_hidden_state).cpu())
     finally:
         model.train(model_was_training)
+    if not kept:
+        raise ValueError(f"None of the {len(items)} videos could be decoded: " + "; ".join(f"{n} ({r})" for n, r in skipped))
     return VideoCollectionEmbeddings(
-        names=names,
+        names=kept,
         video_embeds=torch.cat(embeds),
         pooler_output=torch.cat(pooled),
         video_tokens=torch.cat(tokens) if keep_tokens else None,
         num_frames=frames_used,
+        skipped=skipped,
     )
 
 
@@ -624,7 +651,14 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     model = model_class.from_pretrained(model_path, **kwargs).eval()
     if device is not None:
         model = model.to(device)
-    if has_processor:
+    if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1): its demo processor
+        from ..models.internvideo_mm import InternVideoMMProcessor
+
+        if has_processor:
+            processor = InternVideoMMProcessor.from_pretrained(model_path)
+        else:
+            processor = InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings)
+    elif has_processor:
         processor = (InternVideo2ClipProcessor if clip else InternVideo2Processor).from_pretrained(model_path)
     else:
         vision = config.vision_config
@@ -634,23 +668,13 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     return model, processor
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     # `--model` is optional on the command line: `internvideo2 retrieve` / `embed` fill in the bundled model.
     parser.add_argument("--model", default=None,
                         help="folder of a converted stage-2 checkpoint (default with `internvideo2`: the bundled "
                         "shapes-world video-text model)")  # fmt: skip
-    parser.add_argument("--num-frames", type=_positive_int, default=None, help="frames per video (default: the processor's)")
-    parser.add_argument("--video-batch-size", type=_positive_int, default=8)
+    parser.add_argument("--num-frames", type=positive_int, default=None, help="frames per video (default: the processor's)")
+    parser.add_argument("--video-batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -711,11 +735,14 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
         help='JSON list of {"video": <file name>, "caption": <text>} (several captions per video allowed); '
         "gives the ground truth, so R@1/5/10 and ranks are printed",
     )
-    parser.add_argument("--top-k", type=_positive_int, default=5, help="results listed per query (>= 1)")
+    parser.add_argument("--top-k", type=positive_int, default=5, help="results listed per query (>= 1)")
     parser.add_argument("--no-rerank", action="store_true", help="cosine similarity only (no matching head)")
-    parser.add_argument("--rerank-k", type=_positive_int, default=None,
+    parser.add_argument("--rerank-k", type=positive_int, default=None,
                         help="candidates re-ranked per query (>= 1, default 128)")  # fmt: skip
-    parser.add_argument("--text-batch-size", type=_positive_int, default=256)
+    parser.add_argument("--text-batch-size", type=positive_int, default=256)
+    parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
+                        help="a video that cannot be decoded: leave it out (named on stderr; exit code 3 at the end) "
+                        "or stop (default: skip)")  # fmt: skip
     parser.add_argument("--output", default=None, metavar="FILE.json",
                         help="write the rankings (and metrics) as JSON here (an existing file needs --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
@@ -723,18 +750,28 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
     return parser
 
 
-def _read_annotations(path: str, video_names: list[str]) -> tuple[list[str], list[int]]:
+def _names_index(video_names: Sequence[str]) -> dict[str, int]:
+    by_name = {}
+    for index, name in enumerate(video_names):
+        for key in (name, Path(name).name, Path(name).stem):
+            by_name.setdefault(key, index)
+    return by_name
+
+
+def _read_annotations(path: str, video_names: list[str], skipped: Sequence[str] = ()) -> tuple[list[str], list[int]]:
+    """Captions and the index of each caption's video in `video_names`; captions of `skipped` videos (left out
+    because they could not be decoded) are dropped with a warning."""
     entries = json.loads(Path(path).read_text())
     required = {"video", "caption"}
     well_formed = isinstance(entries, list) and all(isinstance(e, dict) and required <= set(e) for e in entries)
     if not well_formed:
         raise ValueError(f'{path} must be a JSON list of {{"video": ..., "caption": ...}} objects')
-    by_name = {}
-    for index, name in enumerate(video_names):
-        for key in (name, Path(name).name, Path(name).stem):
-            by_name.setdefault(key, index)
+    by_name, left_out = _names_index(video_names), _names_index(skipped)
     captions, truth = [], []
     for entry in entries:
+        if entry["video"] in left_out and entry["video"] not in by_name:
+            logger.warning("Caption %r left out: its video %s could not be decoded.", entry["caption"], entry["video"])
+            continue
         if entry["video"] not in by_name:
             raise ValueError(f"Annotation video {entry['video']!r} is not among the given videos")
         captions.append(str(entry["caption"]))
@@ -764,9 +801,17 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
         args.model, need_matching_head=rerank, device=resolve_device(args.device), dtype=_dtype(args.dtype)
     )
     video_paths = list_videos(args.videos)
+    if args.annotations:  # read (and checked against the given videos) before any decoding
+        _read_annotations(args.annotations, video_paths)
+    videos = embed_videos(
+        model, processor, video_paths, args.video_batch_size, args.num_frames, keep_tokens=rerank,
+        progress=not args.no_progress, on_error=args.on_error,
+    )  # fmt: skip
+    for name, reason in videos.skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
     truth = None
     if args.annotations:
-        captions, truth = _read_annotations(args.annotations, video_paths)
+        captions, truth = _read_annotations(args.annotations, videos.names, skipped=[n for n, _ in videos.skipped])
     elif args.captions_file:
         captions = [line.strip() for line in Path(args.captions_file).read_text().splitlines() if line.strip()]
     else:
@@ -774,7 +819,7 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
     results = retrieve(
         model,
         processor,
-        video_paths,
+        videos,
         captions,
         rerank=rerank,
         rerank_k=args.rerank_k,
@@ -803,6 +848,10 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
         with atomic_write(args.output, "w") as stream:
             json.dump(report, stream, indent=2)
         print(f"wrote {args.output}")
+    if videos.skipped:
+        print(f"retrieved over {len(videos.names)} of {len(video_paths)} videos; skipped {len(videos.skipped)}: "
+              + ", ".join(name for name, _ in videos.skipped), file=sys.stderr)  # fmt: skip
+        return EXIT_SKIPPED
     return 0
 
 

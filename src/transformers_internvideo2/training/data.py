@@ -241,10 +241,14 @@ def _folder_rows(root: Path) -> tuple[list[str], list[str]]:
     return paths, classes
 
 
-def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | None = None):
+def load_video_folder(
+    data_dir: str | os.PathLike, class_names: Sequence[str] | None = None, check_decodable: bool = False
+):
     """Load a `videofolder` layout: `<data_dir>/<class>/<clip>.mp4` -> `Dataset` with `video` and `label`
     (`ClassLabel`, names sorted unless `class_names` is given). If `data_dir` holds split folders (`train`,
-    `validation`/`val`, `test`) each with class folders, returns a `DatasetDict` with one shared label set."""
+    `validation`/`val`, `test`) each with class folders, returns a `DatasetDict` with one shared label set.
+    `check_decodable=True` decodes the first frame of every video and raises one `ValueError` naming each that
+    fails (as [`load_video_table`])."""
     import datasets
 
     root = Path(data_dir)
@@ -260,6 +264,8 @@ def load_video_folder(data_dir: str | os.PathLike, class_names: Sequence[str] | 
     unknown = sorted(set(found) - set(names))
     if unknown:
         raise ValueError(f"Folders {unknown} are not in class_names {names}.")
+    if check_decodable:
+        check_videos_decodable([path for paths, _ in rows.values() for path in paths])
     features = datasets.Features({"video": datasets.Video(decode=False), "label": datasets.ClassLabel(names=names)})
 
     def build(paths, classes):

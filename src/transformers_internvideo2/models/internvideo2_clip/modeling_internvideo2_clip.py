@@ -39,6 +39,7 @@ from ..internvideo2_vision.modeling_internvideo2_vision import (
     _attention_interface,
 )
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_clip import (
     TEXT_TOWER_LLAMA,
     InternVideo2ClipConfig,
@@ -178,7 +179,7 @@ class InternVideo2MobileCLIPLayer(GradientCheckpointingLayer):
         return hidden_states + self.mlp(self.mlp_norm(hidden_states))
 
 
-class InternVideo2MobileCLIPTextPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2MobileCLIPTextPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2MobileCLIPTextConfig
     base_model_prefix = "text_model"
     remote_code_auto_map = {
@@ -326,7 +327,7 @@ def _check_video_batch(pixel_values: torch.Tensor) -> None:
         )
 
 
-class InternVideo2ClipPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideo2ClipPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideo2ClipConfig
     base_model_prefix = "internvideo2_clip"
     remote_code_auto_map = {

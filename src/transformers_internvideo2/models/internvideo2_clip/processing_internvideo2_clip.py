@@ -14,8 +14,6 @@ zero-shot prompts too).
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Sequence
 
 import torch
@@ -23,24 +21,20 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
 from ..internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor, clean_caption
+from ..internvideo_mm.processing_internvideo_mm import InternVideoMMTokenizer
 
 
 TEXT_FORMATS = ("llama", "clip_bpe")
 LLAMA_TEXT_PREFIX = "summarize:"
 DEFAULT_MAX_LENGTH = {"llama": 80, "clip_bpe": 77}
 CLIP_NUM_FRAMES = 8  # every CLIP evaluation of the original samples 8 frames
-_WHITESPACE = re.compile(r"\s+")
 
 
 def clip_bpe_clean(text: str) -> str:
     """open_clip's text cleaning before its BPE (the `"lower"` mode of the `ViT-B-16` tokenizer): ftfy's `fix_text`,
-    HTML entities unescaped twice, runs of whitespace collapsed, stripped, lower-cased."""
-    try:
-        import ftfy
-    except ImportError as error:  # pragma: no cover - ftfy is a dependency of the CLIP extra
-        raise ImportError("The CLIP BPE text format needs `ftfy` (pip install ftfy), as open_clip does.") from error
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
-    return _WHITESPACE.sub(" ", text).strip().lower()
+    HTML entities unescaped twice, runs of whitespace collapsed, stripped, lower-cased. The same cleaning as the
+    InternVideo (v1) multimodal tokenizer, whose implementation is used."""
+    return InternVideoMMTokenizer.clean(text)
 
 
 class InternVideo2ClipProcessor(InternVideo2Processor):

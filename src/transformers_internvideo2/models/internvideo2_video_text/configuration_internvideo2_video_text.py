@@ -7,6 +7,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 from ..config_compat import drop_moved_settings
+from ..remote_code import drop_pipelines_served_here
 from ..internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 
 
@@ -178,6 +179,7 @@ class InternVideo2Config(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         drop_moved_settings(type(self).__name__, kwargs, MOVED_SETTINGS)
+        drop_pipelines_served_here(kwargs)  # the zero-shot pipeline of a saved folder, when the package serves it
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):

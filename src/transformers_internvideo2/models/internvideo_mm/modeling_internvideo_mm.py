@@ -35,7 +35,9 @@ from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
+from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo_mm import InternVideoMMConfig, InternVideoMMTextConfig, InternVideoMMVisionConfig
 
 
@@ -56,10 +58,14 @@ class InternVideoMMVisionOutput(BaseModelOutputWithPooling):
     attentions (`tuple(torch.FloatTensor)`, *optional*):
         Self-attention weights of every block, `(batch_size * num_frames, heads, tokens, tokens)` (eager only).
     extractor_states (`tuple(torch.FloatTensor)`, *optional*):
-        The temporal query after each extractor, `(batch_size, 1, hidden_size)` (with `output_hidden_states`).
+        The temporal query after each extractor, `(batch_size, 1, hidden_size)` (with `output_extractor_states=True`).
+    vision_pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`, *optional*):
+        From the feature getters: the gated clip feature before `visual_ln_post` and the projection (their
+        `pooler_output` is the projected embedding).
     """
 
     extractor_states: tuple[torch.FloatTensor, ...] | None = None
+    vision_pooler_output: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -323,7 +329,7 @@ class InternVideoMMTemporalModule(nn.Module):
         return (1 - weight) * query[:, 0] + weight * frame_cls_mean
 
 
-class InternVideoMMPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideoMMPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideoMMConfig
     base_model_prefix = "internvideo_mm"
     remote_code_auto_map = {
@@ -546,6 +552,8 @@ class InternVideoMMModel(InternVideoMMPreTrainedModel):
     `visual_projection`, text tower + `text_projection`, `logit_scale`, and the MLM mask embedding."""
 
     config: InternVideoMMConfig
+    # a captioning folder loaded as the dual encoder drops its caption decoder on purpose (strict loading)
+    _keys_to_ignore_on_load_unexpected = [r"^caption_decoder\."]
 
     def __init__(self, config: InternVideoMMConfig):
         super().__init__(config)
@@ -568,12 +576,18 @@ class InternVideoMMModel(InternVideoMMPreTrainedModel):
 
     @can_return_tuple
     def get_video_features(
-        self, pixel_values: torch.Tensor, normalize: bool = True, **kwargs: Unpack[TransformersKwargs]
+        self,
+        pixel_values: torch.Tensor,
+        normalize: bool = True,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideoMMVisionOutput:
         r"""
         pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
             Normalised frames.
         normalize (`bool`, defaults to `True`): L2-normalise the embedding (`False`: the original `encode_video`).
+        interpolate_pos_encoding: accepted for the package's task API and ignored: there is no temporal table (any
+            frame count runs) and the spatial table is never resampled (other resolutions are refused).
 
         Returns the vision tower's output with `pooler_output` replaced by the projected (normalised) embedding.
         """
@@ -585,6 +599,7 @@ class InternVideoMMModel(InternVideoMMPreTrainedModel):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             extractor_states=outputs.extractor_states,
+            vision_pooler_output=outputs.pooler_output,
         )
 
     def get_image_features(
@@ -907,7 +922,7 @@ class InternVideoMMForCaptioning(InternVideoMMPreTrainedModel):
         logits, visual_tokens = self.caption_decoder(tokens, text.last_hidden_state[:, :-1])
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten().to(logits.device), ignore_index=-100)
+            loss = token_cross_entropy(logits, labels)  # every label -100: 0, not NaN
         return InternVideoMMCaptioningOutput(loss=loss, logits=logits, visual_tokens=visual_tokens)
 
 

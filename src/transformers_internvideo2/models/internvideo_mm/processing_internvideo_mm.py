@@ -200,6 +200,8 @@ class InternVideoMMTokenizer:
         return_tensors: str | None = "pt",
     ) -> BatchFeature:
         """`input_ids`, `attention_mask` and `special_tokens_mask`, each `(N, context_length)` (int64/bool)."""
+        if not isinstance(text, (str, list, tuple)):
+            raise TypeError(f"text: expected str or list of str, got {type(text).__name__}.")
         texts = [text] if isinstance(text, str) else list(text)
         if not texts or not all(isinstance(t, str) for t in texts):
             raise ValueError("text must be a string or a non-empty list of strings.")
@@ -297,6 +299,17 @@ class InternVideoMMProcessor(RemoteCodeMixin, ProcessorMixin):
         if text is not None:
             data.update(self.tokenizer(text))
         return BatchFeature(data=data)
+
+    # the package's task API (retrieval, zero-shot pipeline), shared with the InternVideo2 processor
+    def process_videos(self, videos=None, images=None, num_frames: int | None = None, **kwargs) -> BatchFeature:
+        return self(videos=videos, images=images, num_frames=num_frames, **kwargs)
+
+    def tokenize(self, texts, max_length: int | None = None, clean_text: bool | None = None) -> BatchFeature:
+        """CLIP BPE ids; `max_length` overrides the context length; `clean_text` must stay `None`/`True` (the
+        tokenizer always applies the original cleaning)."""
+        if clean_text is False:
+            raise ValueError("The InternVideo-MM tokenizer always cleans the text as the original (ftfy, HTML, spaces).")
+        return self.tokenizer(texts, context_length=max_length or self.context_length)
 
     def batch_decode(self, ids, **kwargs) -> list[str]:
         return [self.tokenizer.decode(row, **kwargs) for row in ids]

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_shot_boundary import ShotBoundaryConfig
 
 
@@ -30,11 +31,14 @@ class ShotBoundaryOutput(ModelOutput):
         belongs to a transition.
     last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames, hidden_size)`): the features both heads
         read.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, with `output_hidden_states=True`): the output of every
+        stage, `(batch_size, channels, num_frames, height, width)` (the features the frame similarities read).
     """
 
     logits: torch.FloatTensor | None = None
     transition_logits: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 class DilatedTemporalConvLayer(nn.Module):
@@ -135,7 +139,7 @@ class ColorHistogramFeature(nn.Module):
         return F.relu(self.output(neighbour_similarities(color_histograms(frames), self.window)))
 
 
-class ShotBoundaryPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class ShotBoundaryPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: ShotBoundaryConfig
     remote_code_auto_map = {
         "AutoConfig": "shot_boundary.configuration_shot_boundary.ShotBoundaryConfig",
@@ -181,10 +185,17 @@ class ShotBoundaryModel(ShotBoundaryPreTrainedModel):
         self.transition_head = nn.Linear(config.hidden_size, 1)
         self.post_init()
 
-    def forward(self, pixel_values: torch.Tensor, **kwargs) -> ShotBoundaryOutput:
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ShotBoundaryOutput | tuple:
         r"""
         pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, frame_height, frame_width, 3)`):
             RGB thumbnails with values 0..255 (`uint8` or float; the colour histograms use the integer values).
+        output_hidden_states (`bool`, *optional*): also return every stage's output.
         """
         config = self.config
         expected = (config.frame_height, config.frame_width, 3)
@@ -207,11 +218,16 @@ class ShotBoundaryModel(ShotBoundaryPreTrainedModel):
         if self.color_histogram is not None:
             features.insert(0, self.color_histogram(pixel_values).to(dtype))
         hidden = self.dropout(F.relu(self.fc(torch.cat(features, dim=2))))
-        return ShotBoundaryOutput(
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        output = ShotBoundaryOutput(
             logits=self.boundary_head(hidden).squeeze(-1),
             transition_logits=self.transition_head(hidden).squeeze(-1),
             last_hidden_state=hidden,
+            hidden_states=tuple(stage_outputs) if output_hidden_states else None,
         )
+        return_dict = return_dict if return_dict is not None else self.config.use_return_dict
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = ["ShotBoundaryModel", "ShotBoundaryOutput", "ShotBoundaryPreTrainedModel"]

@@ -23,6 +23,7 @@ import threading
 import numpy as np
 from transformers.models.videomae import modeling_videomae
 
+from ...losses.classification import video_classification_loss
 from ..remote_code import RemoteCodeMixin
 from .configuration_videomae_v1 import InternVideoMAEConfig
 
@@ -106,6 +107,20 @@ class InternVideoMAEForVideoClassification(RemoteCodeMixin, VideoMAEForVideoClas
         if self.fc_norm is not None:
             self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
             self.post_init()
+
+    @property
+    def loss_function(self):
+        """Transformers' classification losses, except that single-label class indices go through the package's
+        [`video_classification_loss`]: a batch whose labels are all ignored (-100) gives 0, not NaN."""
+        transformers_loss = super().loss_function
+
+        def loss(labels, logits, config, **kwargs):
+            single_label = config.problem_type in (None, "single_label_classification") and config.num_labels > 1
+            if single_label and labels.ndim == 1 and not labels.is_floating_point():
+                return video_classification_loss(logits, labels, kwargs.get("num_items_in_batch"))
+            return transformers_loss(labels, logits, config, **kwargs)
+
+        return loss
 
 
 __all__ = ["InternVideoMAEForVideoClassification", "InternVideoMAEModel", "sinusoid_table", "videomae_v1_position_table"]
