@@ -85,7 +85,6 @@ setup(
     package_data={"transformers_internvideo2": ["*.json", "*.safetensors", "*.txt", "*.jinja", "**/*.json",
                                                 "**/*.safetensors", "**/*.txt", "**/*.jinja",
                                                 "shapes_world/bundled/*/README.md",
-                                                "shapes_world/bundled/*/*.py",  # trust_remote_code files
                                                 "samples/*.mp4",
                                                 "samples/README.md"]},
     python_requires=">=3.10",

@@ -1,6 +1,7 @@
-"""Hub-ready folders: the bundled and converted folders carry their code, a complete `auto_map` (and the zero-shot
-pipeline in `custom_pipelines`), a model card with Hub metadata and both usage routes; `--push-to-hub` uploads the
-finished folder through `huggingface_hub.HfApi` (a recording fake here: no network); the bundled models load with
+"""Hub-ready folders: converted folders and the export of a bundled model (`export_bundled`; the package's own
+bundled folders hold no code) carry their code, a complete `auto_map` (and the zero-shot pipeline in
+`custom_pipelines`), a model card with Hub metadata and both usage routes; `--push-to-hub` uploads the finished folder
+through `huggingface_hub.HfApi` (a recording fake here: no network); the exported bundles load with
 `trust_remote_code=True` in a process where the package cannot be imported, with the package's outputs."""
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from transformers import pipeline
+import transformers
+from transformers import AutoModel, pipeline
 
 import transformers_internvideo2  # noqa: F401  (registers the Auto classes and the zero-shot task)
 from transformers_internvideo2 import cli
 from transformers_internvideo2.models.remote_code import flat_code_files
 from transformers_internvideo2.shapes_world.bundled import (
+    BUNDLED_CHAT,
     BUNDLED_CLASSIFIER,
+    BUNDLED_DIR,
     BUNDLED_VIDEO_TEXT,
     bundled_model_dir,
+    export_bundled,
     load_bundled_classifier,
     load_bundled_video_text,
 )
@@ -54,11 +59,33 @@ def check_card(folder: Path, pipeline_tag: str | None, base_model=None) -> Model
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# bundled folders
+# bundled folders: the package data holds no code; `export_bundled` writes the Hub-ready folder
 # ------------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`{name: Hub-ready folder}` written by `export_bundled` (once for the module)."""
+    root = tmp_path_factory.mktemp("exported")
+    return {name: export_bundled(name, root / name) for name in BUNDLES}
+
+
+def test_bundled_folders_hold_no_code_and_load_without_trust_remote_code():
+    for folder in sorted(BUNDLED_DIR.iterdir()):
+        if folder.is_dir() and not folder.name.startswith(("_", ".")):
+            assert sorted(path.name for path in folder.rglob("*.py")) == [], f"code copies in {folder}"
+            for path in folder.glob("*.json"):
+                text = path.read_text(encoding="utf-8")
+                assert '"auto_map"' not in text and '"custom_pipelines"' not in text, path
+    for name, (_, _, processor_auto) in BUNDLES.items():
+        folder = bundled_model_dir(name)
+        model = AutoModel.from_pretrained(folder)  # the package's registration, no trust_remote_code needed
+        assert type(model).__module__.startswith("transformers_internvideo2.models.")
+        processor = getattr(transformers, processor_auto).from_pretrained(folder)
+        assert type(processor).__module__.startswith("transformers_internvideo2.models.")
+
+
 @pytest.mark.parametrize("name", sorted(BUNDLES))
-def test_bundled_folder_carries_code_auto_map_and_card(name):
-    folder = bundled_model_dir(name)
+def test_exported_folder_carries_current_code_auto_map_and_card(name, exported):
+    folder = exported[name]
     pipeline_tag, processor_file, processor_auto = BUNDLES[name]
     config = json.loads((folder / "config.json").read_text())
     for target in config["auto_map"].values():
@@ -70,12 +97,11 @@ def test_bundled_folder_carries_code_auto_map_and_card(name):
         entry = config["custom_pipelines"]["zero-shot-video-classification"]
         assert entry["impl"] == "pipelines.ZeroShotVideoClassificationPipeline" and (folder / "pipelines.py").is_file()
     check_card(folder, pipeline_tag)
-
-
-@pytest.mark.parametrize("name", sorted(BUNDLES))
-def test_bundled_code_is_the_current_source(name):
-    """The copies must follow the package's code: after a change, run `python scripts/refresh_bundled_metadata.py`."""
-    folder = bundled_model_dir(name)
+    bundled = bundled_model_dir(name)
+    for path in bundled.iterdir():  # weights byte for byte; metrics as recorded
+        if path.suffix == ".safetensors" or path.name == "metrics.json":
+            assert (folder / path.name).read_bytes() == path.read_bytes(), path.name
+    # the code is the package's current source (flattened), nothing more
     load = load_bundled_classifier if name == BUNDLED_CLASSIFIER else load_bundled_video_text
     model, processor = load()
     modules = {module for module, _ in model._remote_code_modules().values()}
@@ -83,26 +109,50 @@ def test_bundled_code_is_the_current_source(name):
     modules |= model._custom_pipeline_modules()[1]
     expected = flat_code_files(sorted(modules))
     stored = {path.name: path.read_text(encoding="utf-8") for path in folder.glob("*.py")}
-    stale = sorted(name for name in expected if stored.get(name) != expected[name])
-    assert not stale and set(stored) == set(expected), (
-        f"stale or missing code in {folder}: {stale or sorted(set(stored) ^ set(expected))}; "
-        "run python scripts/refresh_bundled_metadata.py"
-    )
+    assert stored == expected, sorted(name for name in set(stored) | set(expected) if stored.get(name) != expected.get(name))
 
 
-def test_refresh_script_keeps_weights_and_is_idempotent(tmp_path):
+def test_export_refuses_the_package_folder_and_a_non_empty_folder(tmp_path):
+    with pytest.raises(ValueError, match="inside the package"):
+        export_bundled(BUNDLED_CLASSIFIER, BUNDLED_DIR / "exported")
+    with pytest.raises(ValueError, match="expected one of"):
+        export_bundled(BUNDLED_CHAT, tmp_path / "chat")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not empty"):
+        export_bundled(BUNDLED_CLASSIFIER, tmp_path / "busy")
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "keep me"
+
+
+def test_refresh_script_keeps_weights_strips_code_and_is_idempotent(tmp_path, exported):
     import shutil
 
-    for name in BUNDLES:
+    for name in BUNDLES:  # the committed folder with what a recipe's save_pretrained adds: code files and auto_map
         shutil.copytree(bundled_model_dir(name), tmp_path / name)
-    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+        for path in exported[name].glob("*.py"):
+            shutil.copyfile(path, tmp_path / name / path.name)
+        for path in exported[name].glob("*.json"):
+            if "auto_map" not in path.read_text():
+                continue
+            exported_data = json.loads(path.read_text())
+            data = json.loads((tmp_path / name / path.name).read_text())
+            for entry, exported_entry in [(data, exported_data)] + [
+                (data[key], value) for key, value in exported_data.items() if isinstance(value, dict) and key in data
+            ]:
+                entry.update({key: exported_entry[key] for key in ("auto_map", "custom_pipelines") if key in exported_entry})
+            (tmp_path / name / path.name).write_text(json.dumps(data, indent=2))
+        assert list((tmp_path / name).glob("*.py")) and "auto_map" in (tmp_path / name / "config.json").read_text()
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "refresh_bundled_metadata.py"),
                              *(str(tmp_path / name) for name in BUNDLES)],
                             capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file() and "__pycache__" not in str(path)}
-    changed = sorted(str(path.relative_to(tmp_path)) for path in after if before.get(path) != after[path])
-    assert changed == [], f"the committed bundles are not what the script writes: {changed}"
+    for name in BUNDLES:  # the script turns an export back into the committed package folder, byte for byte
+        bundled = bundled_model_dir(name)
+        written = {path.name: path.read_bytes() for path in (tmp_path / name).iterdir() if path.is_file()}
+        committed = {path.name: path.read_bytes() for path in bundled.iterdir() if path.is_file()}
+        assert set(written) == set(committed), sorted(set(written) ^ set(committed))
+        differing = sorted(file for file in committed if written[file] != committed[file])
+        assert differing == [], f"the committed bundle {name} is not what the script writes: {differing}"
 
 
 CHILD_SCRIPT = textwrap.dedent(
@@ -133,7 +183,7 @@ CHILD_SCRIPT = textwrap.dedent(
 )
 
 
-def test_bundled_models_load_with_trust_remote_code_without_the_package(tmp_path):
+def test_exported_bundles_load_with_trust_remote_code_without_the_package(tmp_path, exported):
     frames = np.random.default_rng(0).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
     np.save(tmp_path / "frames.npy", frames)
     model, processor = load_bundled_classifier()
@@ -148,8 +198,8 @@ def test_bundled_models_load_with_trust_remote_code_without_the_package(tmp_path
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), TOKENIZERS_PARALLELISM="false")
     script = tmp_path / "child.py"
     script.write_text(CHILD_SCRIPT)
-    command = [sys.executable, "-I", str(script), str(bundled_model_dir(BUNDLED_CLASSIFIER)),
-               str(bundled_model_dir(BUNDLED_VIDEO_TEXT)), str(tmp_path / "frames.npy")]  # fmt: skip
+    command = [sys.executable, "-I", str(script), str(exported[BUNDLED_CLASSIFIER]), str(exported[BUNDLED_VIDEO_TEXT]),
+               str(tmp_path / "frames.npy")]  # fmt: skip
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))[7:])

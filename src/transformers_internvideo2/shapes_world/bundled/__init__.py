@@ -14,6 +14,10 @@ and the command that reproduces it, and a `metrics.json`. They are what `internv
   questions (`recipes.shapes_world_chat`, docs/videochat_shapes.md); [`load_bundled_chat`].
 
 They know nothing but the shapes world: one coloured shape moving on a plain background.
+
+The folders hold weights, configs, processor files, metrics and cards but no code; the Hub-ready folder of the
+classifier or the video-text model (code files and `auto_map` for `trust_remote_code=True`) is written on request by
+[`export_bundled`] (`python -m transformers_internvideo2.shapes_world.bundled.hub_export <name> <folder>`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "REPRODUCE_COMMAND",
     "bundled_metrics",
     "bundled_model_dir",
+    "export_bundled",
     "load_bundled_chat",
     "load_bundled_classifier",
     "load_bundled_video_text",
@@ -71,29 +76,29 @@ def _place(model, device, dtype):
     return model
 
 
-def load_bundled_classifier(device=None, dtype=None):
+def load_bundled_classifier(device=None, dtype=None, folder=None):
     """`(InternVideo2ForVideoClassification, InternVideo2VideoProcessor)` of the bundled motion-direction classifier,
-    in eval mode, float32 unless `dtype` says otherwise."""
+    in eval mode, float32 unless `dtype` says otherwise. `folder`: another copy of it (an export, a recipe's bundle)."""
     import torch
 
     from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
     from ...models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
-    folder = bundled_model_dir(BUNDLED_CLASSIFIER)
+    folder = folder or bundled_model_dir(BUNDLED_CLASSIFIER)
     model = InternVideo2ForVideoClassification.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     processor = InternVideo2VideoProcessor.from_pretrained(folder, local_files_only=True)
     return _place(model, device, dtype), processor
 
 
-def load_bundled_video_text(device=None, dtype=None):
+def load_bundled_video_text(device=None, dtype=None, folder=None):
     """`(InternVideo2ForRetrieval, InternVideo2Processor)` of the bundled video-text model. Its weights are stored
-    in float16 (half the file size) and loaded into float32 parameters."""
+    in float16 (half the file size) and loaded into float32 parameters. `folder`: another copy of it."""
     import torch
 
     from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
     from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 
-    folder = bundled_model_dir(BUNDLED_VIDEO_TEXT)
+    folder = folder or bundled_model_dir(BUNDLED_VIDEO_TEXT)
     model = InternVideo2ForRetrieval.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     processor = InternVideo2Processor.from_pretrained(folder, local_files_only=True)
     return _place(model, device, dtype), processor
@@ -108,3 +113,10 @@ def load_bundled_chat(device=None, dtype=None):
 
     model, processor = _load_chat(merge_lora=True)
     return _place(model, device, dtype), processor
+
+
+def export_bundled(name: str, output_dir, overwrite: bool = False):
+    """The Hub-ready folder of a bundled model (code, `auto_map`, weights, card); see [`hub_export.export_bundled`]."""
+    from .hub_export import export_bundled as _export
+
+    return _export(name, output_dir, overwrite=overwrite)
