@@ -109,7 +109,8 @@ def test_exported_folder_carries_current_code_auto_map_and_card(name, exported):
     modules |= model._custom_pipeline_modules()[1]
     expected = flat_code_files(sorted(modules))
     stored = {path.name: path.read_text(encoding="utf-8") for path in folder.glob("*.py")}
-    assert stored == expected, sorted(name for name in set(stored) | set(expected) if stored.get(name) != expected.get(name))
+    differing = sorted(file for file in set(stored) | set(expected) if stored.get(file) != expected.get(file))
+    assert differing == [], f"the export's code is not the package's current source: {differing}"
 
 
 def test_export_refuses_the_package_folder_and_a_non_empty_folder(tmp_path):
@@ -139,7 +140,8 @@ def test_refresh_script_keeps_weights_strips_code_and_is_idempotent(tmp_path, ex
             for entry, exported_entry in [(data, exported_data)] + [
                 (data[key], value) for key, value in exported_data.items() if isinstance(value, dict) and key in data
             ]:
-                entry.update({key: exported_entry[key] for key in ("auto_map", "custom_pipelines") if key in exported_entry})
+                code_keys = ("auto_map", "custom_pipelines")
+                entry.update({key: exported_entry[key] for key in code_keys if key in exported_entry})
             (tmp_path / name / path.name).write_text(json.dumps(data, indent=2))
         assert list((tmp_path / name).glob("*.py")) and "auto_map" in (tmp_path / name / "config.json").read_text()
     result = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "refresh_bundled_metadata.py"),

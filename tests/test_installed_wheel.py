@@ -1,5 +1,6 @@
 """Installed, not cloned: build the wheel, install it into a fresh virtual environment outside the repository, and run
-`internvideo2 demo` there, with no `../shared` and no source checkout in sight.
+`internvideo2 demo` there, with no `../shared` and no source checkout in sight; the bundled folders hold no code and
+the Hub-ready export of one is written from the installed package.
 
 The fresh environment gets the package from the wheel only; its dependencies (torch, transformers, the offline asset
 packages) are made importable by a `.pth` line pointing at the test environment's site-packages. A `.pth` line adds
@@ -68,5 +69,16 @@ def test_wheel_installs_and_runs_the_demo_outside_the_repository(tmp_path):
     # the real video is the clip shipped inside the installed package, not a file of the checkout
     assert str(target) in demo.stdout and "example1.mp4" in demo.stdout, demo.stdout[-3000:]
     assert "Traceback" not in demo.stderr
+    # the bundled folders ship without code copies; the Hub-ready export writes them from the installed package
+    bundled = target / "transformers_internvideo2" / "shapes_world" / "bundled"
+    assert (bundled / "shapes-direction-classifier" / "model.safetensors").is_file()
+    assert sorted(path.name for path in bundled.glob("*/*.py")) == []
+    export = subprocess.run(
+        [str(python), "-m", "transformers_internvideo2.shapes_world.bundled.hub_export", "shapes-direction-classifier",
+         str(tmp_path / "hub")],
+        capture_output=True, text=True, cwd=workdir, env=env, timeout=600,
+    )  # fmt: skip
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert (tmp_path / "hub" / "modeling_internvideo2_vision.py").is_file()
     # nothing was written into the installed package
     assert not any(path.suffix in {".tmp", ".partial"} for path in (target / "transformers_internvideo2").rglob("*"))
