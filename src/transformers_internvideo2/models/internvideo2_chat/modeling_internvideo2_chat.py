@@ -450,14 +450,6 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             )
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
-    def generate(self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs):
-        """`GenerationMixin.generate`; a right-padded batch (a tokenizer saved with `padding_side="right"`) is first
-        moved to left padding, row by row, so every prompt ends at the last column and batched answers equal one-by-one
-        answers whatever padding side the inputs were made with. The returned sequences hold the left-padded prompts."""
-        if input_ids is not None and attention_mask is not None and attention_mask.ndim == 2:
-            input_ids, attention_mask = left_align_padding(input_ids, attention_mask)
-        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-
     @classmethod
     def from_language_model(cls, language_model: PreTrainedModel, **config_kwargs) -> "InternVideo2ForConditionalGeneration":
         """Build a chat model around an existing (pretrained) causal LM: the vision encoder, Q-Former and projector are
@@ -719,10 +711,18 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             f"most {limit - positions} or shorten the prompt."
         )
 
-    def generate(self, *args, **kwargs):
-        """`GenerationMixin.generate`, refusing (before any computation) a prompt that, with the tokens to generate,
-        does not fit in the language model's positions: beyond them a model answers garbage."""
-        prompt = kwargs.get("input_ids", kwargs.get("inputs_embeds", args[0] if args else None))
+    def generate(self, input_ids: torch.LongTensor | None = None, attention_mask: torch.Tensor | None = None, **kwargs):
+        """`GenerationMixin.generate`, with two guards:
+
+        * a right-padded batch (a tokenizer saved with `padding_side="right"`) is first moved to left padding, row by
+          row, so every prompt ends at the last column and batched answers equal one-by-one answers whatever padding
+          side the inputs were made with (the returned sequences hold the left-padded prompts);
+        * a prompt that, with the tokens to generate, does not fit in the language model's positions is refused
+          before any computation: beyond them a model answers garbage.
+        """
+        if input_ids is not None and attention_mask is not None and attention_mask.ndim == 2:
+            input_ids, attention_mask = left_align_padding(input_ids, attention_mask)
+        prompt = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
         if torch.is_tensor(prompt) and prompt.ndim >= 2:
             config = kwargs.get("generation_config") or self.generation_config
             max_new_tokens = kwargs.get("max_new_tokens", getattr(config, "max_new_tokens", None))
@@ -730,7 +730,7 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
                 max_length = kwargs.get("max_length", getattr(config, "max_length", None)) or 0
                 max_new_tokens = max(max_length - prompt.shape[1], 0)
             self._check_context_length(prompt.shape[1], max_new_tokens)
-        return super().generate(*args, **kwargs)
+        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     @staticmethod
     def _is_prefill(past_key_values: Cache | None) -> bool:
