@@ -52,6 +52,11 @@ from .modeling_internvideo2_vision import InternVideo2ForPreTraining, InternVide
 # what they weighed in the original (in float32 both underflow to 0 after softmax).
 _MASK_VALUE = -10000.0
 TEXT_MODES = ("text", "fusion", "full")
+# Audio losses of the 6B stage 2 (the original loss names): audio-text / audio-video / audio+video-text contrastive,
+# audio-text / audio+video-text matching, MLM with audio / audio+video memory. The released recipe weights avtc,
+# avtm and avmlm by 1 and the others by 0; those three are what the training forward computes by default.
+AUDIO_LOSSES = ("atc", "avc", "avtc", "atm", "avtm", "amlm", "avmlm")
+DEFAULT_AUDIO_LOSSES = ("avtc", "avtm", "avmlm")
 MEDIA_MODALITIES = ("video", "audio", "audio_video")
 
 
@@ -191,6 +196,10 @@ class InternVideo2ForRetrievalOutput(ModelOutput):
     loss_vtc (`torch.FloatTensor`, *optional*): video-text contrastive loss.
     loss_vtm (`torch.FloatTensor`, *optional*): video-text matching loss (positives + hard negatives).
     loss_mlm (`torch.FloatTensor`, *optional*): masked language modelling loss conditioned on the video.
+    loss_atc, loss_avc, loss_avtc, loss_atm, loss_avtm, loss_amlm, loss_avmlm (`torch.FloatTensor`, *optional*):
+        the audio losses (audio-video-text models given `input_features`), those asked for by `audio_losses`.
+    logits_per_audio, logits_per_audio_video (`(batch_size, batch_size)`, *optional*): audio-text and
+        audio+video-text similarities divided by the temperature.
     logits_per_video, logits_per_text, video_embeds, text_embeds: as in [`InternVideo2Output`].
     matching_logits (`torch.FloatTensor` of shape `(3 * batch_size, 2)`, *optional*):
         Matching-head logits of the positive pairs, then (negative video, text), then (video, negative text).
@@ -202,6 +211,15 @@ class InternVideo2ForRetrievalOutput(ModelOutput):
     loss_vtc: torch.FloatTensor | None = None
     loss_vtm: torch.FloatTensor | None = None
     loss_mlm: torch.FloatTensor | None = None
+    loss_atc: torch.FloatTensor | None = None
+    loss_avc: torch.FloatTensor | None = None
+    loss_avtc: torch.FloatTensor | None = None
+    loss_atm: torch.FloatTensor | None = None
+    loss_avtm: torch.FloatTensor | None = None
+    loss_amlm: torch.FloatTensor | None = None
+    loss_avmlm: torch.FloatTensor | None = None
+    logits_per_audio: torch.FloatTensor | None = None
+    logits_per_audio_video: torch.FloatTensor | None = None
     logits_per_video: torch.FloatTensor | None = None
     logits_per_text: torch.FloatTensor | None = None
     video_embeds: torch.FloatTensor | None = None
@@ -1138,7 +1156,7 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         head = self.matching_head_for(modality)
         raw_media = pixel_values is not None or input_features is not None
         if raw_media == (video_tokens is not None):
-            raise ValueError("Pass either the raw media (`pixel_values` / `input_features`) or `video_tokens`.")
+            raise ValueError("Pass exactly one of the raw media (`pixel_values` / `input_features`) and `video_tokens`.")
         if (input_ids is None) == (text_hidden_states is None):
             raise ValueError("Pass exactly one of `input_ids` and `text_hidden_states`.")
         if video_tokens is None:
@@ -1190,9 +1208,12 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         sample_ids: torch.Tensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
         hard_negatives: bool = True,
+        modality: str = "video",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """VTM: the matching head on the positive pairs and, per video and per text, one negative drawn from the
-        local `similarity` (`(batch, batch)`, video rows); cross-entropy over the 3 pairs of each sample."""
+        local `similarity` (`(batch, batch)`, video rows); cross-entropy over the 3 pairs of each sample. With
+        `modality="audio"` / `"audio_video"` the same with that memory and head (the original ATM / AVTM)."""
+        head = self.matching_head_for(modality)
         with torch.no_grad():
             negative_text = self._sample_negatives(similarity, sample_ids, hard_negatives)  # for each video
             negative_video = self._sample_negatives(similarity.t(), sample_ids, hard_negatives)  # for each text
@@ -1200,7 +1221,7 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         all_tokens = torch.cat([video_tokens, video_tokens[negative_video], video_tokens])
         all_text = torch.cat([text_hidden, text_hidden, text_hidden[negative_text]])
         all_mask = None if mask is None else torch.cat([mask, mask, mask[negative_text]])
-        logits = self.matching_head(self.fusion_cls(all_text, all_mask, all_tokens))
+        logits = head(self.fusion_cls(all_text, all_mask, all_tokens))
         batch_size = video_tokens.shape[0]
         labels = torch.cat(
             [torch.ones(batch_size, dtype=torch.long), torch.zeros(2 * batch_size, dtype=torch.long)]
@@ -1239,6 +1260,8 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         hard_negatives: bool = True,
         original_gradient_scaling: bool = False,
         num_masked_tokens_in_batch: int | torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_losses: tuple[str, ...] | list[str] | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2ForRetrievalOutput:
         r"""
@@ -1264,28 +1287,54 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
             instead of uniformly.
         original_gradient_scaling (`bool`, defaults to `False`): VTC with the original's gather, whose encoder
             gradients are divided by the number of processes (see `losses/contrastive.py`).
+        input_features (`torch.FloatTensor` of shape `(batch_size, num_frames, num_mel_bins)`, *optional*):
+            Audio-video-text models: the filterbank of each clip's sound (the i-th audio goes with the i-th video and
+            text). Adds the audio losses named in `audio_losses`.
+        audio_losses (`tuple[str]`, *optional*): which of `AUDIO_LOSSES` to compute (`None`: the released recipe's
+            `("avtc", "avtm", "avmlm")`): `atc` audio-text, `avc` audio-video and `avtc` fused-audio+video-text
+            contrastive; `atm` / `avtm` matching (hard negatives from the audio / fused similarity; `atm` needs the
+            audio matching head); `amlm` / `avmlm` MLM of the same corrupted captions with the audio tokens / the
+            audio then video tokens as memory. The trainer passes the losses with a non-zero weight.
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         _check_video_batch(pixel_values)
         _check_pairs(pixel_values, input_ids, "The training forward")
         if (mlm_input_ids is None) != (mlm_labels is None):
             raise ValueError("Pass both `mlm_input_ids` and `mlm_labels` (the corruption drawn outside), or neither.")
+        audio_losses = tuple(DEFAULT_AUDIO_LOSSES if audio_losses is None else audio_losses)
+        unknown = sorted(set(audio_losses) - set(AUDIO_LOSSES))
+        if unknown:
+            raise ValueError(f"Unknown audio losses {unknown}; expected names from {AUDIO_LOSSES}.")
+        if input_features is not None:
+            self.internvideo2._require_audio()
+            if input_features.shape[0] != pixel_values.shape[0]:
+                raise ValueError(
+                    f"input_features holds {input_features.shape[0]} clips for {pixel_values.shape[0]} videos."
+                )
         dual = self.internvideo2
         if self.training:
             dual.clamp_temperature_()
         video = dual.get_video_features(
-            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, bool_masked_pos=bool_masked_pos, **kwargs
-        )
+            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, bool_masked_pos=bool_masked_pos,
+            normalize=False, **kwargs,
+        )  # fmt: skip
         text = dual.get_text_features(input_ids, attention_mask)
-        video_embeds, text_embeds = video.pooler_output, text.pooler_output
+        video_embeds, text_embeds = F.normalize(video.pooler_output, dim=-1), text.pooler_output
         logits_per_video = video_embeds @ text_embeds.t() / dual.temperature
+        audio = None
+        logits_per_audio = logits_per_audio_video = None
+        if input_features is not None:
+            audio = dual.get_audio_features(input_features, normalize=False)
+            audio_embeds = F.normalize(audio.pooler_output, dim=-1)
+            fused_embeds = F.normalize(dual.fuse_audio_video_embeddings(audio.pooler_output, video.pooler_output), dim=-1)
+            logits_per_audio = audio_embeds @ text_embeds.t() / dual.temperature
+            logits_per_audio_video = fused_embeds @ text_embeds.t() / dual.temperature
 
         losses, matching_logits, mlm_logits = {}, None, None
         if return_loss:
             video_tokens = dual.fusion_tokens(video.last_hidden_state)
-            losses["loss_vtc"] = dual.contrastive_loss(
-                video_embeds, text_embeds, sample_ids, num_items_in_batch, original_gradient_scaling
-            )
+            pair_args = (sample_ids, num_items_in_batch, original_gradient_scaling)
+            losses["loss_vtc"] = dual.contrastive_loss(video_embeds, text_embeds, *pair_args)
             losses["loss_vtm"], matching_logits = self.matching_loss(
                 video_tokens, text.last_hidden_state, attention_mask, logits_per_video.detach(), sample_ids,
                 num_items_in_batch, hard_negatives,
@@ -1294,6 +1343,26 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
                 losses["loss_mlm"], mlm_logits = self.masked_language_modeling_loss(
                     mlm_input_ids, mlm_labels, attention_mask, video_tokens, num_masked_tokens_in_batch
                 )
+            if audio is not None:
+                audio_tokens = dual.audio_fusion_tokens(audio.last_hidden_state)
+                memory = {"audio": audio_tokens, "audio_video": torch.cat([audio_tokens, video_tokens], dim=1)}
+                similarity = {"audio": logits_per_audio, "audio_video": logits_per_audio_video}
+                contrastive = {"atc": (audio_embeds, text_embeds), "avc": (audio_embeds, video_embeds),
+                               "avtc": (fused_embeds, text_embeds)}  # fmt: skip
+                for name in audio_losses:
+                    if name in contrastive:
+                        losses[f"loss_{name}"] = dual.contrastive_loss(*contrastive[name], *pair_args)
+                    elif name in ("atm", "avtm"):
+                        modality = "audio" if name == "atm" else "audio_video"
+                        losses[f"loss_{name}"] = self.matching_loss(
+                            memory[modality], text.last_hidden_state, attention_mask, similarity[modality].detach(),
+                            sample_ids, num_items_in_batch, hard_negatives, modality=modality,
+                        )[0]  # fmt: skip
+                    elif mlm_labels is not None:  # amlm / avmlm: the same corrupted captions, another memory
+                        losses[f"loss_{name}"] = self.masked_language_modeling_loss(
+                            mlm_input_ids, mlm_labels, attention_mask,
+                            memory["audio" if name == "amlm" else "audio_video"], num_masked_tokens_in_batch,
+                        )[0]  # fmt: skip
         return InternVideo2ForRetrievalOutput(
             loss=sum(losses.values()) if losses else None,
             logits_per_video=logits_per_video,
@@ -1302,6 +1371,8 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
             text_embeds=text_embeds,
             matching_logits=matching_logits,
             mlm_logits=mlm_logits,
+            logits_per_audio=logits_per_audio,
+            logits_per_audio_video=logits_per_audio_video,
             **losses,
         )
 
@@ -1320,4 +1391,6 @@ __all__ = [
     "InternVideo2AudioVideoFeatures",
     "InternVideo2MatchingOutput",
     "MEDIA_MODALITIES",
+    "AUDIO_LOSSES",
+    "DEFAULT_AUDIO_LOSSES",
 ]
