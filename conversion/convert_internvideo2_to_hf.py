@@ -7,7 +7,7 @@ student, distilled S/B/L student) into a Hugging Face `save_pretrained` folder.
     python conversion/convert_internvideo2_to_hf.py --checkpoint checkpoint.pth --output out/ \
         --original-kwargs constructor_kwargs.json
 
-Stage-2 video-text checkpoints (1B, and the video-text part of 6B with --skip-audio) take `--family stage2`:
+Stage-2 checkpoints (1B video-text; 6B audio-video-text with --beats-cfg, or its video-text part with --drop-audio) take `--family stage2`:
 
     python conversion/convert_internvideo2_to_hf.py --family stage2 --checkpoint InternVideo2-stage2_1b-224p-f4.pt \
         --output out/

@@ -300,6 +300,20 @@ class InternVideo2ModelTest(ModelTesterMixin, unittest.TestCase):
     def test_config(self):
         self.config_tester.run_common_tests()
 
+    # The mixin's get_audio_features tests need an audio model: the same tiny model with a tiny BEATs (the
+    # audio-video-text variant), fed filterbanks; it checks the typed output, hidden states and attentions of BEATs.
+    AUDIO_CONFIG = dict(num_mel_bins=16, patch_size=8, patch_embed_dim=8, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=16, num_conv_pos_embeddings=4,
+                        num_conv_pos_embedding_groups=2, num_buckets=8, max_distance=16)  # fmt: skip
+
+    def _audio_features_prepare_config_and_inputs(self):
+        config = tiny_config(audio_config=self.AUDIO_CONFIG, use_vision_token_projection=True,
+                             vision_token_projection_size=24)  # fmt: skip
+        return config, {"input_features": floats_tensor([self.model_tester.batch_size, 32, 16])}
+
+    def _audio_features_get_expected_num_attentions(self, model_tester=None):
+        return self.AUDIO_CONFIG["num_hidden_layers"]
+
     def test_can_load_ignoring_mismatched_shapes(self):
         with mock.patch.object(_modeling_common, "_config_zero_init", _zero_init_numeric_only):
             super().test_can_load_ignoring_mismatched_shapes()

@@ -23,7 +23,12 @@ FRAMES, IMAGE, PATCH, TEXT_LENGTH = 4, 16, 8, 7
 PATCHES = FRAMES * (IMAGE // PATCH) ** 2  # 16 patch tokens per clip
 
 
-def tiny_model(seed: int = 0) -> InternVideo2ForRetrieval:
+AUDIO_FRAMES, MEL_BINS = 32, 16
+ALL_AUDIO_WEIGHTS = dict(atc_loss_weight=0.5, avc_loss_weight=0.25, avtc_loss_weight=1.0, atm_loss_weight=0.75,
+                         avtm_loss_weight=1.5, amlm_loss_weight=0.5, avmlm_loss_weight=2.0)  # fmt: skip
+
+
+def tiny_model(seed: int = 0, audio: bool = False, audio_matching_head: bool = True) -> InternVideo2ForRetrieval:
     vision = dict(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=32, image_size=IMAGE,
         patch_size=PATCH, num_frames=FRAMES, pooler_output_size=16, pooler_num_attention_heads=4,
@@ -33,12 +38,23 @@ def tiny_model(seed: int = 0) -> InternVideo2ForRetrieval:
         max_position_embeddings=16, fusion_layer=1, encoder_width=32, cls_token_id=2, mask_token_id=3,
         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     )  # fmt: skip
-    config = InternVideo2Config(vision_config=vision, text_config=text, projection_dim=8)
+    extra = {}
+    if audio:  # a tiny BEATs; no layer drop, so that runs compared with each other see the same network
+        extra = dict(
+            audio_config=dict(
+                num_mel_bins=MEL_BINS, patch_size=8, patch_embed_dim=8, hidden_size=16, num_hidden_layers=1,
+                num_attention_heads=2, intermediate_size=16, num_conv_pos_embeddings=4,
+                num_conv_pos_embedding_groups=2, num_buckets=8, max_distance=16, layerdrop=0.0,
+            ),
+            use_vision_token_projection=True, vision_token_projection_size=32,
+            use_audio_matching_head=audio_matching_head,
+        )  # fmt: skip
+    config = InternVideo2Config(vision_config=vision, text_config=text, projection_dim=8, **extra)
     torch.manual_seed(seed)
     return InternVideo2ForRetrieval(config)
 
 
-def make_rows(count: int, seed: int = 0, fixed_masks: bool = True) -> list[dict]:
+def make_rows(count: int, seed: int = 0, fixed_masks: bool = True, audio: bool = False) -> list[dict]:
     """Paired clips and captions. With `fixed_masks`, every row carries its video-token mask and MLM corruption, so
     that the runs being compared see the same randomness; row `i` masks a different number of text tokens."""
     generator = torch.Generator().manual_seed(seed)
@@ -63,6 +79,8 @@ def make_rows(count: int, seed: int = 0, fixed_masks: bool = True) -> list[dict]
             labels[chosen] = input_ids[chosen]
             masked[chosen] = 3
             row.update(bool_masked_pos=mask, mlm_input_ids=masked, mlm_labels=labels)
+        if audio:
+            row["input_features"] = torch.randn(AUDIO_FRAMES, MEL_BINS, generator=generator)
         rows.append(row)
     return rows
 
@@ -205,20 +223,26 @@ def test_gradient_accumulation_weights_pair_losses_by_pairs(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------
 # 2 processes (torchrun, gloo) vs 1 process on the concatenated batch
 # ----------------------------------------------------------------------------------------------------------------
+# the audio losses that do not draw negatives from the local batch (matching: as VTM, local hard negatives)
+AUDIO_EXACT_WEIGHTS = dict(vtm_loss_weight=0.0, atm_loss_weight=0.0, avtm_loss_weight=0.0, atc_loss_weight=0.5,
+                           avc_loss_weight=0.25, avtc_loss_weight=1.0, amlm_loss_weight=0.5, avmlm_loss_weight=2.0)  # fmt: skip
+
 WORKER = r'''
 import json, os, sys
 import torch
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
 from distributed_support import shut_down_process_group
-from test_trainer_video_text import make_rows, one_step_update, tiny_model
+from test_trainer_video_text import AUDIO_EXACT_WEIGHTS, make_rows, one_step_update, tiny_model
 
 out_dir, rank = sys.argv[1], int(os.environ["RANK"])
 rows = make_rows(8)
 results = {}
 for mode, weights, original in (("exact", dict(vtm_loss_weight=0.0), False),
-                                ("original", dict(vtm_loss_weight=0.0, mlm_loss_weight=0.0), True)):
-    update, trainer = one_step_update(os.path.join(out_dir, mode), rows, model=tiny_model(),
+                                ("original", dict(vtm_loss_weight=0.0, mlm_loss_weight=0.0), True),
+                                ("audio", AUDIO_EXACT_WEIGHTS, False)):
+    audio = mode == "audio"
+    update, trainer = one_step_update(os.path.join(out_dir, mode), make_rows(8, audio=audio), model=tiny_model(audio=audio),
                                       ddp_find_unused_parameters=True, original_gradient_scaling=original, **weights)
     results[mode] = {"update": update, "loss": trainer.state.log_history[0]["loss"],
                      "world_size": trainer.args.world_size}
@@ -269,3 +293,68 @@ def test_original_gradient_scaling_divides_encoder_gradients_by_the_world_size(t
             torch.testing.assert_close(update[name], reference[name] / 2, atol=1e-6, rtol=1e-4, msg=name)
         name = "internvideo2.vision_projection.weight"
         assert (update[name] - reference[name]).abs().max() > 1e-4
+
+
+def test_two_processes_equal_one_process_with_the_audio_losses(torchrun_results, tmp_path):
+    """ATC, AVC, AVTC (gathered) and AMLM / AVMLM (token counts summed) with VTC and MLM: 2 processes = 1 process."""
+    reference, trainer = one_step_update(
+        tmp_path, make_rows(8, audio=True), model=tiny_model(audio=True), per_device_train_batch_size=8,
+        **AUDIO_EXACT_WEIGHTS,
+    )  # fmt: skip
+    logged = trainer.state.log_history[0]
+    assert {"loss_atc", "loss_avc", "loss_avtc", "loss_amlm", "loss_avmlm"} <= set(logged)
+    for rank in torchrun_results:
+        assert abs(rank["audio"]["loss"] - logged["loss"]) < 1e-4
+        for name, update in reference.items():
+            # the audio losses give updates in the hundreds (lr 1): float32 summation order counts, relative to scale
+            scale = update.abs().max().item()
+            torch.testing.assert_close(rank["audio"]["update"][name], update, atol=2e-6 + 1e-5 * scale, rtol=1e-4)
+    assert reference["internvideo2.audio_model.embeddings.patch_embedding.weight"].abs().max() > 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Audio losses (6B audio-video-text stage 2)
+# ----------------------------------------------------------------------------------------------------------------
+def test_audio_losses_are_weighted_logged_and_reach_the_audio_encoder(tmp_path):
+    rows = make_rows(4, audio=True)
+    update, trainer = one_step_update(tmp_path, rows, model=tiny_model(audio=True), **ALL_AUDIO_WEIGHTS)
+    logged = trainer.state.log_history[0]
+    weights = {"vtc": 1.0, "vtm": 1.0, "mlm": 1.0, **{k.removesuffix("_loss_weight"): v for k, v in ALL_AUDIO_WEIGHTS.items()}}
+    for name in weights:
+        assert logged[f"loss_{name}"] > 0, name
+    expected = sum(weight * logged[f"loss_{name}"] for name, weight in weights.items())
+    torch.testing.assert_close(logged["loss"], expected, atol=1e-4, rtol=1e-4)
+    for name in ("internvideo2.audio_model.embeddings.patch_embedding.weight", "internvideo2.audio_projection.weight",
+                 "internvideo2.audio_token_projection.dense.weight", "internvideo2.audio_video_fusion.weight",
+                 "audio_video_matching_head.weight", "audio_matching_head.weight"):  # fmt: skip
+        assert update[name].abs().max() > 0, name
+
+
+def test_audio_loss_defaults_are_the_released_recipe(tmp_path):
+    args = make_args(tmp_path)
+    assert (args.atc_loss_weight, args.avc_loss_weight, args.avtc_loss_weight, args.atm_loss_weight,
+            args.avtm_loss_weight, args.amlm_loss_weight, args.avmlm_loss_weight) == (0, 0, 1, 0, 1, 0, 1)  # fmt: skip
+    _, trainer = one_step_update(tmp_path, make_rows(4, audio=True), model=tiny_model(audio=True, audio_matching_head=False))
+    logged = trainer.state.log_history[0]
+    assert {"loss_avtc", "loss_avtm", "loss_avmlm"} <= set(logged)
+    assert not {"loss_atc", "loss_avc", "loss_atm", "loss_amlm"} & set(logged)
+    # a batch with audio for a model without an audio encoder is refused
+    trainer = InternVideo2VideoTextTrainer(model=tiny_model(), args=make_args(tmp_path), train_dataset=make_rows(4))
+    with pytest.raises(ValueError, match="no audio encoder"):
+        trainer.compute_loss(trainer.model, trainer.data_collator(make_rows(4, audio=True)))
+
+
+def test_audio_forward_checks_its_inputs():
+    model = tiny_model(audio=True, audio_matching_head=False)
+    rows = make_rows(2, audio=True)
+    inputs = {key: torch.stack([row[key] for row in rows]) for key in ("pixel_values", "input_ids", "attention_mask",
+                                                                        "input_features", "mlm_input_ids", "mlm_labels")}  # fmt: skip
+    out = model(**inputs)  # the released recipe's audio losses by default
+    assert out.loss_avtc is not None and out.loss_avtm is not None and out.loss_avmlm is not None
+    assert out.loss_atc is None and out.logits_per_audio.shape == (2, 2)
+    with pytest.raises(ValueError, match="Unknown audio losses"):
+        model(**inputs, audio_losses=("bogus",))
+    with pytest.raises(ValueError, match="no audio-text matching head"):
+        model(**inputs, audio_losses=("atm",))
+    with pytest.raises(ValueError, match="clips for"):
+        model(**{**inputs, "input_features": inputs["input_features"][:1]})

@@ -317,20 +317,31 @@ def test_stage2_6b_key_coverage_and_audio():
     info, state_dict = _meta_state_dict("mm_stage2_6B")
     audio = cv.audio_keys(state_dict)
     assert len(audio) == 250 + 2 + 4 + 2 + 2
-    with pytest.raises(ConversionError, match="skip_audio"):
+    # audio keys without a BEATs cfg: an error naming the ways out
+    with pytest.raises(ConversionError, match="drop-audio"):
         cv.convert_stage2_checkpoint(state_dict)
-    model, result = cv.convert_stage2_checkpoint(state_dict, skip_audio=True)
+    # the whole layout, audio included, with the released BEATs structure (meta device)
+    model, result = cv.convert_stage2_checkpoint(state_dict, audio_preset="beats-iter3")
+    config = model.config
+    assert config.has_audio and not config.use_audio_matching_head  # the released layout has no atm_head
+    assert config.audio_config.hidden_size == 768 and config.audio_config.num_hidden_layers == 12
+    assert len(result.renamed) + len(result.dropped) == len(state_dict)
+    assert all(key in result.renamed.values() or "relative position bias" in result.dropped[key] for key in audio)
+    assert hasattr(model, "audio_video_matching_head") and not hasattr(model, "audio_matching_head")
+    # dropping the audio is an explicit opt-in
+    model, result = cv.convert_stage2_checkpoint(state_dict, drop_audio=True)
     config = model.config
     assert config.vision_config.hidden_size == 3200 and config.vision_config.num_frames == 4
     assert config.vision_config.image_position_embedding_type == "temporal_mean"
     assert config.use_vision_token_projection and config.vision_token_projection_size == 768
     assert config.text_config.encoder_width == 768 and config.projection_dim == 768
+    assert not config.has_audio
     assert all(result.dropped[key] == cv.AUDIO_REASON for key in audio)
     assert len(result.renamed) + len(result.dropped) == len(state_dict)
     # an unknown key is an error, not silently ignored
     state_dict["vision_encoder.something_new"] = torch.empty(3, device="meta")
     with pytest.raises(ConversionError, match="something_new"):
-        cv.convert_stage2_checkpoint(state_dict, skip_audio=True)
+        cv.convert_stage2_checkpoint(state_dict, drop_audio=True)
 
 
 @needs_fixtures

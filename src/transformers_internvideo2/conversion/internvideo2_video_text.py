@@ -18,7 +18,11 @@ the result is checked against the target model's own names and shapes.
   Dropped with a reason when converting to the dual encoder [`InternVideo2Model`], as is `itm_head`.
 * `embeddings.position_ids`: a buffer equal to `arange` (checked), recomputed at forward time.
 * 6B audio (`audio_encoder.*`, `audio_proj.*`, `av_concat_audio_proj.*`, `av_fusion.*`, `avtm_head.*`, `atm_head.*`):
-  not supported yet. They raise an error unless `skip_audio=True`, which drops them by name with that reason.
+  converted into the audio-video-text model (`config.audio_config`, a [`BeatsConfig`]). The stage-2 file carries no
+  BEATs cfg: it comes from the `beats.pth` the model was built from (`beats_cfg`) or a preset (`"beats-iter3"`, the
+  released structure). The BEATs keys are renamed by the rules of `conversion/beats.py` under the prefixes
+  `audio_encoder.` -> `audio_model.` (its tied relative-bias copies checked equal and stored once). Dropping the
+  audio instead is an explicit opt-in (`drop_audio=True`, CLI `--drop-audio`); audio keys with neither are an error.
 * The frame count is read from the tensors (`pos_embed` rows), never assumed.
 """
 
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.beats.configuration_beats import BEATS_PRESETS, BeatsConfig
 from ..models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 from ..models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config, InternVideo2TextConfig
 from .core import (
@@ -44,6 +49,13 @@ from .core import (
     save_and_verify,
 )
 from ..models.model_card import push_folder_to_hub
+from .beats import (
+    STAGE2_AUDIO_PREFIX,
+    beats_config_from_original,
+    beats_key_mapping,
+    drop_shared_relative_bias_copies,
+    load_beats_checkpoint,
+)
 from .internvideo2_vision import _BACKBONE_RULES, _CLIP_TARGET_POSITION_RULES, _decoder_rules, original_kwargs_to_config
 from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
 from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
@@ -60,7 +72,8 @@ DISTILLATION_HEAD_REASON = (
     "keep_vision_distillation_heads=True)"
 )
 _DISTILLATION_HEAD_PATTERNS = ("clip_decoder.*", "final_clip_decoder.*", "clip_pos_embed", "clip_img_pos_embed")
-AUDIO_REASON = "6B audio encoder / audio-video heads: not supported yet (dropped because skip_audio=True)"
+AUDIO_REASON = "6B audio encoder / audio-video heads: dropped on request (drop_audio=True / --drop-audio)"
+AUDIO_MATCHING_HEAD_REASON = "audio(-video)-text matching head; convert to InternVideo2ForRetrieval to keep it"
 _AUDIO_PREFIXES = ("audio_encoder.", "audio_proj.", "av_concat_audio_proj.", "av_fusion.", "avtm_head.", "atm_head.")
 MLM_HEAD_REASON = "MLM head (training only); convert to InternVideo2ForRetrieval to keep it"
 MATCHING_HEAD_REASON = "video-text matching head; convert to InternVideo2ForRetrieval to keep it"
@@ -161,6 +174,7 @@ def stage2_config_from_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     vision_overrides: Mapping | None = None,
     text_overrides: Mapping | None = None,
+    audio_config: BeatsConfig | None = None,
     **overrides,
 ) -> InternVideo2Config:
     """Configuration of an official stage-2 checkpoint: the preset of its vision width (1408 -> 1B, 3200 -> 6B),
@@ -195,8 +209,41 @@ def stage2_config_from_state_dict(
     )
     if use_projection:
         kwargs["vision_token_projection_size"] = state_dict["av_concat_vision_proj.0.weight"].shape[0]
+    if audio_config is not None:
+        kwargs["audio_config"] = audio_config
+        kwargs["use_audio_matching_head"] = "atm_head.weight" in state_dict
     kwargs.update(overrides)
     return InternVideo2Config(**kwargs)
+
+
+def audio_config_for(
+    state_dict: Mapping[str, torch.Tensor],
+    beats_cfg: str | Path | Mapping | None = None,
+    audio_preset: str | None = None,
+    drop_audio: bool = False,
+) -> BeatsConfig | None:
+    """The BEATs config of a stage-2 checkpoint's audio encoder: `None` without audio keys or with `drop_audio`;
+    otherwise from `beats_cfg` (a `beats.pth` path, whose cfg is read, or the cfg dict) or `audio_preset`. The
+    released stage-2 file does not carry the cfg, so one of them is required (a clear error otherwise)."""
+    if beats_cfg is not None and audio_preset is not None:
+        raise ConversionError("Give either beats_cfg or audio_preset, not both.")
+    if not audio_keys(state_dict):
+        if beats_cfg is not None or audio_preset is not None:
+            raise ConversionError("A BEATs cfg was given but the checkpoint holds no audio_encoder.* keys.")
+        return None
+    if drop_audio:
+        if beats_cfg is not None or audio_preset is not None:
+            raise ConversionError("drop_audio=True together with a BEATs cfg: choose one.")
+        return None
+    if beats_cfg is not None:
+        cfg = beats_cfg if isinstance(beats_cfg, Mapping) else load_beats_checkpoint(beats_cfg)[0]
+        return beats_config_from_original(cfg)
+    if audio_preset is not None:
+        if audio_preset.lower() not in BEATS_PRESETS:
+            raise ConversionError(f"Unknown audio preset {audio_preset!r}; expected one of {sorted(BEATS_PRESETS)}.")
+        return BeatsConfig.from_preset(audio_preset)
+    _check_audio_request(state_dict, InternVideo2Config(), drop_audio=False)  # raises the explanatory error
+    return None
 
 
 def _replace_config(config: InternVideo2VisionConfig, **changes) -> InternVideo2VisionConfig:
@@ -281,10 +328,17 @@ _TOKEN_PROJECTION_RULES = [
     ("av_concat_vision_proj.0.*", "vision_token_projection.dense.*"),
     ("av_concat_vision_proj.1.*", "vision_token_projection.layer_norm.*"),
 ]
+_AUDIO_RULES = [
+    ("audio_proj.*", "audio_projection.*"),
+    ("av_concat_audio_proj.0.*", "audio_token_projection.dense.*"),
+    ("av_concat_audio_proj.1.*", "audio_token_projection.layer_norm.*"),
+    ("av_fusion.*", "audio_video_fusion.*"),
+]
+_AUDIO_MATCHING_RULES = [("avtm_head.*", "audio_video_matching_head.*"), ("atm_head.*", "audio_matching_head.*")]
 
 
 def stage2_key_mapping(
-    config: InternVideo2Config, text_prefix: str, for_retrieval: bool, skip_audio: bool = False
+    config: InternVideo2Config, text_prefix: str, for_retrieval: bool, drop_audio: bool = False
 ) -> KeyMapping:
     keep_heads = config.keep_vision_distillation_heads
     rules = [
@@ -294,22 +348,47 @@ def stage2_key_mapping(
     rules += _text_rules(text_prefix) + _HEAD_RULES
     if config.use_vision_token_projection:
         rules += _TOKEN_PROJECTION_RULES
+    audio_mapping = None
+    if config.has_audio and not drop_audio:  # BEATs by its own table, under the stage-2 prefixes
+        audio_mapping = beats_key_mapping(config.audio_config, STAGE2_AUDIO_PREFIX, "audio_model.")
+        rules += audio_mapping.rules + _AUDIO_RULES
     dropped = [(f"{text_prefix}embeddings.position_ids", "buffer equal to arange(max_positions): recomputed")]
     # tied copies, checked equal to their source in `convert_stage2_state_dict`
     dropped += [
         ("text_encoder.cls.predictions.decoder.weight", "tied to the word embeddings (stored once)"),
         ("text_encoder.cls.predictions.decoder.bias", "tied to text_encoder.cls.predictions.bias (stored once)"),
     ]
+    if audio_mapping is not None:
+        dropped += audio_mapping.dropped
     if for_retrieval:  # the dual encoder is `internvideo2.*` inside InternVideo2ForRetrieval, next to the heads
         prefix = InternVideo2ForRetrieval.base_model_prefix + "."
         rules = [(src, prefix + dst) for src, dst in rules] + _MLM_RULES + [("itm_head.*", "matching_head.*")]
+        if audio_mapping is not None:
+            rules += _AUDIO_MATCHING_RULES
     else:
         dropped += [("text_encoder.cls.*", MLM_HEAD_REASON), ("itm_head.*", MATCHING_HEAD_REASON)]
+        if audio_mapping is not None:
+            dropped += [(src, AUDIO_MATCHING_HEAD_REASON) for src, _ in _AUDIO_MATCHING_RULES]
     if not keep_heads:
         dropped += [(f"vision_encoder.{pattern}", DISTILLATION_HEAD_REASON) for pattern in _DISTILLATION_HEAD_PATTERNS]
-    if skip_audio:
+    if drop_audio:
         dropped += [(f"{prefix}*", AUDIO_REASON) for prefix in _AUDIO_PREFIXES]
     return KeyMapping(rules, dropped)
+
+
+def _check_audio_request(state_dict: Mapping[str, torch.Tensor], config: InternVideo2Config, drop_audio: bool) -> None:
+    audio = audio_keys(state_dict)
+    if drop_audio and config.has_audio:
+        raise ConversionError("drop_audio=True with a config that has audio_config: choose one.")
+    if audio and not drop_audio and not config.has_audio:
+        raise ConversionError(
+            f"The checkpoint holds {len(audio)} keys of the 6B audio encoder and audio-video heads (e.g. {audio[:3]}) "
+            "but the config has no audio_config. Give the BEATs cfg (beats_cfg= the beats.pth the model was built "
+            "from, or audio_preset='beats-iter3'; CLI --beats-cfg / --audio-preset), or pass drop_audio=True (CLI: "
+            "--drop-audio) to drop them and convert the video-text part."
+        )
+    if config.has_audio and not audio:
+        raise ConversionError("The config has an audio_config but the checkpoint holds no audio_encoder.* keys.")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -338,24 +417,22 @@ def convert_stage2_state_dict(
     state_dict: Mapping[str, torch.Tensor],
     config: InternVideo2Config,
     for_retrieval: bool = True,
-    skip_audio: bool = False,
+    drop_audio: bool = False,
     expected: Mapping[str, torch.Size] | None = None,
     dtype: torch.dtype | None = torch.float32,
 ) -> VideoTextConversionResult:
     """Rename a stage-2 checkpoint (unwrapped, original keys) for [`InternVideo2ForRetrieval`] (`for_retrieval`) or
     [`InternVideo2Model`]. `expected` (our names -> shapes) makes any missing/unexpected key or shape mismatch an
     error. Floating tensors are cast to `dtype` (the released files are bf16; upcasting is exact)."""
-    audio = audio_keys(state_dict)
-    if audio and not skip_audio:
-        raise ConversionError(
-            f"The checkpoint holds {len(audio)} keys of the 6B audio encoder and audio-video heads (e.g. "
-            f"{audio[:3]}), which are not supported yet. Pass skip_audio=True (CLI: --skip-audio) to drop them and "
-            "convert the video-text part."
-        )
+    _check_audio_request(state_dict, config, drop_audio)
     text_prefix = _text_prefix(state_dict)
     _check_tied_copies(state_dict, text_prefix)
-    mapping = stage2_key_mapping(config, text_prefix, for_retrieval, skip_audio)
+    shared_bias_dropped = {}
+    if config.has_audio:  # BEATs stores its one relative-bias table under every layer: checked equal, kept once
+        state_dict, shared_bias_dropped = drop_shared_relative_bias_copies(state_dict, STAGE2_AUDIO_PREFIX)
+    mapping = stage2_key_mapping(config, text_prefix, for_retrieval, drop_audio)
     converted, renamed, dropped, unmapped = mapping.apply(state_dict, dtype)
+    dropped.update(shared_bias_dropped)
     if unmapped:
         raise ConversionError(
             f"{len(unmapped)} key(s) of the stage-2 checkpoint have no counterpart (neither renamed nor dropped with "
@@ -399,18 +476,21 @@ def convert_stage2_checkpoint(
     state_dict: Mapping[str, torch.Tensor],
     config: InternVideo2Config | None = None,
     for_retrieval: bool = True,
-    skip_audio: bool = False,
+    drop_audio: bool = False,
     dtype: torch.dtype = torch.float32,
+    beats_cfg: str | Path | Mapping | None = None,
+    audio_preset: str | None = None,
 ) -> tuple[InternVideo2Model, VideoTextConversionResult]:
-    """Convert and load strictly: config from the tensors unless given, model built on the meta device, renamed
+    """Convert and load strictly: config from the tensors unless given (the BEATs sizes of a 6B audio-video-text
+    checkpoint from `beats_cfg` or `audio_preset`, see [`audio_config_for`]), model built on the meta device, renamed
     weights assigned (`load_state_dict(strict=True, assign=True)`), MLM decoder re-tied, `eval()` mode."""
     state_dict = unwrap_stage2_checkpoint(state_dict)
     if config is None:
-        if audio_keys(state_dict) and not skip_audio:
-            convert_stage2_state_dict(state_dict, InternVideo2Config(), skip_audio=False)  # raises the audio error
-        config = stage2_config_from_state_dict(state_dict)
+        config = stage2_config_from_state_dict(
+            state_dict, audio_config=audio_config_for(state_dict, beats_cfg, audio_preset, drop_audio)
+        )
     model = build_stage2_model(config, for_retrieval)
-    result = convert_stage2_state_dict(state_dict, config, for_retrieval, skip_audio, expected_tensors(model), dtype)
+    result = convert_stage2_state_dict(state_dict, config, for_retrieval, drop_audio, expected_tensors(model), dtype)
     missing, unexpected = model.load_state_dict(result.state_dict, strict=False, assign=True)
     tied = {"mlm_head.decoder.weight"} if for_retrieval else set()
     if set(missing) - tied or unexpected:
@@ -507,7 +587,7 @@ def convert_and_save_stage2(
     checkpoint,
     output_dir,
     for_retrieval: bool = True,
-    skip_audio: bool = False,
+    drop_audio: bool = False,
     keep_vision_distillation_heads: bool = False,
     exact_gelu: bool = False,
     dtype: str = "float32",
@@ -515,6 +595,8 @@ def convert_and_save_stage2(
     config: InternVideo2Config | None = None,
     base_model: str | None = None,
     push_to_hub: str | None = None,
+    beats_cfg: str | Path | Mapping | None = None,
+    audio_preset: str | None = None,
 ) -> tuple[InternVideo2Model, VideoTextConversionResult]:
     """Convert an original stage-2 file into a `save_pretrained` folder (config, sharded safetensors, processor).
     The configuration is derived from the tensors for the official sizes, or given as `config`.
@@ -526,15 +608,14 @@ def convert_and_save_stage2(
         raise ConversionError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}.")
     output_dir = check_output_dir(output_dir)
     state_dict = load_stage2_checkpoint(checkpoint)
-    audio = audio_keys(state_dict)
-    if audio and not skip_audio:
-        convert_stage2_state_dict(state_dict, InternVideo2Config(), skip_audio=False)  # raises the audio error
     if config is None:  # an official size: preset completed from the tensors
         vision_overrides = {"hidden_act": "gelu"} if exact_gelu else None
         config = stage2_config_from_state_dict(
-            state_dict, vision_overrides, keep_vision_distillation_heads=keep_vision_distillation_heads
-        )
-    model, result = convert_stage2_checkpoint(state_dict, config, for_retrieval, skip_audio, _DTYPES[dtype])
+            state_dict, vision_overrides,
+            audio_config=audio_config_for(state_dict, beats_cfg, audio_preset, drop_audio),
+            keep_vision_distillation_heads=keep_vision_distillation_heads,
+        )  # fmt: skip
+    model, result = convert_stage2_checkpoint(state_dict, config, for_retrieval, drop_audio, _DTYPES[dtype])
 
     def write_processor(folder: Path) -> None:
         if not save_processor:
@@ -574,8 +655,13 @@ def build_argument_parser(parser=None):
     parser.add_argument("--checkpoint", required=True, help="original .pth/.pt/.safetensors file")
     parser.add_argument("--output", required=True, help="output folder (save_pretrained layout)")
     parser.add_argument("--family", choices=[FAMILY_STAGE2], default=FAMILY_STAGE2, help="checkpoint family")
-    parser.add_argument("--skip-audio", action="store_true",
-                        help="6B: drop the audio encoder and audio-video heads (not supported yet) by name")
+    audio = parser.add_mutually_exclusive_group()
+    audio.add_argument("--beats-cfg", metavar="BEATS.PTH",
+                       help="6B with audio: the beats.pth the audio encoder was built from (its cfg gives the sizes)")
+    audio.add_argument("--audio-preset", choices=sorted(BEATS_PRESETS),
+                       help="6B with audio: a named BEATs structure (the released model: beats-iter3)")
+    audio.add_argument("--drop-audio", action="store_true",
+                       help="6B: drop the audio encoder and audio-video heads by name and convert the video-text part")
     parser.add_argument("--dual-encoder-only", action="store_true",
                         help="save InternVideo2Model (drop the matching and MLM heads, with reasons)")
     parser.add_argument("--keep-distillation-heads", action="store_true",
@@ -598,7 +684,9 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoint,
             args.output,
             for_retrieval=not args.dual_encoder_only,
-            skip_audio=args.skip_audio,
+            drop_audio=args.drop_audio,
+            beats_cfg=args.beats_cfg,
+            audio_preset=args.audio_preset,
             keep_vision_distillation_heads=args.keep_distillation_heads,
             exact_gelu=args.exact_gelu,
             dtype=args.dtype,
@@ -634,6 +722,7 @@ __all__ = [
     "FAMILY_STAGE2_VISION",
     "VideoTextConversionResult",
     "audio_keys",
+    "audio_config_for",
     "build_stage2_model",
     "convert_stage2_checkpoint",
     "convert_stage2_state_dict",

@@ -458,6 +458,7 @@ def rerank_with_matching_head(
     text_hidden_states: torch.Tensor | None = None,
     batch_size: int = 32,
     fill_value: float = -100.0,
+    modality: str = "video",
 ) -> RerankOutput:
     """Re-rank retrieval candidates with the matching head of an `InternVideo2ForRetrieval`, as the original
     `evaluation()`: for every video the `k` texts with the highest cosine similarity, and for every text the `k` best
@@ -474,7 +475,13 @@ def rerank_with_matching_head(
             `text_mask`.
         k: candidates per query, capped by the collection size.
         batch_size: pairs per matching-head batch (32 as the original).
+        modality: the media the rows are (audio-video-text models): `"video"` (the matching head), `"audio_video"`
+            (the audio+video head; `video_tokens` = `get_audio_video_features(...).last_hidden_state`) or `"audio"`
+            (the audio head, only in models trained with one; `video_tokens` =
+            `audio_fusion_tokens(get_audio_features(...).last_hidden_state)`). The rows of `similarity` and
+            `video_tokens` are then that media (the names keep saying video).
     """
+    head = model.matching_head if modality == "video" else model.matching_head_for(modality)
     num_videos, num_texts = similarity.shape
     if k < 1:
         raise ValueError(f"The re-ranking depth k must be >= 1; got {k}.")
@@ -482,7 +489,7 @@ def rerank_with_matching_head(
         raise ValueError(f"similarity has {num_videos} rows (videos) but video_tokens holds {video_tokens.shape[0]}.")
     if (text_ids is None) == (text_hidden_states is None):
         raise ValueError("Pass exactly one of `text_ids` and `text_hidden_states`.")
-    device = model.matching_head.weight.device
+    device = head.weight.device
     if text_hidden_states is None:
         text_hidden_states = torch.cat(
             [
@@ -513,7 +520,7 @@ def rerank_with_matching_head(
             mask,
             video_tokens[v.to(video_tokens.device)].to(device),
         )
-        scores[start : start + batch_size] = model.matching_head(cls)[:, 1].float().to(scores.device)
+        scores[start : start + batch_size] = head(cls)[:, 1].float().to(scores.device)
     pair_scores = torch.full((num_videos, num_texts), fill_value, dtype=torch.float32, device=similarity.device)
     pair_scores[video_index, text_index] = scores
 

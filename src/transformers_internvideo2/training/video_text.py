@@ -27,9 +27,15 @@ What the trainer adds:
   VTM contrast within a micro-batch (the negatives *are* the batch), so accumulation weights them correctly but
   cannot make them batch-size independent — as with any contrastive loss.
 * **per-component logging**: `loss_vtc`, `loss_vtm`, `loss_mlm` (unweighted batch means) next to `loss`.
+* **audio** (6B audio-video-text models, batches with `input_features (B, frames, mel bins)`): the audio losses of
+  the original stage 2, each with a weight argument whose default is the released recipe's (`atc` 0, `avc` 0,
+  `avtc` 1, `atm` 0, `avtm` 1, `amlm` 0, `avmlm` 1); the losses with a non-zero weight are computed. The MLM
+  losses share one corruption of the captions per batch (the original draws a new one for each of mlm / amlm /
+  avmlm). A model without audio, or a batch without `input_features`, trains video-text only.
 
 Batches: `pixel_values (B, T, C, H, W)`, `input_ids` / `attention_mask (B, L)` (the [`InternVideo2Processor`]
-format: `[CLS] tokens`, no `[SEP]`), optional `sample_ids (B,)` (pairs sharing an id are all positives, e.g. several
+format: `[CLS] tokens`, no `[SEP]`), optional `input_features (B, 998, 64)` (the processor's `audio=`), optional
+`sample_ids (B,)` (pairs sharing an id are all positives, e.g. several
 captions of one video, or identical captions of different clips).
 """
 
@@ -40,7 +46,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import Trainer, TrainingArguments
 
-from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from ..models.internvideo2_video_text.modeling_internvideo2_video_text import AUDIO_LOSSES, InternVideo2ForRetrieval
 from .common import VideoTrainerMixin
 from .masking import mask_tokens_for_mlm, random_mask, tube_mask
 
@@ -49,7 +55,8 @@ __all__ = ["InternVideo2VideoTextArguments", "InternVideo2VideoTextTrainer", "VI
 
 VIDEO_MASK_TYPES = ("random", "tube", "none")
 _MODEL_INPUTS = ("pixel_values", "input_ids", "attention_mask", "sample_ids", "bool_masked_pos", "mlm_input_ids",
-                 "mlm_labels")  # fmt: skip
+                 "mlm_labels", "input_features")  # fmt: skip
+_MLM_LOSSES = ("mlm", "amlm", "avmlm")
 
 
 @dataclass
@@ -68,6 +75,9 @@ class InternVideo2VideoTextArguments(TrainingArguments):
     mlm_probability (`float`, defaults to 0.5): masking probability of the MLM corruption (the original's 0.5).
     vtm_hard_negatives (`bool`, defaults to `True`): draw the VTM negatives from the similarity (as the original)
         instead of uniformly.
+    atc_loss_weight, avc_loss_weight, avtc_loss_weight, atm_loss_weight, avtm_loss_weight, amlm_loss_weight,
+        avmlm_loss_weight (`float`): weights of the audio losses (audio-video-text models, batches with
+        `input_features`); defaults = the released 6B recipe: 0, 0, 1, 0, 1, 0, 1.
     remove_unused_columns: defaults to `False` here.
     """
 
@@ -82,6 +92,13 @@ class InternVideo2VideoTextArguments(TrainingArguments):
     mlm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the masked language modelling loss."})
     mlm_probability: float = field(default=0.5, metadata={"help": "Masking probability of the MLM corruption."})
     vtm_hard_negatives: bool = field(default=True, metadata={"help": "Hard VTM negatives (from the similarity)."})
+    atc_loss_weight: float = field(default=0.0, metadata={"help": "Weight of the audio-text contrastive loss."})
+    avc_loss_weight: float = field(default=0.0, metadata={"help": "Weight of the audio-video contrastive loss."})
+    avtc_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the audio+video-text contrastive loss."})
+    atm_loss_weight: float = field(default=0.0, metadata={"help": "Weight of the audio-text matching loss."})
+    avtm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the audio+video-text matching loss."})
+    amlm_loss_weight: float = field(default=0.0, metadata={"help": "Weight of the MLM loss with audio memory."})
+    avmlm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the MLM loss with audio+video memory."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
@@ -113,8 +130,22 @@ class InternVideo2VideoTextTrainer(VideoTrainerMixin, Trainer):
     def _config(self):
         return self.accelerator.unwrap_model(self.model).config
 
+    def _weights(self) -> dict[str, float]:
+        names = ("vtc", "vtm", "mlm", *AUDIO_LOSSES)
+        return {name: getattr(self.args, f"{name}_loss_weight") for name in names}
+
     def _mlm_enabled(self) -> bool:
-        return bool(self.args.mlm_loss_weight)
+        weights = self._weights()
+        return any(weights[name] for name in _MLM_LOSSES)
+
+    def _audio_losses(self, inputs: dict) -> tuple[str, ...]:
+        """The audio losses to compute for a batch: those with a non-zero weight, when the batch has audio."""
+        if inputs.get("input_features") is None:
+            return ()
+        if not self._config().has_audio:
+            raise ValueError("The batch has input_features but the model has no audio encoder (config.audio_config).")
+        weights = self._weights()
+        return tuple(name for name in AUDIO_LOSSES if weights[name])
 
     def _add_mlm_corruption(self, batch: dict) -> None:
         """Draw the MLM corruption of a batch (in place) unless it already has one."""
@@ -170,18 +201,20 @@ class InternVideo2VideoTextTrainer(VideoTrainerMixin, Trainer):
         if model.training and inputs.get("bool_masked_pos") is None:
             inputs["bool_masked_pos"] = self.video_token_mask(pixel_values)
         pair_count, token_count = self._split_counts(num_items_in_batch)
+        audio_losses = self._audio_losses(inputs)
         outputs = model(
             **inputs,
+            audio_losses=audio_losses,
             hard_negatives=self.args.vtm_hard_negatives,
             original_gradient_scaling=self.args.original_gradient_scaling,
             num_items_in_batch=pair_count,
             num_masked_tokens_in_batch=token_count,
         )
         components = {"vtc": outputs.loss_vtc, "vtm": outputs.loss_vtm, "mlm": outputs.loss_mlm}
+        components.update({name: getattr(outputs, f"loss_{name}") for name in audio_losses})
         if model.training:
             self._record_loss_components(components)
-        weights = {"vtc": self.args.vtc_loss_weight, "vtm": self.args.vtm_loss_weight, "mlm": self.args.mlm_loss_weight}
-        loss = self.weighted_loss(components, weights, pair_count)
+        loss = self.weighted_loss(components, self._weights(), pair_count)
         outputs.loss = loss
         return (loss, outputs) if return_outputs else loss
 

@@ -5,9 +5,11 @@ import copy
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
 from ..config_compat import drop_moved_settings
 from ..remote_code import drop_pipelines_served_here
+from ..beats.configuration_beats import BeatsConfig
 from ..internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 
 
@@ -156,13 +158,28 @@ class InternVideo2Config(PreTrainedConfig):
             `[CLS]` state of the text path (`"cls"`, the original) or the masked mean over its tokens (`"mean"`, a
             deviation for text encoders whose `[CLS]` was never trained as a sentence feature, such as a few MiniLM
             layers).
+        audio_config (`dict` or [`BeatsConfig`], *optional*): the BEATs audio encoder of the 6B audio-video-text
+            model (the original `InternVideo2_Stage2_audiovisual`). `None` (default): a video-text model without audio.
+            With audio, the model also has `audio_projection` (pooled audio -> `projection_dim`),
+            `audio_token_projection` (`LayerNorm(Linear)` of every audio token to `vision_token_projection_size`, the
+            original `av_concat_audio_proj`; needs `use_vision_token_projection=True`, since audio and video tokens
+            share that width as the fusion layers' memory), `audio_video_fusion` (`Linear(2 * projection_dim ->
+            projection_dim)`, the original `av_fusion`) and, in [`InternVideo2ForRetrieval`], the audio+video
+            matching head (`avtm_head`).
+        use_audio_matching_head (`bool`, defaults to `False`): also build the audio-text matching head (the original
+            `atm_head`, present only when the model was trained with an audio matching loss; the released 6B
+            checkpoint has none, so audio-only retrieval is not re-ranked).
 
     The training settings (loss weights, MLM probability, hard negatives) are `InternVideo2VideoTextArguments`, the
     re-ranking depth an argument of `tasks.retrieval`; configs saved with them load with a warning.
     """
 
     model_type = "internvideo2"
-    sub_configs_defaults = {"vision_config": InternVideo2VisionConfig, "text_config": InternVideo2TextConfig}
+    sub_configs_defaults = {
+        "vision_config": InternVideo2VisionConfig,
+        "text_config": InternVideo2TextConfig,
+        "audio_config": SubConfigSpec(BeatsConfig, optional=True),
+    }
 
     vision_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
@@ -175,6 +192,8 @@ class InternVideo2Config(PreTrainedConfig):
     keep_vision_distillation_heads: bool = False
     tie_word_embeddings: bool = True
     text_pooling: str = "cls"
+    audio_config: dict | PreTrainedConfig | None = None
+    use_audio_matching_head: bool = False
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
@@ -199,6 +218,18 @@ class InternVideo2Config(PreTrainedConfig):
             raise ValueError("Expected 0 < temperature_min <= temperature_init <= temperature_max.")
         if self.text_pooling not in ("cls", "mean"):
             raise ValueError(f"text_pooling must be 'cls' or 'mean'; got {self.text_pooling!r}.")
+        if self.audio_config is not None and not self.use_vision_token_projection:
+            raise ValueError(
+                "audio_config needs use_vision_token_projection=True: audio and video tokens are both projected to "
+                "vision_token_projection_size (the original av_concat_dim) to form the fusion layers' memory."
+            )
+        if self.use_audio_matching_head and self.audio_config is None:
+            raise ValueError("use_audio_matching_head=True needs an audio_config.")
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the model has the BEATs audio encoder and the audio(-video) heads."""
+        return self.audio_config is not None
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "InternVideo2Config":

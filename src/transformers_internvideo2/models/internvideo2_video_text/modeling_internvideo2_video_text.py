@@ -38,6 +38,7 @@ from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 from ...losses.accumulation import mean_over_step
 from ...losses.contrastive import video_text_contrastive_loss
 from ...losses.language_modeling import token_cross_entropy
+from ..beats.modeling_beats import BeatsModel
 from ..remote_code import RemoteCodeMixin
 from ..strict_loading import StrictLoadingMixin
 from .configuration_internvideo2_video_text import (
@@ -51,6 +52,12 @@ from ..internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPr
 # what they weighed in the original (in float32 both underflow to 0 after softmax).
 _MASK_VALUE = -10000.0
 TEXT_MODES = ("text", "fusion", "full")
+# Audio losses of the 6B stage 2 (the original loss names): audio-text / audio-video / audio+video-text contrastive,
+# audio-text / audio+video-text matching, MLM with audio / audio+video memory. The released recipe weights avtc,
+# avtm and avmlm by 1 and the others by 0; those three are what the training forward computes by default.
+AUDIO_LOSSES = ("atc", "avc", "avtc", "atm", "avtm", "amlm", "avmlm")
+DEFAULT_AUDIO_LOSSES = ("avtc", "avtm", "avmlm")
+MEDIA_MODALITIES = ("video", "audio", "audio_video")
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -78,6 +85,14 @@ class InternVideo2Output(ModelOutput):
         Output of the vision encoder: `last_hidden_state` (the video tokens) and `pooler_output` (raw pooled feature).
     text_model_output ([`BaseModelOutputWithCrossAttentions`]):
         Output of the text path of the text encoder.
+    logits_per_audio (`torch.FloatTensor` of shape `(audio_batch_size, text_batch_size)`, *optional*):
+        Audio models given `input_features`: audio-text cosine similarities divided by the temperature (what the
+        zero-shot audio classification pipeline reads); `logits_per_text_audio` is its transpose.
+    logits_per_audio_video (`torch.FloatTensor` of shape `(batch_size, text_batch_size)`, *optional*):
+        Given both audio and video (pairs): audio+video-text similarities divided by the temperature.
+    audio_embeds, audio_video_embeds (`torch.FloatTensor` of shape `(batch_size, projection_dim)`, *optional*):
+        L2-normalised audio and fused audio+video embeddings.
+    audio_model_output ([`InternVideo2AudioFeatures`], *optional*): the audio features.
     """
 
     loss: torch.FloatTensor | None = None
@@ -87,9 +102,15 @@ class InternVideo2Output(ModelOutput):
     text_embeds: torch.FloatTensor | None = None
     vision_model_output: ModelOutput | None = None
     text_model_output: ModelOutput | None = None
+    logits_per_audio: torch.FloatTensor | None = None
+    logits_per_text_audio: torch.FloatTensor | None = None
+    logits_per_audio_video: torch.FloatTensor | None = None
+    audio_embeds: torch.FloatTensor | None = None
+    audio_video_embeds: torch.FloatTensor | None = None
+    audio_model_output: ModelOutput | None = None
 
     def to_tuple(self) -> tuple[Any]:
-        return _nested_to_tuple(self, ("vision_model_output", "text_model_output"))
+        return _nested_to_tuple(self, ("vision_model_output", "text_model_output", "audio_model_output"))
 
 
 @dataclass
@@ -109,6 +130,45 @@ class InternVideo2VideoFeatures(BaseModelOutputWithPooling):
     """
 
     vision_pooler_output: torch.FloatTensor | None = None
+
+
+@dataclass
+class InternVideo2AudioFeatures(BaseModelOutputWithPooling):
+    r"""
+    What [`InternVideo2Model.get_audio_features`] returns.
+
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_audio_tokens, audio_hidden_size)`):
+        The raw BEATs tokens (248 for 10 s); [`InternVideo2Model.audio_fusion_tokens`] turns them into the memory the
+        fusion layers attend to.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
+        `audio_projection` of the mean of the tokens, L2-normalised unless `normalize=False`: the retrieval embedding.
+    audio_pooler_output (`torch.FloatTensor` of shape `(batch_size, audio_hidden_size)`):
+        The mean of the raw BEATs tokens, before the projection.
+    hidden_states, attentions: of the audio encoder, when asked for.
+    """
+
+    audio_pooler_output: torch.FloatTensor | None = None
+
+
+@dataclass
+class InternVideo2AudioVideoFeatures(BaseModelOutputWithPooling):
+    r"""
+    What [`InternVideo2Model.get_audio_video_features`] returns.
+
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_audio_tokens + num_video_tokens, width)`):
+        The fusion memory of the audio+video matching head: projected audio tokens followed by projected video tokens.
+    pooler_output (`torch.FloatTensor` of shape `(batch_size, projection_dim)`):
+        `audio_video_fusion(concat(audio projection, video projection))` (un-normalised projections, audio first),
+        L2-normalised unless `normalize=False`: the audio+video retrieval embedding.
+    audio_features ([`InternVideo2AudioFeatures`]), video_features ([`InternVideo2VideoFeatures`]): the parts, with
+        L2-normalised `pooler_output`.
+    """
+
+    audio_features: InternVideo2AudioFeatures | None = None
+    video_features: InternVideo2VideoFeatures | None = None
+
+    def to_tuple(self) -> tuple[Any]:
+        return _nested_to_tuple(self, ("audio_features", "video_features"))
 
 
 @dataclass
@@ -136,6 +196,10 @@ class InternVideo2ForRetrievalOutput(ModelOutput):
     loss_vtc (`torch.FloatTensor`, *optional*): video-text contrastive loss.
     loss_vtm (`torch.FloatTensor`, *optional*): video-text matching loss (positives + hard negatives).
     loss_mlm (`torch.FloatTensor`, *optional*): masked language modelling loss conditioned on the video.
+    loss_atc, loss_avc, loss_avtc, loss_atm, loss_avtm, loss_amlm, loss_avmlm (`torch.FloatTensor`, *optional*):
+        the audio losses (audio-video-text models given `input_features`), those asked for by `audio_losses`.
+    logits_per_audio, logits_per_audio_video (`(batch_size, batch_size)`, *optional*): audio-text and
+        audio+video-text similarities divided by the temperature.
     logits_per_video, logits_per_text, video_embeds, text_embeds: as in [`InternVideo2Output`].
     matching_logits (`torch.FloatTensor` of shape `(3 * batch_size, 2)`, *optional*):
         Matching-head logits of the positive pairs, then (negative video, text), then (video, negative text).
@@ -147,6 +211,15 @@ class InternVideo2ForRetrievalOutput(ModelOutput):
     loss_vtc: torch.FloatTensor | None = None
     loss_vtm: torch.FloatTensor | None = None
     loss_mlm: torch.FloatTensor | None = None
+    loss_atc: torch.FloatTensor | None = None
+    loss_avc: torch.FloatTensor | None = None
+    loss_avtc: torch.FloatTensor | None = None
+    loss_atm: torch.FloatTensor | None = None
+    loss_avtm: torch.FloatTensor | None = None
+    loss_amlm: torch.FloatTensor | None = None
+    loss_avmlm: torch.FloatTensor | None = None
+    logits_per_audio: torch.FloatTensor | None = None
+    logits_per_audio_video: torch.FloatTensor | None = None
     logits_per_video: torch.FloatTensor | None = None
     logits_per_text: torch.FloatTensor | None = None
     video_embeds: torch.FloatTensor | None = None
@@ -592,17 +665,17 @@ class InternVideo2TextForMaskedLM(InternVideo2TextPreTrainedModel):
 # ------------------------------------------------------------------------------------------------------------------
 # Video-text models
 # ------------------------------------------------------------------------------------------------------------------
-class InternVideo2VisionTokenProjection(nn.Module):
-    """6B only: `LayerNorm(Linear(x))` on every video token before the text encoder attends to them (the original
-    `av_concat_vision_proj`)."""
+class InternVideo2TokenProjection(nn.Module):
+    """6B only: `LayerNorm(Linear(x))` on every video (or audio) token before the text encoder attends to them (the
+    original `av_concat_vision_proj` / `av_concat_audio_proj`)."""
 
-    def __init__(self, config: InternVideo2Config):
+    def __init__(self, input_size: int, output_size: int, layer_norm_eps: float):
         super().__init__()
-        self.dense = nn.Linear(config.vision_config.hidden_size, config.vision_token_projection_size)
-        self.layer_norm = nn.LayerNorm(config.vision_token_projection_size, eps=config.vision_config.layer_norm_eps)
+        self.dense = nn.Linear(input_size, output_size)
+        self.layer_norm = nn.LayerNorm(output_size, eps=layer_norm_eps)
 
-    def forward(self, video_tokens: torch.Tensor) -> torch.Tensor:
-        return self.layer_norm(self.dense(video_tokens))
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(self.dense(tokens))
 
 
 class InternVideo2PreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
@@ -656,7 +729,7 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
     """
 
     # a retrieval folder loaded as the dual encoder drops its matching and MLM heads on purpose
-    _keys_to_ignore_on_load_unexpected = [r"^(matching_head|mlm_head)\."]
+    _keys_to_ignore_on_load_unexpected = [r"^(matching_head|mlm_head|audio_video_matching_head|audio_matching_head)\."]
 
     def __init__(self, config: InternVideo2Config):
         super().__init__(config)
@@ -664,12 +737,31 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
         self.vision_model = vision_class(config.vision_config)
         self.text_model = InternVideo2TextModel(config.text_config)
         self.vision_token_projection = (
-            InternVideo2VisionTokenProjection(config) if config.use_vision_token_projection else None
+            InternVideo2TokenProjection(
+                config.vision_config.hidden_size, config.vision_token_projection_size, config.vision_config.layer_norm_eps
+            )
+            if config.use_vision_token_projection
+            else None
         )
         self.vision_projection = nn.Linear(config.vision_config.pooler_output_size, config.projection_dim)
         self.text_projection = nn.Linear(config.text_config.hidden_size, config.projection_dim)
         self.temperature = nn.Parameter(torch.tensor(float(config.temperature_init)))
+        if config.has_audio:  # the 6B audio-video-text model
+            audio = config.audio_config
+            self.audio_model = BeatsModel(audio)
+            self.audio_projection = nn.Linear(audio.hidden_size, config.projection_dim)
+            self.audio_token_projection = InternVideo2TokenProjection(
+                audio.hidden_size, config.vision_token_projection_size, audio.layer_norm_eps
+            )
+            self.audio_video_fusion = nn.Linear(2 * config.projection_dim, config.projection_dim)
         self.post_init()
+
+    def _require_audio(self) -> None:
+        if not self.config.has_audio:
+            raise ValueError(
+                "This model has no audio encoder (config.audio_config is None): audio features need the 6B "
+                "audio-video-text model."
+            )
 
     @property
     def vision_backbone(self) -> InternVideo2VisionModel:
@@ -753,12 +845,90 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
             attentions=outputs.attentions,
         )
 
+    @can_return_tuple
+    def get_audio_features(
+        self, input_features: torch.Tensor, normalize: bool = True, **kwargs: Unpack[TransformersKwargs]
+    ) -> InternVideo2AudioFeatures:
+        r"""
+        input_features (`torch.FloatTensor` of shape `(batch_size, num_frames, num_mel_bins)`):
+            Normalised Kaldi filterbanks from [`BeatsFeatureExtractor`] (998 x 64 for 10 s).
+        normalize (`bool`, defaults to `True`): L2-normalise the embedding (the original retrieval features are).
+
+        Returns `pooler_output` = `audio_projection(mean of the raw BEATs tokens)` (normalised), the audio retrieval
+        embedding, next to the raw tokens and their mean ([`InternVideo2AudioFeatures`]).
+        """
+        self._require_audio()
+        outputs = self.audio_model(input_features, **kwargs)
+        embeds = self.audio_projection(outputs.pooler_output)
+        return InternVideo2AudioFeatures(
+            last_hidden_state=outputs.last_hidden_state,
+            pooler_output=F.normalize(embeds, dim=-1) if normalize else embeds,
+            audio_pooler_output=outputs.pooler_output,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def fuse_audio_video_embeddings(self, audio_embeds: torch.Tensor, video_embeds: torch.Tensor) -> torch.Tensor:
+        """`audio_video_fusion(concat(audio, video))` of the UN-normalised projections, audio first (the original
+        `av_fusion`); the result is not normalised."""
+        self._require_audio()
+        return self.audio_video_fusion(torch.cat([audio_embeds, video_embeds], dim=-1))
+
+    @can_return_tuple
+    def get_audio_video_features(
+        self,
+        input_features: torch.Tensor,
+        pixel_values: torch.Tensor,
+        normalize: bool = True,
+        interpolate_pos_encoding: bool | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> InternVideo2AudioVideoFeatures:
+        r"""
+        Fused features of (audio i, video i) pairs, e.g. the audio track and the frames of one clip.
+
+        input_features (`torch.FloatTensor` of shape `(batch_size, num_frames, num_mel_bins)`): filterbanks.
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`): frames.
+        normalize (`bool`, defaults to `True`): L2-normalise the fused embedding.
+
+        Returns `pooler_output` = the fused audio+video retrieval embedding and `last_hidden_state` = the fusion memory
+        of the audio+video matching head (projected audio tokens, then projected video tokens).
+        """
+        self._require_audio()
+        _check_video_batch(pixel_values)
+        if input_features.shape[0] != pixel_values.shape[0]:
+            raise ValueError(
+                f"Audio+video features pair the i-th audio with the i-th video, but got {input_features.shape[0]} "
+                f"audio clips and {pixel_values.shape[0]} videos."
+            )
+        audio = self.get_audio_features(input_features, normalize=False, **kwargs)
+        video = self.get_video_features(
+            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, normalize=False, **kwargs
+        )
+        fused = self.fuse_audio_video_embeddings(audio.pooler_output, video.pooler_output)
+        memory = torch.cat(
+            [self.audio_fusion_tokens(audio.last_hidden_state), self.fusion_tokens(video.last_hidden_state)], dim=1
+        )
+        audio.pooler_output = F.normalize(audio.pooler_output, dim=-1)
+        video.pooler_output = F.normalize(video.pooler_output, dim=-1)
+        return InternVideo2AudioVideoFeatures(
+            last_hidden_state=memory,
+            pooler_output=F.normalize(fused, dim=-1) if normalize else fused,
+            audio_features=audio,
+            video_features=video,
+        )
+
     def fusion_tokens(self, video_last_hidden_state: torch.Tensor) -> torch.Tensor:
         """The memory the fusion layers cross-attend to, from the vision encoder's last hidden state: the tokens
         themselves (1B), or their projection to `vision_token_projection_size` (6B)."""
         if self.vision_token_projection is None:
             return video_last_hidden_state
         return self.vision_token_projection(video_last_hidden_state)
+
+    def audio_fusion_tokens(self, audio_last_hidden_state: torch.Tensor) -> torch.Tensor:
+        """The fusion layers' memory from the raw BEATs tokens: their projection to `vision_token_projection_size`
+        (the original `av_concat_audio_proj`)."""
+        self._require_audio()
+        return self.audio_token_projection(audio_last_hidden_state)
 
     def clamped_temperature(self) -> torch.Tensor:
         return self.temperature.clamp(self.config.temperature_min, self.config.temperature_max)
@@ -789,12 +959,13 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
     @can_return_tuple
     def forward(
         self,
-        pixel_values: torch.Tensor,
-        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         return_loss: bool = False,
         interpolate_pos_encoding: bool | None = None,
         sample_ids: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2Output:
         r"""
@@ -802,31 +973,61 @@ class InternVideo2Model(InternVideo2PreTrainedModel):
             Normalised frames (one image = one frame).
         input_ids, attention_mask (`torch.LongTensor` of shape `(text_batch_size, sequence_length)`):
             Tokenised texts (`[CLS] tokens`, no `[SEP]`, as the original tokenizer).
-        return_loss (`bool`): also compute the contrastive loss; the i-th video and i-th text are then a pair, so
-            both batches must have the same size. `num_items_in_batch` (pairs of the optimiser step, from the
-            Trainer) makes gradient accumulation exact.
+        input_features (`torch.FloatTensor` of shape `(audio_batch_size, num_frames, num_mel_bins)`, *optional*):
+            Audio models only: filterbanks. Give audio, video or both (then the i-th audio goes with the i-th video,
+            and `logits_per_audio_video` is returned too).
+        return_loss (`bool`): also compute the video-text contrastive loss; the i-th video and i-th text are then a
+            pair, so both batches must have the same size. `num_items_in_batch` (pairs of the optimiser step, from
+            the Trainer) makes gradient accumulation exact. (The audio losses are in [`InternVideo2ForRetrieval`].)
         sample_ids (`torch.LongTensor` of shape `(batch_size,)`, *optional*): with `return_loss`, pairs with equal ids
             are all positives (several captions of one video).
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
+        if input_ids is None:
+            raise ValueError("input_ids (the texts) are required.")
+        if pixel_values is None and input_features is None:
+            raise ValueError("Give pixel_values (video), input_features (audio) or both.")
         if return_loss:
+            if pixel_values is None:
+                raise ValueError("return_loss=True computes the video-text contrastive loss: pixel_values are needed.")
             _check_pairs(pixel_values, input_ids, "return_loss=True")
-        video = self.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         text = self.get_text_features(input_ids, attention_mask, **kwargs)
+        temperature = self.clamped_temperature()
+        video = audio = fused = None
+        logits_per_video = logits_per_audio = logits_per_audio_video = None
+        if pixel_values is not None and input_features is not None:
+            both = self.get_audio_video_features(
+                input_features, pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
+            )
+            video, audio, fused = both.video_features, both.audio_features, both.pooler_output
+            logits_per_audio_video = fused @ text.pooler_output.t() / temperature
+        elif pixel_values is not None:
+            video = self.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        else:
+            audio = self.get_audio_features(input_features, **kwargs)
+        if video is not None:
+            logits_per_video = video.pooler_output @ text.pooler_output.t() / temperature
+        if audio is not None:
+            logits_per_audio = audio.pooler_output @ text.pooler_output.t() / temperature
         loss = None
         if return_loss:
             if self.training:
                 self.clamp_temperature_()
             loss = self.contrastive_loss(video.pooler_output, text.pooler_output, sample_ids, num_items_in_batch)
-        logits_per_video = video.pooler_output @ text.pooler_output.t() / self.clamped_temperature()
         return InternVideo2Output(
             loss=loss,
             logits_per_video=logits_per_video,
-            logits_per_text=logits_per_video.t(),
-            video_embeds=video.pooler_output,
+            logits_per_text=None if logits_per_video is None else logits_per_video.t(),
+            video_embeds=None if video is None else video.pooler_output,
             text_embeds=text.pooler_output,
             vision_model_output=video,
             text_model_output=text,
+            logits_per_audio=logits_per_audio,
+            logits_per_text_audio=None if logits_per_audio is None else logits_per_audio.t(),
+            logits_per_audio_video=logits_per_audio_video,
+            audio_embeds=None if audio is None else audio.pooler_output,
+            audio_video_embeds=fused,
+            audio_model_output=audio,
         )
 
 
@@ -845,6 +1046,10 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         self.internvideo2 = InternVideo2Model(config)
         self.matching_head = nn.Linear(config.text_config.hidden_size, 2)
         self.mlm_head = InternVideo2TextMLMHead(config.text_config)
+        if config.has_audio:  # the original avtm_head and, when the checkpoint has one, atm_head
+            self.audio_video_matching_head = nn.Linear(config.text_config.hidden_size, 2)
+            if config.use_audio_matching_head:
+                self.audio_matching_head = nn.Linear(config.text_config.hidden_size, 2)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -869,7 +1074,60 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
     def fusion_tokens(self, video_last_hidden_state: torch.Tensor) -> torch.Tensor:
         return self.internvideo2.fusion_tokens(video_last_hidden_state)
 
+    def get_audio_features(self, *args, **kwargs) -> InternVideo2AudioFeatures:
+        return self.internvideo2.get_audio_features(*args, **kwargs)
+
+    def get_audio_video_features(self, *args, **kwargs) -> InternVideo2AudioVideoFeatures:
+        return self.internvideo2.get_audio_video_features(*args, **kwargs)
+
+    def audio_fusion_tokens(self, audio_last_hidden_state: torch.Tensor) -> torch.Tensor:
+        return self.internvideo2.audio_fusion_tokens(audio_last_hidden_state)
+
     # -- matching ----------------------------------------------------------------------------------------------------
+    def matching_head_for(self, modality: str = "video") -> nn.Linear:
+        """The matching head of a media modality: `"video"` (the original `itm_head`), `"audio_video"` (`avtm_head`,
+        memory = audio tokens then video tokens) or `"audio"` (`atm_head`, only in models trained with it)."""
+        if modality not in MEDIA_MODALITIES:
+            raise ValueError(f"modality must be one of {MEDIA_MODALITIES}; got {modality!r}.")
+        if modality == "video":
+            return self.matching_head
+        if not self.config.has_audio:
+            raise ValueError(f"modality={modality!r} needs the audio-video-text model (config.audio_config is None).")
+        if modality == "audio_video":
+            return self.audio_video_matching_head
+        if not self.config.use_audio_matching_head:
+            raise ValueError(
+                "This model has no audio-text matching head (the released 6B checkpoint has none): audio retrieval "
+                "cannot be re-ranked; rank by similarity alone."
+            )
+        return self.audio_matching_head
+
+    def has_matching_head(self, modality: str = "video") -> bool:
+        """Whether `matching_head_for(modality)` exists."""
+        if modality == "video":
+            return True
+        return self.config.has_audio and (modality == "audio_video" or self.config.use_audio_matching_head)
+
+    def media_fusion_tokens(
+        self,
+        modality: str = "video",
+        pixel_values: torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool | None = None,
+    ) -> torch.Tensor:
+        """The fusion memory of a media modality from raw inputs: projected video tokens, projected audio tokens, or
+        audio tokens followed by video tokens (`"audio_video"`)."""
+        self.matching_head_for(modality)  # validates the modality against this model
+        dual = self.internvideo2
+        if modality == "audio_video":
+            return dual.get_audio_video_features(
+                input_features, pixel_values, interpolate_pos_encoding=interpolate_pos_encoding
+            ).last_hidden_state
+        if modality == "audio":
+            return dual.audio_fusion_tokens(dual.get_audio_features(input_features).last_hidden_state)
+        video = dual.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+        return dual.fusion_tokens(video.last_hidden_state)
+
     def fusion_cls(self, text_hidden_states, attention_mask, video_tokens) -> torch.Tensor:
         """`[CLS]` state of the fusion path for (text, video) pairs: the matching head's input."""
         text = self.internvideo2.text_model
@@ -883,21 +1141,26 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         video_tokens: torch.Tensor | None = None,
         text_hidden_states: torch.Tensor | None = None,
         interpolate_pos_encoding: bool | None = None,
+        input_features: torch.Tensor | None = None,
+        modality: str = "video",
     ) -> InternVideo2MatchingOutput:
-        """Matching-head scores of (video i, text i) pairs.
+        """Matching-head scores of (media i, text i) pairs.
 
-        Give the videos as `pixel_values` or as precomputed fusion memory `video_tokens`
-        (`fusion_tokens(get_video_features(...).last_hidden_state)`), and the texts as `input_ids` or as precomputed
+        Give the media as raw inputs (`pixel_values` and/or `input_features`, as `modality` needs) or as precomputed
+        fusion memory `video_tokens` (`media_fusion_tokens(modality, ...)`; for video
+        `fusion_tokens(get_video_features(...).last_hidden_state)`), and the texts as `input_ids` or as precomputed
         text-path `text_hidden_states` (`get_text_features(...).last_hidden_state`); `attention_mask` is the texts'
-        padding mask. A batch of one video (or one text) is paired with every item of the other batch.
+        padding mask. A batch of one item (media or text) is paired with every item of the other batch.
+        `modality`: `"video"` (default, `matching_head`), `"audio_video"` or `"audio"` (see `matching_head_for`).
         """
-        if (pixel_values is None) == (video_tokens is None):
-            raise ValueError("Pass exactly one of `pixel_values` and `video_tokens`.")
+        head = self.matching_head_for(modality)
+        raw_media = pixel_values is not None or input_features is not None
+        if raw_media == (video_tokens is not None):
+            raise ValueError("Pass exactly one of the raw media (`pixel_values` / `input_features`) and `video_tokens`.")
         if (input_ids is None) == (text_hidden_states is None):
             raise ValueError("Pass exactly one of `input_ids` and `text_hidden_states`.")
         if video_tokens is None:
-            video = self.get_video_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
-            video_tokens = self.fusion_tokens(video.last_hidden_state)
+            video_tokens = self.media_fusion_tokens(modality, pixel_values, input_features, interpolate_pos_encoding)
         if text_hidden_states is None:
             text_hidden_states = self.get_text_features(input_ids, attention_mask).last_hidden_state
         num_videos, num_texts = video_tokens.shape[0], text_hidden_states.shape[0]
@@ -912,7 +1175,7 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
                     f"matching_scores scores (video i, text i) pairs: got {num_videos} videos and {num_texts} texts "
                     "(a batch of one is paired with every item of the other)."
                 )
-        logits = self.matching_head(self.fusion_cls(text_hidden_states, attention_mask, video_tokens))
+        logits = head(self.fusion_cls(text_hidden_states, attention_mask, video_tokens))
         return InternVideo2MatchingOutput(
             logits=logits, match_logits=logits[:, 1], match_probabilities=logits.softmax(dim=-1)[:, 1]
         )
@@ -945,9 +1208,12 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         sample_ids: torch.Tensor | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
         hard_negatives: bool = True,
+        modality: str = "video",
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """VTM: the matching head on the positive pairs and, per video and per text, one negative drawn from the
-        local `similarity` (`(batch, batch)`, video rows); cross-entropy over the 3 pairs of each sample."""
+        local `similarity` (`(batch, batch)`, video rows); cross-entropy over the 3 pairs of each sample. With
+        `modality="audio"` / `"audio_video"` the same with that memory and head (the original ATM / AVTM)."""
+        head = self.matching_head_for(modality)
         with torch.no_grad():
             negative_text = self._sample_negatives(similarity, sample_ids, hard_negatives)  # for each video
             negative_video = self._sample_negatives(similarity.t(), sample_ids, hard_negatives)  # for each text
@@ -955,7 +1221,7 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         all_tokens = torch.cat([video_tokens, video_tokens[negative_video], video_tokens])
         all_text = torch.cat([text_hidden, text_hidden, text_hidden[negative_text]])
         all_mask = None if mask is None else torch.cat([mask, mask, mask[negative_text]])
-        logits = self.matching_head(self.fusion_cls(all_text, all_mask, all_tokens))
+        logits = head(self.fusion_cls(all_text, all_mask, all_tokens))
         batch_size = video_tokens.shape[0]
         labels = torch.cat(
             [torch.ones(batch_size, dtype=torch.long), torch.zeros(2 * batch_size, dtype=torch.long)]
@@ -994,6 +1260,8 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
         hard_negatives: bool = True,
         original_gradient_scaling: bool = False,
         num_masked_tokens_in_batch: int | torch.Tensor | None = None,
+        input_features: torch.Tensor | None = None,
+        audio_losses: tuple[str, ...] | list[str] | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> InternVideo2ForRetrievalOutput:
         r"""
@@ -1019,28 +1287,54 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
             instead of uniformly.
         original_gradient_scaling (`bool`, defaults to `False`): VTC with the original's gather, whose encoder
             gradients are divided by the number of processes (see `losses/contrastive.py`).
+        input_features (`torch.FloatTensor` of shape `(batch_size, num_frames, num_mel_bins)`, *optional*):
+            Audio-video-text models: the filterbank of each clip's sound (the i-th audio goes with the i-th video and
+            text). Adds the audio losses named in `audio_losses`.
+        audio_losses (`tuple[str]`, *optional*): which of `AUDIO_LOSSES` to compute (`None`: the released recipe's
+            `("avtc", "avtm", "avmlm")`): `atc` audio-text, `avc` audio-video and `avtc` fused-audio+video-text
+            contrastive; `atm` / `avtm` matching (hard negatives from the audio / fused similarity; `atm` needs the
+            audio matching head); `amlm` / `avmlm` MLM of the same corrupted captions with the audio tokens / the
+            audio then video tokens as memory. The trainer passes the losses with a non-zero weight.
         """
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         _check_video_batch(pixel_values)
         _check_pairs(pixel_values, input_ids, "The training forward")
         if (mlm_input_ids is None) != (mlm_labels is None):
             raise ValueError("Pass both `mlm_input_ids` and `mlm_labels` (the corruption drawn outside), or neither.")
+        audio_losses = tuple(DEFAULT_AUDIO_LOSSES if audio_losses is None else audio_losses)
+        unknown = sorted(set(audio_losses) - set(AUDIO_LOSSES))
+        if unknown:
+            raise ValueError(f"Unknown audio losses {unknown}; expected names from {AUDIO_LOSSES}.")
+        if input_features is not None:
+            self.internvideo2._require_audio()
+            if input_features.shape[0] != pixel_values.shape[0]:
+                raise ValueError(
+                    f"input_features holds {input_features.shape[0]} clips for {pixel_values.shape[0]} videos."
+                )
         dual = self.internvideo2
         if self.training:
             dual.clamp_temperature_()
         video = dual.get_video_features(
-            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, bool_masked_pos=bool_masked_pos, **kwargs
-        )
+            pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, bool_masked_pos=bool_masked_pos,
+            normalize=False, **kwargs,
+        )  # fmt: skip
         text = dual.get_text_features(input_ids, attention_mask)
-        video_embeds, text_embeds = video.pooler_output, text.pooler_output
+        video_embeds, text_embeds = F.normalize(video.pooler_output, dim=-1), text.pooler_output
         logits_per_video = video_embeds @ text_embeds.t() / dual.temperature
+        audio = None
+        logits_per_audio = logits_per_audio_video = None
+        if input_features is not None:
+            audio = dual.get_audio_features(input_features, normalize=False)
+            audio_embeds = F.normalize(audio.pooler_output, dim=-1)
+            fused_embeds = F.normalize(dual.fuse_audio_video_embeddings(audio.pooler_output, video.pooler_output), dim=-1)
+            logits_per_audio = audio_embeds @ text_embeds.t() / dual.temperature
+            logits_per_audio_video = fused_embeds @ text_embeds.t() / dual.temperature
 
         losses, matching_logits, mlm_logits = {}, None, None
         if return_loss:
             video_tokens = dual.fusion_tokens(video.last_hidden_state)
-            losses["loss_vtc"] = dual.contrastive_loss(
-                video_embeds, text_embeds, sample_ids, num_items_in_batch, original_gradient_scaling
-            )
+            pair_args = (sample_ids, num_items_in_batch, original_gradient_scaling)
+            losses["loss_vtc"] = dual.contrastive_loss(video_embeds, text_embeds, *pair_args)
             losses["loss_vtm"], matching_logits = self.matching_loss(
                 video_tokens, text.last_hidden_state, attention_mask, logits_per_video.detach(), sample_ids,
                 num_items_in_batch, hard_negatives,
@@ -1049,6 +1343,26 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
                 losses["loss_mlm"], mlm_logits = self.masked_language_modeling_loss(
                     mlm_input_ids, mlm_labels, attention_mask, video_tokens, num_masked_tokens_in_batch
                 )
+            if audio is not None:
+                audio_tokens = dual.audio_fusion_tokens(audio.last_hidden_state)
+                memory = {"audio": audio_tokens, "audio_video": torch.cat([audio_tokens, video_tokens], dim=1)}
+                similarity = {"audio": logits_per_audio, "audio_video": logits_per_audio_video}
+                contrastive = {"atc": (audio_embeds, text_embeds), "avc": (audio_embeds, video_embeds),
+                               "avtc": (fused_embeds, text_embeds)}  # fmt: skip
+                for name in audio_losses:
+                    if name in contrastive:
+                        losses[f"loss_{name}"] = dual.contrastive_loss(*contrastive[name], *pair_args)
+                    elif name in ("atm", "avtm"):
+                        modality = "audio" if name == "atm" else "audio_video"
+                        losses[f"loss_{name}"] = self.matching_loss(
+                            memory[modality], text.last_hidden_state, attention_mask, similarity[modality].detach(),
+                            sample_ids, num_items_in_batch, hard_negatives, modality=modality,
+                        )[0]  # fmt: skip
+                    elif mlm_labels is not None:  # amlm / avmlm: the same corrupted captions, another memory
+                        losses[f"loss_{name}"] = self.masked_language_modeling_loss(
+                            mlm_input_ids, mlm_labels, attention_mask,
+                            memory["audio" if name == "amlm" else "audio_video"], num_masked_tokens_in_batch,
+                        )[0]  # fmt: skip
         return InternVideo2ForRetrievalOutput(
             loss=sum(losses.values()) if losses else None,
             logits_per_video=logits_per_video,
@@ -1057,6 +1371,8 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
             text_embeds=text_embeds,
             matching_logits=matching_logits,
             mlm_logits=mlm_logits,
+            logits_per_audio=logits_per_audio,
+            logits_per_audio_video=logits_per_audio_video,
             **losses,
         )
 
@@ -1071,5 +1387,10 @@ __all__ = [
     "InternVideo2Output",
     "InternVideo2ForRetrievalOutput",
     "InternVideo2VideoFeatures",
+    "InternVideo2AudioFeatures",
+    "InternVideo2AudioVideoFeatures",
     "InternVideo2MatchingOutput",
+    "MEDIA_MODALITIES",
+    "AUDIO_LOSSES",
+    "DEFAULT_AUDIO_LOSSES",
 ]
