@@ -141,6 +141,8 @@ def test_ray_engine_equals_local_engine_reports_corrupt_and_rerun_skips(ray_clus
     assert again.resumed == 50 and again.computed == 0 and len(again.skipped) == 1  # only the bad one is retried
     assert set(files_before) <= {p.name for p in output.glob("*.parquet")}
     assert len(finished_ids(output)) == 50
+    with pytest.raises(ValueError, match="other settings .*num_frames: None there, 4 now"):
+        run_ray_job(JobSpec(kind="embed", model=MODEL, device="cpu", num_frames=4), clips, output)
 
 
 @pytest.mark.slow
@@ -154,3 +156,17 @@ def test_killed_worker_is_restarted_and_output_is_complete(ray_cluster, clips, t
     assert not marker.exists()  # a worker did die
     assert summary.computed == 8 and not summary.skipped
     assert finished_ids(output) == {clip_id(p) for p in good}
+
+
+@pytest.mark.slow
+def test_example_script_runs_a_local_cluster_end_to_end(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    pytest.importorskip("ray")
+    script = Path(__file__).resolve().parent.parent / "examples" / "ray_local_cluster.py"
+    done = subprocess.run([sys.executable, str(script), "--workdir", str(tmp_path), "--clips", "6"], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "7 clip(s) embedded, 1 reported as errors" in done.stdout
+    assert "search 'a red circle moves left':" in done.stdout and (tmp_path / "index" / "index.faiss").is_file()

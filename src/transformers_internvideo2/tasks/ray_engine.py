@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -326,6 +327,8 @@ def run_ray_job(
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"--engine ray writes a folder of Parquet files; {folder} is a file.")
     folder.mkdir(parents=True, exist_ok=True)
+    _check_earlier_run(folder, spec)
+    write_run_metadata(folder, spec)
     unique = list(dict.fromkeys(os.fspath(v) for v in videos))
     done = finished_ids(folder)
     items = [{"id": clip_id(v), "source_path": os.path.abspath(v)} for v in unique]
@@ -340,19 +343,23 @@ def run_ray_job(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     dataset = ray.data.from_items(todo, override_num_blocks=blocks)
-    results = dataset.map_batches(
-        ClipWorker,
-        fn_constructor_kwargs={"spec": asdict(spec), "crash_once_marker": crash_once_marker},
-        batch_size=batch_size,
-        batch_format="numpy",
-        concurrency=min(concurrency, blocks),
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        max_restarts=max_restarts,
-        max_task_retries=max_restarts,
-    )
+    with warnings.catch_warnings():
+        # Ray Data's own default is unlimited actor restarts and task retries; a bounded number keeps an input that
+        # kills its worker every time (a decoder crash) from looping forever. Ray 2.60 accepts them only through
+        # the `**ray_remote_args` it has deprecated (removal announced for 2.64; the pin is 2.60).
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        results = dataset.map_batches(
+            ClipWorker,
+            fn_constructor_kwargs={"spec": asdict(spec), "crash_once_marker": crash_once_marker},
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=min(concurrency, blocks)),
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            max_restarts=max_restarts,
+            max_task_retries=max_restarts,
+        )
     results.write_parquet(str(folder))
-    write_run_metadata(folder, spec)
     summary.seconds = time.perf_counter() - began
     rows = {row["id"]: row for row in read_engine_output(folder, include_errors=True)}
     for item in todo:
@@ -367,6 +374,23 @@ def run_ray_job(
         name, reason = summary.skipped[0]
         raise BatchInputError(name, reason)
     return summary
+
+
+_SETTINGS_KEYS = ("kind", "model", "revision", "num_frames", "dtype", "top_k")
+
+
+def _check_earlier_run(folder: Path, spec: JobSpec) -> None:
+    """A folder holds one model's results: rows computed with other settings are never mixed in (as `--resume` of
+    the local engine refuses other settings)."""
+    path = folder / "_run.json"
+    if not path.is_file():
+        return
+    earlier, now = json.loads(path.read_text()), asdict(spec)
+    differing = [k for k in _SETTINGS_KEYS if earlier.get(k) != now.get(k)]
+    if differing:
+        details = ", ".join(f"{k}: {earlier.get(k)!r} there, {now.get(k)!r} now" for k in differing)
+        raise ValueError(f"{folder} holds results made with other settings ({details}); write to another folder "
+                         "or pass --overwrite to start over.")  # fmt: skip
 
 
 def write_run_metadata(folder: str | os.PathLike, spec: JobSpec, feature: str | None = None) -> Path:
