@@ -68,6 +68,10 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--kinds", nargs="+", default=["hnsw", "ivfpq"], choices=["hnsw", "ivfpq"])
     parser.add_argument("--distribution", choices=["clustered", "uniform"], default="clustered")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[128, 256, 512],
+                        help="HNSW efSearch values measured on the same graph (the first is the index default)")
+    parser.add_argument("--nprobe", type=int, nargs="+", default=[32, 64, 128],
+                        help="IVF-PQ lists probed per query, measured on the same index")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -84,17 +88,25 @@ def main(argv=None) -> int:
         began = time.perf_counter()
         index = build_index(vectors, ids, ids, kind=kind)
         build_seconds = time.perf_counter() - began
-        result = measure(index, queries, args.k)
-        rows = result.pop("rows")
-        if truth is None:
-            truth = rows
-        recall = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(rows, truth)]))
-        result.update(build_seconds=build_seconds, recall_at_k=recall, load_average_1_5_15=f"{load_before} -> {load_average()}")
-        report["results"][kind] = result
-        print(f"{kind:>6}: recall@{args.k} {recall:.4f}  build {build_seconds:7.1f} s  query "
-              f"{result['latency_ms_single_query_median']:.3f} ms (single, median)  "
-              f"{result['latency_ms_per_query_batched']:.3f} ms/query (batch of {args.queries})  "
-              f"load {result['load_average_1_5_15']}", flush=True)  # fmt: skip
+        knobs = {"hnsw": ("efSearch", args.ef_search), "ivfpq": ("nprobe", args.nprobe)}.get(kind, (None, [None]))
+        for value in knobs[1]:
+            if kind == "hnsw":
+                index.index.hnsw.efSearch = value
+            elif kind == "ivfpq":
+                index.index.nprobe = value
+            result = measure(index, queries, args.k)
+            rows = result.pop("rows")
+            if truth is None:
+                truth = rows
+            recall = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(rows, truth)]))
+            result.update(build_seconds=build_seconds, recall_at_k=recall,
+                          load_average_1_5_15=f"{load_before} -> {load_average()}")  # fmt: skip
+            name = kind if value is None else f"{kind} {knobs[0]}={value}"
+            report["results"][name] = result
+            print(f"{name:>20}: recall@{args.k} {recall:.4f}  build {build_seconds:7.1f} s  query "
+                  f"{result['latency_ms_single_query_median']:.3f} ms (single, median)  "
+                  f"{result['latency_ms_per_query_batched']:.3f} ms/query (batch of {args.queries})  "
+                  f"load {result['load_average_1_5_15']}", flush=True)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
