@@ -97,7 +97,7 @@ def run_on_ray(args: argparse.Namespace, kind: str, videos: list[str], top_k: in
         print(f"skipped {name}: {reason}", file=sys.stderr)
     print(
         f"ray: {summary.computed} new, {summary.resumed} already finished, {len(summary.skipped)} failed of "
-        f"{summary.total} video(s) -> {summary.output} ({summary.seconds:.2f} s on {args.workers} worker(s))",
+        f"{summary.total} video(s) -> {summary.output} ({summary.compute_seconds:.2f} s on {args.workers} worker(s))",
         file=sys.stderr,
     )
     return summary.exit_code

@@ -29,7 +29,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "ClipWorker",
-    "EngineRunSummary",
     "JobSpec",
     "clip_id",
     "finished_ids",
@@ -264,24 +263,6 @@ def read_engine_output(folder: str | os.PathLike, include_errors: bool = False) 
 # ----------------------------------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------------------------------
-@dataclass
-class EngineRunSummary:
-    """What a Ray run did: `computed` new ok rows, `resumed` ids skipped as already finished, `skipped` failures."""
-
-    total: int
-    computed: int = 0
-    resumed: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    output: Path | None = None
-    seconds: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        from .batch import EXIT_SKIPPED
-
-        return EXIT_SKIPPED if self.skipped else 0
-
-
 def run_ray_job(
     spec: JobSpec,
     videos: Sequence[str],
@@ -294,8 +275,9 @@ def run_ray_job(
     max_restarts: int = 3,
     crash_once_marker: str | None = None,
     ray_address: str | None = None,
-) -> EngineRunSummary:
-    """Run `spec` over `videos` on Ray Data and write Parquet files into the folder `output`.
+) -> BatchSummary:
+    """Run `spec` over `videos` on Ray Data and write Parquet files into the folder `output`; returns the local
+    engine's [`BatchSummary`] (`compute_seconds`: the Ray run's wall clock).
 
     Args:
         spec: the job (see [`JobSpec`]); its `revision` is filled from the model folder when empty.
@@ -313,7 +295,7 @@ def run_ray_job(
     """
     import time
 
-    from .batch import BatchInputError, ON_ERROR_CHOICES
+    from .batch import ON_ERROR_CHOICES, BatchInputError, BatchSummary
 
     if on_error not in ON_ERROR_CHOICES:
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
@@ -333,7 +315,7 @@ def run_ray_job(
     done = finished_ids(folder)
     items = [{"id": clip_id(v), "source_path": os.path.abspath(v)} for v in unique]
     todo = [item for item in items if item["id"] not in done]
-    summary = EngineRunSummary(total=len(items), resumed=len(items) - len(todo), output=folder)
+    summary = BatchSummary(total=len(items), resumed=len(items) - len(todo), output=folder)
     if not todo:
         return summary
     if not ray.is_initialized():
@@ -360,7 +342,7 @@ def run_ray_job(
             max_task_retries=max_restarts,
         )
     results.write_parquet(str(folder))
-    summary.seconds = time.perf_counter() - began
+    summary.compute_seconds = time.perf_counter() - began  # wall clock of the Ray run, start-up included
     rows = {row["id"]: row for row in read_engine_output(folder, include_errors=True)}
     for item in todo:
         row = rows.get(item["id"])
