@@ -9,8 +9,9 @@ FLOPs-based projection for a GPU cluster.
   clock starts) and `run_ray_job` on a local Ray (`ray.init(num_cpus=--ray-cpus)`) with 1 and 2 actors. Ray times are
   wall clock of the whole run (actor start, model load per actor, decode, forward, Parquet write), so they include
   the fixed start-up cost that a long run amortises; each Ray row therefore also gives the rate once started.
-* **Ray overhead per batch**: a no-op `map_batches` actor pipeline timed at two batch counts; the slope of time over
-  batches is what Ray adds per batch (scheduling, object store, serialisation), the intercept its fixed start-up.
+* **Ray overhead per batch**: a no-op `map_batches` actor pipeline whose batches stamp their arrival; the median gap
+  between arrivals is what Ray adds per batch once running (scheduling, object store, serialisation), the rest of
+  the wall clock its fixed start-up.
 * **GPU projection**: analytic forward FLOPs of a real model (`benchmark_vision.forward_flops`) divided by an
   assumed sustained FLOP/s per GPU (`--gpu-peak-tflops` x `--mfu`), capped by CPU decoding (`--decode-clips-per-core`
   x `--cpu-cores-per-gpu`). Every assumption is printed with the result. No GPU was used unless stated.
@@ -29,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 HERE = Path(__file__).resolve().parent
@@ -82,26 +85,31 @@ def run_ray(model: str, paths: list[str], batch_size: int, workers: int, output:
             "clips_per_second": summary.computed / seconds, "load_average": f"{load} -> {load_average()}"}  # fmt: skip
 
 
-class _PassThrough:
+class _Stamp:
+    """A no-op actor UDF that stamps when each batch reached it."""
+
     def __call__(self, batch):
-        return batch
+        return {"x": batch["x"], "arrived": np.full(len(batch["x"]), time.perf_counter())}
 
 
-def ray_overhead(batch_counts=(8, 64), batch_size: int = 4) -> dict:
+def ray_overhead(batches: int = 64, batch_size: int = 4) -> dict:
+    """Steady-state Ray cost per batch: a no-op actor pipeline (1 actor) whose batches record their arrival time; the
+    median gap between consecutive arrivals is what Ray spends per batch (scheduling, object store, (de)serialisation)
+    once the actor runs. The wall clock minus `batches` x gap is the fixed start-up (actor, pipeline)."""
     import ray
 
-    timings = {}
-    for batches in batch_counts:
-        load = load_average()
-        began = time.perf_counter()
-        dataset = ray.data.from_items([{"x": i} for i in range(batches * batch_size)], override_num_blocks=batches)
-        dataset.map_batches(_PassThrough, batch_size=batch_size, concurrency=1, num_cpus=1).materialize()
-        timings[batches] = (time.perf_counter() - began, f"{load} -> {load_average()}")
-    (small, (t_small, _)), (large, (t_large, _)) = sorted(timings.items())
-    per_batch = (t_large - t_small) / (large - small)
-    return {"seconds_by_batch_count": {str(k): v[0] for k, v in timings.items()},
-            "load_average_by_batch_count": {str(k): v[1] for k, v in timings.items()},
-            "overhead_ms_per_batch": 1000 * per_batch, "fixed_startup_seconds": t_small - small * per_batch}  # fmt: skip
+    load = load_average()
+    began = time.perf_counter()
+    dataset = ray.data.from_items([{"x": i} for i in range(batches * batch_size)], override_num_blocks=batches)
+    rows = dataset.map_batches(_Stamp, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=1),
+                               num_cpus=1).take_all()  # fmt: skip
+    wall = time.perf_counter() - began
+    arrivals = np.unique([row["arrived"] for row in rows])
+    gaps = np.diff(np.sort(arrivals))
+    per_batch = float(np.median(gaps))
+    return {"batches": batches, "wall_seconds": wall, "overhead_ms_per_batch_median": 1000 * per_batch,
+            "overhead_ms_per_batch_p90": 1000 * float(np.percentile(gaps, 90)),
+            "fixed_startup_seconds": wall - batches * per_batch, "load_average": f"{load} -> {load_average()}"}  # fmt: skip
 
 
 def gpu_projection(args) -> dict:
@@ -160,8 +168,9 @@ def main(argv=None) -> int:
                   f"{row['seconds']:.1f} s, start-up included) load {row['load_average']}", flush=True)  # fmt: skip
             report["runs"].append(row)
         report["ray_overhead"] = overhead = ray_overhead(batch_size=args.batch_size)
-        print(f"ray overhead: {overhead['overhead_ms_per_batch']:.1f} ms per batch, fixed start-up "
-              f"{overhead['fixed_startup_seconds']:.1f} s; load {overhead['load_average_by_batch_count']}", flush=True)
+        print(f"ray overhead: {overhead['overhead_ms_per_batch_median']:.1f} ms per batch (median; p90 "
+              f"{overhead['overhead_ms_per_batch_p90']:.1f} ms), fixed start-up {overhead['fixed_startup_seconds']:.1f} "
+              f"s; load {overhead['load_average']}", flush=True)  # fmt: skip
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
     report["gpu_projection"] = projection = gpu_projection(args)
