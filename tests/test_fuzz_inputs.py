@@ -346,6 +346,17 @@ def test_vision_converter_converts_exactly_or_raises_a_conversion_error(vision_f
         assert outputs.logits.shape == (1, kwargs["num_classes"]) and torch.isfinite(outputs.logits).all(), steps
 
 
+@pytest.mark.parametrize("key", ["head.weight", "fc_norm.weight"])
+def test_vision_converter_refuses_a_flattened_head_or_norm(vision_fixture, key):
+    # found by the fuzz test above (a "widen" mutation of head.weight): an IndexError before the check existed
+    from transformers_internvideo2.conversion import internvideo2_vision as co
+
+    state_dict = dict(vision_fixture[0])
+    state_dict[key] = torch.cat([state_dict[key].reshape(-1), state_dict[key].reshape(-1)[:1]]).reshape(1, 1, -1)
+    with pytest.raises(co.ConversionError, match="head.weight must be"):
+        co.detect_family(state_dict)
+
+
 @pytest.fixture(scope="module")
 def beats_fixture():
     from safetensors.torch import load_file

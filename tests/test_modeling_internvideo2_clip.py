@@ -387,3 +387,40 @@ def test_eager_and_sdpa_agree(tower):
         with torch.no_grad():
             outputs[implementation] = model(pixel_values, ids).logits_per_video
     torch.testing.assert_close(outputs["eager"], outputs["sdpa"], atol=1e-4, rtol=1e-4)
+
+
+def test_saved_folder_loads_as_remote_code(tmp_path):
+    """A saved CLIP folder carries its code: `trust_remote_code=True` loads it in a fresh process that does not
+    import this package, and gives the same logits."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    model = InternVideo2ClipModel(tiny_config("llama")).eval()
+    pixel_values, ids = torch.randn(2, 4, 3, 28, 28), text_ids(3, 8, "llama")
+    with torch.no_grad():
+        expected = model(pixel_values, ids).logits_per_video
+    model.save_pretrained(tmp_path / "clip")
+    torch.save({"pixel_values": pixel_values, "ids": ids, "expected": expected}, tmp_path / "inputs.pt")
+    assert json.loads((tmp_path / "clip" / "config.json").read_text())["auto_map"]["AutoModel"] == (
+        "modeling_internvideo2_clip.InternVideo2ClipModel"
+    )
+    script = (
+        "import sys, torch\n"
+        "from transformers import AutoModel\n"
+        f"data = torch.load({str(tmp_path / 'inputs.pt')!r})\n"
+        f"model = AutoModel.from_pretrained({str(tmp_path / 'clip')!r}, trust_remote_code=True).eval()\n"
+        "assert 'transformers_internvideo2' not in sys.modules, 'the package was imported'\n"
+        "with torch.no_grad():\n"
+        "    out = model(data['pixel_values'], data['ids']).logits_per_video\n"
+        "print('DIFF', (out - data['expected']).abs().max().item(), type(model).__module__)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = [line for line in done.stdout.splitlines() if line.startswith("DIFF")][0]
+    assert float(line.split()[1]) == 0.0 and "transformers_modules" in line

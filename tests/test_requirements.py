@@ -57,7 +57,7 @@ def test_lower_file_pins_every_declared_minimum_exactly():
         minimums = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
         if minimums:
             bounded += 1
-            assert lower[name] == max(minimums), f"requirements-lower.txt: {name}=={lower[name]}, setup.py: {requirement}"
+            assert lower[name] == max(minimums), f"lower pin {name}=={lower[name]}, setup.py: {requirement}"
     assert bounded >= 4  # torch, torchvision, transformers, av (and bitsandbytes)
 
 

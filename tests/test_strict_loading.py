@@ -215,3 +215,20 @@ def test_classifier_from_stage2_folder_refuses_an_incomplete_tower(tmp_path):
     with pytest.raises(StrictLoadingError, match=r"internvideo2\.encoder\.layer\.0\.mlp\.fc1\.weight"):
         InternVideo2ForVideoClassification.from_pretrained(folder, num_labels=4)
     assert json.loads((folder / "config.json").read_text())["model_type"] == "internvideo2"
+
+
+def test_package_loaders_are_strict_for_transformers_classes_too(tmp_path):
+    """`classify` accepts any video classifier; Transformers' own classes (VideoMAE of InternVideo v1) get the same
+    check on their loading report."""
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+
+    from transformers_internvideo2.tasks.inference import load_video_classifier
+
+    config = VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32,
+                            num_hidden_layers=1, num_attention_heads=2, intermediate_size=37, num_labels=3)  # fmt: skip
+    folder = save(VideoMAEForVideoClassification(config), tmp_path / "videomae")
+    model, _ = load_video_classifier(folder, device="cpu")
+    assert isinstance(model, VideoMAEForVideoClassification)
+    edit_weights(folder, drop="videomae.encoder.layer.0.output.dense.weight")
+    with pytest.raises(StrictLoadingError, match=r"videomae\.encoder\.layer\.0\.output\.dense\.weight"):
+        load_video_classifier(folder, device="cpu")

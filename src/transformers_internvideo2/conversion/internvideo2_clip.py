@@ -45,9 +45,10 @@ from .core import (
     ConversionError,
     KeyMapping,
     check_against,
+    conversion_errors_propagate,
     load_original_checkpoint,
+    save_and_verify,
     unwrap_state_dict,
-    verify_saved_weights,
 )
 from .internvideo2_vision import _BACKBONE_RULES, FAMILY_BACKBONE, original_kwargs_to_config
 
@@ -481,8 +482,8 @@ def convert_and_save_clip(
     lora_alpha: float = DEFAULT_LORA_ALPHA,
     dtype: str = "float32",
 ) -> tuple[InternVideo2ClipModel, ClipConversionResult]:
-    """Assemble, convert strictly, save (`save_pretrained`, safetensors, verified bit-exactly after writing) and
-    save the processor: the LLaMA SentencePiece tokenizer given as `tokenizer` (a folder or `tokenizer.model`) for
+    """Assemble, convert strictly, save (`core.save_and_verify`: the folder appears only complete, its safetensors
+    re-read and compared bit-exactly) with the processor: the LLaMA SentencePiece tokenizer given as `tokenizer` (a folder or `tokenizer.model`) for
     1B/6B, the CLIP BPE of the `open_clip` package for S/B/L14."""
     if dtype not in DTYPES:
         raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
@@ -491,10 +492,6 @@ def convert_and_save_clip(
         sources[name] = load_original_checkpoint(path) if path is not None else None
     model, result = convert_clip_sources(config, sources["vision"], sources["text"], sources["clip"], lora_alpha,
                                          DTYPES[dtype])  # fmt: skip
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(output_dir), max_shard_size="2GB")
-    verify_saved_weights(output_dir, model)
     tokenizer = resolve_clip_tokenizer(config, tokenizer)
     if len(tokenizer) > config.text_config.vocab_size:
         logger.warning(
@@ -502,7 +499,8 @@ def convert_and_save_clip(
             "Is it the tokenizer of this model?", len(tokenizer), config.text_config.vocab_size,
         )  # fmt: skip
     processor = InternVideo2ClipProcessor.for_config(config, tokenizer=tokenizer)
-    processor.save_pretrained(str(output_dir))
+    # the folder appears only complete and verified (weights re-read bit-exactly, then the processor)
+    save_and_verify(model, output_dir, processor.save_pretrained)
     return model, result
 
 
@@ -571,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer=args.tokenizer, lora_alpha=args.lora_alpha, dtype=args.dtype,
         )  # fmt: skip
     except (ConversionError, FileNotFoundError) as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     reasons: dict[str, int] = {}

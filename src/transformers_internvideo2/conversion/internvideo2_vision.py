@@ -109,6 +109,12 @@ def detect_family(state_dict: Mapping[str, torch.Tensor]) -> str:
             "modules, cls/average features concatenated before the head), which is not supported."
         )
     if "head.weight" in state_dict and "fc_norm.weight" in state_dict:
+        head_shape, norm_shape = tuple(state_dict["head.weight"].shape), tuple(state_dict["fc_norm.weight"].shape)
+        if len(head_shape) != 2 or len(norm_shape) != 1:  # checked first: the comparison below indexes both
+            raise ConversionError(
+                f"head.weight must be (num_classes, features) and fc_norm.weight (features,); got {head_shape} and "
+                f"{norm_shape}."
+            )
         if state_dict["head.weight"].shape[1] != state_dict["fc_norm.weight"].shape[0]:
             raise ConversionError(
                 f"head.weight takes {state_dict['head.weight'].shape[1]} features but fc_norm has "

@@ -24,7 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 
-__all__ = ["HUB_KWARGS", "StrictLoadingError", "StrictLoadingMixin", "check_loading_info", "read_renamed_weights"]
+__all__ = [
+    "HUB_KWARGS",
+    "StrictLoadingError",
+    "StrictLoadingMixin",
+    "check_loading_info",
+    "from_pretrained_strictly",
+    "read_renamed_weights",
+]
 
 # `from_pretrained` keyword arguments that say where and how to find a folder's files
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
@@ -148,3 +155,21 @@ def read_renamed_weights(
                 else:
                     weights[new_key] = handle.get_tensor(key)
     return weights, left_out
+
+
+def from_pretrained_strictly(auto_class, pretrained_model_name_or_path, config=None, **kwargs):
+    """`auto_class.from_pretrained` with strict loading whatever class the folder resolves to: the package's classes
+    check themselves; other classes (Transformers' own, such as the VideoMAE of InternVideo v1) get the same check
+    on their loading report. `config` (the folder's, when already loaded) picks the class."""
+    if config is None:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(pretrained_model_name_or_path)
+    model_class = auto_class._model_mapping.get(type(config), None)
+    if model_class is None or issubclass(model_class, StrictLoadingMixin):
+        return auto_class.from_pretrained(pretrained_model_name_or_path, config=config, **kwargs)
+    model, loading_info = auto_class.from_pretrained(
+        pretrained_model_name_or_path, config=config, output_loading_info=True, **kwargs
+    )
+    check_loading_info(loading_info, str(pretrained_model_name_or_path), type(model).__name__)
+    return model

@@ -158,8 +158,11 @@ def load_video_classifier(model_id: str | os.PathLike, device=None, dtype: torch
             "`classify` needs a folder saved from InternVideo2ForVideoClassification, e.g. a converted fine-tuned "
             "checkpoint. Use `internvideo2 embed` for backbones."
         )
+    from ..models.strict_loading import from_pretrained_strictly
+
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = AutoModelForVideoClassification.from_pretrained(model_id, **kwargs).eval()
+    # strict whatever the class (a VideoMAE v1 classifier is Transformers' own)
+    model = from_pretrained_strictly(AutoModelForVideoClassification, model_id, config=config, **kwargs).eval()
     model.to(resolve_device(device) if not isinstance(device, torch.device) else device)
     return model, load_video_processor(model_id, config)
 

@@ -85,7 +85,7 @@ def dual_encoder_class_for(config):
 
     architectures = list(getattr(config, "architectures", None) or [])
     if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1) multimodal encoder
-        from ..models.internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
+        from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
 
         return InternVideoMMForCaptioning if "InternVideoMMForCaptioning" in architectures else InternVideoMMModel
     return InternVideo2ForRetrieval if "InternVideo2ForRetrieval" in architectures else InternVideo2Model

@@ -681,7 +681,7 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     if device is not None:
         model = model.to(device)
     if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1): its demo processor
-        from ..models.internvideo_mm import InternVideoMMProcessor
+        from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
 
         if has_processor:
             processor = InternVideoMMProcessor.from_pretrained(model_path)

@@ -29,6 +29,7 @@ from transformers.utils.generic import can_return_tuple
 from ...losses.classification import video_classification_loss
 from ..internvideo_mm.modeling_internvideo_mm import InternVideoMMVisionModel, eager_attention_forward
 from ..remote_code import RemoteCodeMixin
+from ..strict_loading import StrictLoadingMixin
 from ..videomae_v1.modeling_videomae_v1 import InternVideoMAEModel
 from .configuration_internvideo_cma import InternVideoCMAConfig
 
@@ -84,7 +85,7 @@ class InternVideoCMABlock(GradientCheckpointingLayer):
         return queries + self.dropout(self.ffn(self.ffn_norm(queries)))
 
 
-class InternVideoCMAPreTrainedModel(RemoteCodeMixin, PreTrainedModel):
+class InternVideoCMAPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideoCMAConfig
     base_model_prefix = "internvideo_cma"
     main_input_name = "pixel_values"

@@ -3,8 +3,9 @@
 InternVideo (v1) claims that its masked video encoder (VideoMAE) is strong on motion, its multimodal encoder on
 appearance and semantics, and that fusing them with cross-model attention beats both (arXiv 2212.03191, section 3.3;
 the fusion was never released: `models/internvideo_cma` builds it from the paper). This recipe checks the claim at
-laptop scale, on a task that needs both: the **16-way label direction x shape** of a shapes clip (the direction can
-only be read from frame order, the shape from any single frame; see `shapes_world/generator.py`).
+laptop scale, on a task that needs both: the label **direction x appearance** of a shapes clip, appearance = the
+start colour (default) or the shape (the direction can only be read from frame order, the appearance from any single
+frame; see `shapes_world/generator.py`).
 
 1. **Masked video encoder**: a tiny VideoMAE pre-trained with its own objective, masked-tube pixel reconstruction
    (`VideoMAEForPreTraining`, tube masking), on training clips — no labels.
@@ -12,7 +13,7 @@ only be read from frame order, the shape from any single frame; see `shapes_worl
    trained contrastively on training clips paired with what the web's captions mostly name, the object: "a red
    circle" (shape and colour, never the motion).
 3. Both frozen. **Linear probes** on each encoder's own pooled feature (VideoMAE: token mean; InternVideo-MM: its
-   gated clip feature) on the 16-way label.
+   gated clip feature) on the joint label.
 4. **CMA fusion** ([`InternVideoCMAForVideoClassification`], K blocks over the two encoders' tokens) trained with the
    classification Trainer (`InternVideo2ClassificationTrainer`, no mixup) while the encoders stay frozen.
 
@@ -35,7 +36,7 @@ from ...models.internvideo_cma import InternVideoCMAConfig, InternVideoCMAForVid
 from ...models.internvideo_mm import InternVideoMMConfig, InternVideoMMModel, InternVideoMMTokenizer
 from ...models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEModel
 from ...training.classification import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
-from ..generator import DIRECTIONS, SHAPES, ShapesWorldDataset
+from ..generator import COLOURS, DIRECTIONS, SHAPES, ShapesWorldDataset
 
 
 __all__ = ["CMARecipeSettings", "main", "run_cma_recipe"]
@@ -57,16 +58,24 @@ class CMARecipeSettings:
     cma_blocks: int = 2
     batch_size: int = 16
     seed: int = 0
+    appearance: str = "colour"  # "colour" (the clip's start colour) or "shape"
+
+
+def _appearance_names(settings: CMARecipeSettings) -> tuple[str, ...]:
+    if settings.appearance not in ("colour", "shape"):
+        raise ValueError(f"appearance must be 'colour' or 'shape', got {settings.appearance!r}.")
+    return tuple(COLOURS) if settings.appearance == "colour" else SHAPES
 
 
 def _clips(split: str, count: int, settings: CMARecipeSettings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
     dataset = ShapesWorldDataset(split, num_clips=count, num_frames=settings.num_frames, image_size=settings.image_size)
+    names = _appearance_names(settings)
     pixel_values, directions, shapes, captions = [], [], [], []
     for index in range(count):
         item, spec = dataset[index], dataset.spec(index)
         pixel_values.append(item["pixel_values"])
         directions.append(DIRECTIONS.index(spec.direction))
-        shapes.append(SHAPES.index(spec.shape))
+        shapes.append(names.index(spec.start_colour if settings.appearance == "colour" else spec.shape))
         captions.append(f"a {spec.start_colour} {spec.shape}")
     return torch.stack(pixel_values), torch.tensor(directions), torch.tensor(shapes), captions
 
@@ -178,8 +187,9 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
     start = time.perf_counter()
     train_pixels, train_dir, train_shape, captions = _clips("train", settings.train_clips, settings)
     test_pixels, test_dir, test_shape, _ = _clips("test", settings.test_clips, settings)
-    train_labels = train_dir * len(SHAPES) + train_shape
-    test_labels = test_dir * len(SHAPES) + test_shape
+    num_appearances = len(_appearance_names(settings))
+    train_labels = train_dir * num_appearances + train_shape
+    test_labels = test_dir * num_appearances + test_shape
     seconds["render"] = round(time.perf_counter() - start, 1)
 
     start = time.perf_counter()
@@ -196,14 +206,16 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
             "multimodal_encoder": [multimodal.vision_model(x).pooler_output for x in (train_pixels, test_pixels)],
         }
     probes = {
-        name: linear_probe_accuracy(train_x, train_labels, test_x, test_labels, len(SHAPES) * len(DIRECTIONS),
+        name: linear_probe_accuracy(train_x, train_labels, test_x, test_labels, num_appearances * len(DIRECTIONS),
                                     settings.probe_steps, settings.seed)
         for name, (train_x, test_x) in features.items()
     }  # fmt: skip
     factor_probes = {
-        f"{name}_{factor}": linear_probe_accuracy(train_x, train_y, test_x, test_y, 4, settings.probe_steps, settings.seed)
+        f"{name}_{factor}": linear_probe_accuracy(train_x, train_y, test_x, test_y, classes, settings.probe_steps,
+                                                  settings.seed)
         for name, (train_x, test_x) in features.items()
-        for factor, train_y, test_y in (("direction", train_dir, test_dir), ("shape", train_shape, test_shape))
+        for factor, train_y, test_y, classes in (("direction", train_dir, test_dir, len(DIRECTIONS)),
+                                                 ("appearance", train_shape, test_shape, num_appearances))
     }  # fmt: skip
     seconds["probes"] = round(time.perf_counter() - start, 1)
 
@@ -211,7 +223,7 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
     config = InternVideoCMAConfig(
         masked_encoder_config=masked_encoder.config, multimodal_encoder_config=multimodal.vision_model.config,
         hidden_size=64, num_hidden_layers=settings.cma_blocks, num_attention_heads=4, intermediate_size=128,
-        num_labels=len(SHAPES) * len(DIRECTIONS),
+        num_labels=num_appearances * len(DIRECTIONS),
     )  # fmt: skip
     fused = InternVideoCMAForVideoClassification(config)
     fused.load_encoders(masked_encoder, multimodal.vision_model)
@@ -232,12 +244,12 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
     fused_accuracy = float((predictions == test_labels).float().mean())
     return {
         "settings": dataclasses.asdict(settings),
-        "task": "16-way direction x shape, held-out clips",
+        "task": f"direction x {settings.appearance}, {num_appearances * len(DIRECTIONS)} classes, held-out clips",
         "linear_probe_top1": probes,
         "factor_linear_probe_top1": factor_probes,
         "cma_top1": fused_accuracy,
-        "cma_direction_top1": float((predictions // len(SHAPES) == test_dir).float().mean()),
-        "cma_shape_top1": float((predictions % len(SHAPES) == test_shape).float().mean()),
+        "cma_direction_top1": float((predictions // num_appearances == test_dir).float().mean()),
+        "cma_appearance_top1": float((predictions % num_appearances == test_shape).float().mean()),
         "cma_trainable_parameters": trainable,
         "final_losses": {"mae": mae_loss, "contrastive": contrastive_loss},
         "seconds": seconds,
@@ -247,7 +259,8 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Cross-model attention on the shapes world (see module docstring).")
     for field in dataclasses.fields(CMARecipeSettings):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=field.default)
+        kind = str if field.name == "appearance" else int
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default)
     args = parser.parse_args(argv)
     results = run_cma_recipe(CMARecipeSettings(**vars(args)))
     print(json.dumps(results, indent=2))

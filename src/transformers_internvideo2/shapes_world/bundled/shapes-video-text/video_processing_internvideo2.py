@@ -112,8 +112,12 @@ class InternVideo2VideoProcessor(RemoteCodeMixin, BaseVideoProcessor):
     Constructs an InternVideo2 video processor (segment-based sparse sampling, short-side resize without
     antialiasing, centre crop, ImageNet normalisation). See the module docstring for the exact recipe.
 
-    Inputs may be video file paths (`str` or `os.PathLike`), `numpy` arrays `(T, H, W, C)` (`uint8`), `torch`
-    tensors `(T, C, H, W)`, lists of PIL frames, or batches (lists / 5-D arrays) of those. The output is a
+    Inputs may be video file paths (`str` or `os.PathLike`), arrays or tensors `(T, H, W, C)` / `(T, C, H, W)`,
+    lists of frames (PIL images, arrays), or batches (lists / 5-D arrays) of those ([`split_video_inputs`],
+    [`standardize_video`]). Grey videos (`C = 1`, `(T, H, W)`, PIL `"L"`) are replicated to RGB; RGBA drops its
+    alpha channel. Frames are `uint8` 0-255, or floats whose range must fit `do_rescale` ([`check_pixel_range`]:
+    floats in [0, 1] need `do_rescale=False`). Bad input raises `ValueError` (shapes, layouts, ranges, NaN, empty
+    input, bad `num_frames` / `fps`) or `TypeError` (types); docs/reliability.md lists every case. The output is a
     [`BatchFeature`] with `pixel_values` of shape `(batch, num_frames, 3, height, width)`.
 
     Frame sampling (`do_sample_frames=True`, the default) takes `num_frames` (8) frames by `frame_sampling`
