@@ -51,6 +51,10 @@ EXTRAS = {
     "clip": ["sentencepiece", "ftfy>=6.1"],
     # InternVideo (v1) multimodal tokenizer: CLIP's BPE merges from open-clip-torch, text cleaning with ftfy
     "internvideo1": ["open-clip-torch>=3.3", "ftfy>=6.1"],
+    # --engine ray: Ray Data on an actor pool (docs/scale_out.md)
+    "ray": ["ray[data]>=2.60"],
+    # internvideo2 index / search: FAISS
+    "index": ["faiss-cpu>=1.15.1"],
     "dev": [
         "pytest",
         "pytest-benchmark",
@@ -69,6 +73,8 @@ EXTRAS = {
         "scenedetect-headless>=0.7",
         "opencv-python-headless",
         "ftfy>=6.1",
+        "ray[data]>=2.60",
+        "faiss-cpu>=1.15.1",
     ],
 }
 

@@ -10,7 +10,15 @@ import os
 import sys
 import time
 
-from .common import add_batch_arguments, add_runtime_arguments, default_model, positive_int, resolve_dtype
+from .common import (
+    add_batch_arguments,
+    add_engine_arguments,
+    add_runtime_arguments,
+    default_model,
+    positive_int,
+    resolve_dtype,
+    run_on_ray,
+)
 
 
 def add_parser(commands) -> None:
@@ -32,6 +40,7 @@ def add_parser(commands) -> None:
                           ".json (one document)")  # fmt: skip
     add_batch_arguments(classify)
     add_runtime_arguments(classify)
+    add_engine_arguments(classify)
     classify.set_defaults(handler=run)
 
 
@@ -60,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--resume and --overwrite apply to an output file: give --output FILE.jsonl (or .json).")
     videos = collect_video_paths(args.videos)  # fail on a bad path before loading a model
     default_model(args, "shapes-direction-classifier")
+    if args.engine == "ray":
+        return run_on_ray(args, "classify", videos, top_k=args.top_k)
     output = None
     if args.output is not None:  # checked before any work: format, folder, an existing file
         from ..tasks.batch import prepare_output

@@ -18,11 +18,13 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "add_batch_arguments",
+    "add_engine_arguments",
     "add_runtime_arguments",
     "default_model",
     "positive_int",
     "resolve_dtype",
     "run_command",
+    "run_on_ray",
 ]
 
 EXIT_ERROR = 1  # the work failed: one `internvideo2 COMMAND: error: ...` line on stderr
@@ -56,6 +58,49 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run (or extend a finished output): inputs whose results the "
                         "output already holds are not computed again")  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (refused otherwise)")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--engine local|ray` and the Ray pool's options (docs/scale_out.md)."""
+    group = parser.add_argument_group("engine")
+    group.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local: this process (default); ray: Ray Data on an actor pool (a local Ray, or the "
+                       "cluster of --ray-address); --output is then a folder of Parquet files")  # fmt: skip
+    group.add_argument("--ray-address", default=None,
+                       help="Ray cluster to join ('auto' = the one `ray start` runs on this node; default: a new "
+                       "local one)")  # fmt: skip
+    group.add_argument("--workers", type=positive_int, default=1, help="Ray actors, each with its own model (default 1)")
+    group.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs reserved per Ray actor (default 1)")
+    group.add_argument("--gpus-per-worker", type=float, default=0.0,
+                       help="GPUs per Ray actor (default 0; 1 = one GPU each, 0.5 = two actors share one)")  # fmt: skip
+
+
+def run_on_ray(args: argparse.Namespace, kind: str, videos: list[str], top_k: int = 5) -> int:
+    """The `--engine ray` branch of a batch command: the same job as the local engine, on Ray Data."""
+    from ..tasks.ray_engine import JobSpec, run_ray_job
+
+    if args.output is None:
+        raise ValueError("--engine ray writes Parquet files into a folder: give --output FOLDER.")
+    if args.overwrite:
+        import shutil
+        from pathlib import Path
+
+        if Path(args.output).is_dir():
+            shutil.rmtree(args.output)
+    device = args.device if args.device is not None else ("cuda" if args.gpus_per_worker > 0 else "cpu")
+    spec = JobSpec(kind=kind, model=str(args.model), num_frames=args.num_frames, device=device, dtype=args.dtype,
+                   top_k=top_k)  # fmt: skip
+    summary = run_ray_job(spec, videos, args.output, batch_size=args.batch_size, concurrency=args.workers,
+                          num_cpus=args.cpus_per_worker, num_gpus=args.gpus_per_worker, on_error=args.on_error,
+                          ray_address=args.ray_address)  # fmt: skip
+    for name, reason in summary.skipped:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    print(
+        f"ray: {summary.computed} new, {summary.resumed} already finished, {len(summary.skipped)} failed of "
+        f"{summary.total} video(s) -> {summary.output} ({summary.compute_seconds:.2f} s on {args.workers} worker(s))",
+        file=sys.stderr,
+    )
+    return summary.exit_code
 
 
 def default_model(args: argparse.Namespace, bundled_name: str) -> None:

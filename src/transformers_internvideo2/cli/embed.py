@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_batch_arguments, add_runtime_arguments, default_model, positive_int, resolve_dtype
+from .common import add_batch_arguments, add_engine_arguments, add_runtime_arguments, default_model, positive_int, run_on_ray
 
 
 FORMATS = (".safetensors", ".parquet", ".jsonl")
@@ -32,27 +32,14 @@ def add_parser(commands) -> None:
     embed.add_argument("--num-frames", type=positive_int, default=None, help="frames per video (default: the processor's)")
     add_batch_arguments(embed)
     add_runtime_arguments(embed)
+    add_engine_arguments(embed)
     embed.set_defaults(handler=run)
 
 
-def _is_video_text_folder(model_id: str) -> bool:
-    from ..tasks.inference import load_model_config
-
-    config = load_model_config(model_id)
-    return getattr(config, "vision_config", None) is not None and getattr(config, "text_config", None) is not None
-
-
 def _load_job(args: argparse.Namespace):
-    from ..tasks.inference import VideoTextEmbeddingJob, VisionEmbeddingJob, load_vision_backbone, resolve_device
+    from ..tasks.inference import load_batch_job
 
-    dtype = resolve_dtype(args.dtype)
-    if _is_video_text_folder(args.model):
-        from ..tasks.retrieval import load_model_and_processor
-
-        model, processor = load_model_and_processor(args.model, device=resolve_device(args.device), dtype=dtype)
-        return VideoTextEmbeddingJob(model, processor, str(args.model), num_frames=args.num_frames)
-    backbone, processor = load_vision_backbone(args.model, device=args.device, dtype=dtype)
-    return VisionEmbeddingJob(backbone, processor, str(args.model), num_frames=args.num_frames)
+    return load_batch_job("embed", args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.inference import collect_video_paths
 
     videos = collect_video_paths(args.videos)  # fail on a bad path before loading a model
+    if args.engine == "ray":
+        default_model(args, "shapes-video-text")
+        return run_on_ray(args, "embed", videos)
     prepare_output(args.output, FORMATS, overwrite=args.overwrite, resume=args.resume)  # before any work
     default_model(args, "shapes-video-text")
     job = _load_job(args)

@@ -6,6 +6,8 @@ module of this folder:
 * ``demo``      -- :mod:`.demo`: the bundled tiny models end to end, offline.
 * ``classify``  -- :mod:`.classify`: top-k labels of video files (what ``pipeline("video-classification")`` computes).
 * ``embed``     -- :mod:`.embed`: video features to ``.safetensors`` / ``.parquet`` / ``.jsonl``.
+* ``index``     -- :mod:`.index`: a FAISS index of ``embed``'s Parquet output.
+* ``search``    -- :mod:`.search`: top-k clips of an index for a text query or a video.
 * ``retrieve``  -- :mod:`.retrieve`: text <-> video retrieval (options of ``tasks.retrieval.retrieve_main``).
 * ``convert``   -- :mod:`.convert`: the checkpoint converter (options of ``conversion/convert_internvideo2_to_hf.py``).
 * ``chat``      -- :mod:`.chat`: video chat.
@@ -23,7 +25,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import classify, convert, curate, demo, embed, retrieve, segment
+from . import classify, convert, curate, demo, embed, index, retrieve, search, segment
 from .common import EXIT_USAGE, run_command
 
 
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure (any position)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (demo, classify, embed):
+    for module in (demo, classify, embed, index, search):
         module.add_parser(commands)
     # Listed for --help only: main() hands everything after these command names to their own parsers.
     for name, (_, text) in _PASSTHROUGH.items():

@@ -42,6 +42,7 @@ __all__ = [
     "classify_videos",
     "collect_video_paths",
     "embed_videos_vision",
+    "load_batch_job",
     "load_model_config",
     "load_video_classifier",
     "load_video_processor",
@@ -471,6 +472,32 @@ class VideoTextEmbeddingJob(_VideoJob):
         return [
             {"video": p, "video_embeds": e.numpy(), "pooler_output": v.numpy()} for p, e, v in zip(paths, embeds, pooled)
         ]
+
+
+def is_video_text_folder(model_id: str | os.PathLike) -> bool:
+    """Whether a folder holds a video-text (stage-2) model rather than a vision-only one."""
+    config = load_model_config(model_id)
+    return getattr(config, "vision_config", None) is not None and getattr(config, "text_config", None) is not None
+
+
+def load_batch_job(kind: str, model_id: str | os.PathLike, device=None, dtype: str | torch.dtype | None = None,
+                   num_frames: int | None = None, top_k: int = 5) -> _VideoJob:  # fmt: skip
+    """The job of a batch command, model loaded: `kind="embed"` gives a [`VideoTextEmbeddingJob`] for a video-text
+    folder and a [`VisionEmbeddingJob`] otherwise; `kind="classify"` a [`ClassificationJob`]. Both engines (local and
+    Ray, :mod:`.ray_engine`) build their jobs here, so they run the same code."""
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if kind == "classify":
+        model, processor = load_video_classifier(model_id, device=device, dtype=dtype)
+        return ClassificationJob(model, processor, str(model_id), num_frames=num_frames, top_k=top_k)
+    if kind != "embed":
+        raise ValueError(f"kind must be 'embed' or 'classify', got {kind!r}")
+    if is_video_text_folder(model_id):
+        from .retrieval import load_model_and_processor
+
+        model, processor = load_model_and_processor(model_id, device=resolve_device(device), dtype=dtype)
+        return VideoTextEmbeddingJob(model, processor, str(model_id), num_frames=num_frames)
+    backbone, processor = load_vision_backbone(model_id, device=device, dtype=dtype)
+    return VisionEmbeddingJob(backbone, processor, str(model_id), num_frames=num_frames)
 
 
 @contextlib.contextmanager

@@ -57,6 +57,7 @@ __all__ = [
     "original_evaluation_matrices",
     "rerank_with_matching_head",
     "retrieve",
+    "search_index",
     "retrieve_main",
     "save_video_embeddings",
 ]
@@ -350,6 +351,34 @@ def embed_texts(
         input_ids=tokens["input_ids"],
         attention_mask=tokens["attention_mask"],
     )
+
+
+def search_index(
+    index,
+    model,
+    processor,
+    texts: str | Sequence[str] | None = None,
+    videos: str | os.PathLike | Sequence | None = None,
+    k: int = 10,
+    num_frames: int | None = None,
+) -> list[list[dict]]:
+    """Top-`k` clips of a FAISS index (:class:`~.index.VideoIndex` or its folder) for text queries (text-to-video)
+    or video queries (video-to-video), encoded by `model` -- the video-text model the indexed embeddings came from.
+
+    Returns, per query, `{"id", "source_path", "span", "score"}` best first (score: cosine similarity).
+    """
+    from .index import VideoIndex, load_index
+
+    if not isinstance(index, VideoIndex):
+        index = load_index(index)
+    if (texts is None) == (videos is None):
+        raise ValueError("Give either texts (text-to-video) or videos (video-to-video) as queries.")
+    if texts is not None:
+        queries = embed_texts(model, processor, texts, progress=False).text_embeds
+    else:
+        embedded = embed_videos(model, processor, videos, num_frames=num_frames, progress=False)
+        queries = embedded.video_embeds if index.metadata.get("feature") != "pooler_output" else embedded.pooler_output
+    return index.search(queries.numpy(), k)
 
 
 def retrieve(
