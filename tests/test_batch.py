@@ -335,3 +335,15 @@ def test_num_workers_give_the_same_output_bytes_as_sequential(tmp_path, on_error
 def test_num_workers_must_not_be_negative(tmp_path):
     with pytest.raises(ValueError, match="num_workers"):
         _run(tmp_path / "out.jsonl", _names(2), num_workers=-1)
+
+
+def test_classify_with_num_workers_writes_the_same_file(classifier_dir, videos_with_a_corrupt_one, tmp_path, capsys):
+    outputs = []
+    for workers in ("0", "2"):
+        output = tmp_path / f"workers{workers}.jsonl"
+        code = cli.main(["classify", "--model", str(classifier_dir), str(videos_with_a_corrupt_one), "--output",
+                         str(output), "--num-frames", "4", "--batch-size", "2", "--num-workers", workers,
+                         "--no-progress"])  # fmt: skip
+        assert code == 3, capsys.readouterr().err  # the corrupt video is skipped either way
+        outputs.append(output.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") == 2
