@@ -4,8 +4,9 @@
 1. Decoding: milliseconds per clip with each usable backend (torchcodec, PyAV) on the packaged sample clip and on a
    larger clip made from it (`--large`: the sample re-encoded with PyAV at 640x480, looped to 30 s), decoding the
    whole file against decoding only the `--frames` frames the segment sampler picks.
-2. End to end: clips/s of `classify_videos` (decode + preprocess + forward, as the `classify` command runs) against
-   the forward alone on the same preprocessed batch, for a random-weight classifier (`--model`, a vision preset).
+2. End to end: clips/s of the `classify` batch engine (decode + preprocess + forward) for each `--num-workers` value
+   (decoding overlapped with the forward) against the forward alone on one preprocessed batch, for a random-weight
+   classifier (`--model`, a vision preset), over `--videos` copies of the largest clip.
 
     python benchmarks/benchmark_decoding.py --large --model internvideo2-s14 --json out.json
 
@@ -123,26 +124,33 @@ def build_classifier(model: str, num_labels: int = 10):
     return classifier, processor
 
 
-def benchmark_end_to_end(model: str, clips: list[Path], batch_size: int, log=print) -> dict:
-    """`classify_videos` over `clips` against the forward alone on the same batches."""
-    from transformers_internvideo2.tasks.inference import classify_videos
+def benchmark_end_to_end(model: str, clips: list[Path], batch_size: int, workers: list[int], log=print) -> dict:
+    """The `classify` batch engine (`run_batch` + `ClassificationJob`, what the command runs) over `clips` for each
+    `--num-workers` value, against the forward alone on one preprocessed batch."""
+    from transformers_internvideo2.tasks.batch import MemoryOutput, run_batch
+    from transformers_internvideo2.tasks.inference import ClassificationJob
 
     classifier, processor = build_classifier(model)
-    classify_videos(classifier, processor, clips[:batch_size], batch_size=batch_size, progress=False)  # warm-up
-    start = time.perf_counter()
-    run = classify_videos(classifier, processor, clips, batch_size=batch_size, progress=False)
-    end_to_end = time.perf_counter() - start
-    inputs = processor(clips[:batch_size], do_sample_frames=True, return_tensors="pt")["pixel_values"]
+    job = ClassificationJob(classifier, processor)
+    inputs = torch.cat([job.prepare(str(clip)) for clip in clips[:batch_size]])
     with torch.inference_mode():
         forward = time_call(lambda: classifier(pixel_values=inputs, interpolate_pos_encoding=True), 3)
     result = dict(model=model, clips=len(clips), batch_size=batch_size,
-                  end_to_end_clips_per_second=len(clips) / end_to_end,
-                  forward_only_clips_per_second=inputs.shape[0] / forward,
-                  decode_seconds=run.decode_seconds, forward_seconds=run.forward_seconds)  # fmt: skip
-    result["end_to_end_over_forward_only"] = result["end_to_end_clips_per_second"] / result["forward_only_clips_per_second"]
-    log(f"classify {model}: end to end {result['end_to_end_clips_per_second']:.2f} clips/s, forward only "
-        f"{result['forward_only_clips_per_second']:.2f} clips/s ({100 * result['end_to_end_over_forward_only']:.0f} %); "
-        f"decode+preprocess {run.decode_seconds:.1f} s, forward {run.forward_seconds:.1f} s")  # fmt: skip
+                  forward_only_clips_per_second=inputs.shape[0] / forward, runs=[])  # fmt: skip
+    log(f"classify {model}: forward only {result['forward_only_clips_per_second']:.3g} clips/s")
+    names = [str(clip) for clip in clips]
+    for num_workers in workers:
+        start = time.perf_counter()
+        summary = run_batch(names, job.prepare, job.compute, MemoryOutput(), batch_size=batch_size, progress=False,
+                            num_workers=num_workers)  # fmt: skip
+        seconds = time.perf_counter() - start
+        run = dict(num_workers=num_workers, end_to_end_clips_per_second=len(clips) / seconds,
+                   prepare_wait_seconds=summary.prepare_seconds, compute_seconds=summary.compute_seconds)  # fmt: skip
+        run["end_to_end_over_forward_only"] = run["end_to_end_clips_per_second"] / result["forward_only_clips_per_second"]
+        result["runs"].append(run)
+        log(f"  --num-workers {num_workers}: end to end {run['end_to_end_clips_per_second']:.3g} clips/s "
+            f"({100 * run['end_to_end_over_forward_only']:.0f} % of forward only); waiting for decode "
+            f"{summary.prepare_seconds:.1f} s, forward {summary.compute_seconds:.1f} s")  # fmt: skip
     return result
 
 
@@ -158,6 +166,7 @@ def parse_args(argv=None):
     parser.add_argument("--model", default=None, help="Vision preset (or `tiny`) for the end-to-end classify row.")
     parser.add_argument("--videos", type=int, default=4, help="Videos (copies of the largest clip) for end to end.")
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--num-workers", type=int, nargs="+", default=[0, 2], help="End-to-end runs to compare.")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", metavar="OUT")
     return parser.parse_args(argv)
@@ -184,7 +193,7 @@ def main(argv=None, log=print) -> dict:
                 copy = Path(workdir) / f"video_{index}{source.suffix}"
                 copy.write_bytes(source.read_bytes())
                 videos.append(copy)
-            report["end_to_end"] = benchmark_end_to_end(args.model, videos, args.batch_size, log)
+            report["end_to_end"] = benchmark_end_to_end(args.model, videos, args.batch_size, args.num_workers, log)
     report["load_average_after"] = load_average()
     log(f"# load average (1, 5, 15 min) after: {report['load_average_after']}")
     if args.json:

@@ -33,6 +33,7 @@ def test_decoding_and_end_to_end_rows(tmp_path):
     assert large and all((r["width"], r["height"], r["frames_in_file"]) == (640, 480, 10) for r in large)
     assert all(r["ms_per_clip"] > 0 for r in rows)
     end_to_end = report["end_to_end"]
-    assert end_to_end["clips"] == 2 and end_to_end["end_to_end_clips_per_second"] > 0
-    assert end_to_end["forward_only_clips_per_second"] > 0 and end_to_end["decode_seconds"] > 0
+    assert end_to_end["clips"] == 2 and end_to_end["forward_only_clips_per_second"] > 0
+    assert [run["num_workers"] for run in end_to_end["runs"]] == [0, 2]
+    assert all(run["end_to_end_clips_per_second"] > 0 and run["compute_seconds"] > 0 for run in end_to_end["runs"])
     assert json.loads(out.read_text())["decoding"] == rows
