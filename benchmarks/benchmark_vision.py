@@ -14,6 +14,7 @@ estimated to take longer than `--max-seconds` are reported as skipped instead of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -52,6 +53,24 @@ TINY_CONFIG = dict(
 )
 MODEL_CHOICES = ("internvideo2-s14", "internvideo2-b14", "internvideo2-l14", "internvideo2-1b", "internvideo2-6b", "tiny")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Mixed-precision modes: float32 weights, the forward under `torch.autocast` in the compute dtype (the usual recipe).
+AUTOCAST_MODES = {"autocast-bf16": torch.bfloat16, "autocast-fp16": torch.float16}
+PEER_CHOICES = ("videomae", "vjepa2")
+
+
+def weight_dtype(mode: str) -> torch.dtype:
+    return torch.float32 if mode in AUTOCAST_MODES else DTYPES[mode]
+
+
+def compute_dtype(mode: str) -> torch.dtype:
+    """The dtype the matmuls run in: the one whose matmul peak the mode is compared against."""
+    return AUTOCAST_MODES.get(mode) or DTYPES[mode]
+
+
+def forward_context(mode: str, device: torch.device):
+    if mode in AUTOCAST_MODES:
+        return torch.autocast(device.type, dtype=AUTOCAST_MODES[mode])
+    return contextlib.nullcontext()
 MIB = 1024**2
 
 
@@ -92,6 +111,45 @@ def forward_flops(config: InternVideo2VisionConfig, frames: int, height: int | N
     flops["total"] = sum(flops.values())
     flops["tokens"] = tokens
     return flops
+
+
+def encoder_flops(tokens: int, patch_volume: int, hidden: int, inner: int, layers: int) -> int:
+    """Matmul FLOPs of a plain pre-norm ViT encoder over `tokens` patch tokens (no cls token, no pooler): the peers'
+    count, on the same rules as `forward_flops`."""
+    per_block = 2 * tokens * hidden * 4 * hidden + 2 * (2 * tokens * tokens * hidden) + 2 * (2 * tokens * hidden * inner)
+    return 2 * tokens * patch_volume * hidden + layers * per_block
+
+
+def build_peer(peer: str, config: InternVideo2VisionConfig, frames: int, dtype, attn_implementation: str, device):
+    """A Transformers peer with random weights at our model's width, depth and heads, and the same number of patch
+    tokens: 16-px patches over 2-frame tubelets, so the side is `(image_size / patch_size) * 16` pixels and the clip
+    has `2 * frames / tubelet_size` frames. Returns the model, its input and its FLOPs per clip."""
+    from transformers import VideoMAEConfig, VideoMAEModel, VJEPA2Config, VJEPA2Model
+
+    grid = config.image_size // config.patch_size
+    side, peer_frames = grid * 16, 2 * (frames // config.tubelet_size)
+    dims = dict(hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+                num_attention_heads=config.num_attention_heads)  # fmt: skip
+    if peer == "videomae":
+        peer_config = VideoMAEConfig(image_size=side, patch_size=16, num_frames=peer_frames, tubelet_size=2,
+                                     intermediate_size=config.intermediate_size, **dims)  # fmt: skip
+        model_class, input_name = VideoMAEModel, "pixel_values"
+    elif peer == "vjepa2":
+        peer_config = VJEPA2Config(crop_size=side, patch_size=16, frames_per_clip=peer_frames, tubelet_size=2,
+                                   mlp_ratio=config.intermediate_size / config.hidden_size, pred_num_hidden_layers=1,
+                                   **dims)  # fmt: skip
+        model_class, input_name = VJEPA2Model, "pixel_values_videos"
+    else:
+        raise ValueError(f"unknown peer {peer!r}; expected one of {PEER_CHOICES}.")
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = model_class._from_config(peer_config, dtype=dtype, attn_implementation=attn_implementation).eval()
+    tokens = (peer_frames // 2) * grid * grid
+    flops = encoder_flops(tokens, 3 * 2 * 16 * 16, config.hidden_size, config.intermediate_size, config.num_hidden_layers)
+    inputs = {input_name: torch.randn(1, peer_frames, 3, side, side)}
+    if peer == "vjepa2":
+        inputs["skip_predictor"] = True  # the encoder only, as ours
+    return model, inputs, flops, tokens
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -237,6 +295,28 @@ class BenchmarkRow:
     achieved_flops_per_second: float | None = None
     matmul_peak_flops_per_second: float | None = None
     fraction_of_matmul_peak: float | None = None
+    # --compile: the same forward through torch.compile(fullgraph=True)
+    compile_seconds: float | None = None
+    compiled_latency_median_s: float | None = None
+    compile_speedup: float | None = None
+
+
+@dataclass
+class PeerRow:
+    """A Transformers peer at the same width, depth and token count, timed right after our row (`--peers`)."""
+
+    peer: str
+    model: str
+    attn_implementation: str
+    dtype: str
+    frames: int
+    tokens: int
+    flops_per_clip: int
+    status: str = "ok"
+    latency_median_s: float | None = None
+    achieved_flops_per_second: float | None = None
+    ours_achieved_flops_per_second: float | None = None
+    ours_over_peer: float | None = None
 
 
 def load_model_config(name: str) -> InternVideo2VisionConfig:
@@ -268,22 +348,60 @@ def estimate_seconds(flops: float, flops_per_second: float) -> float:
 
 
 @torch.no_grad()
-def time_forward(model, pixel_values, interpolate: bool, warmup: int, repeats: int, meter: PeakMemoryMeter):
-    """Run `warmup` untimed and `repeats` timed forward passes; return the latencies and the peak memory over the
-    timed ones."""
-    device = pixel_values.device
+def time_forward(model, pixel_values, interpolate: bool, warmup: int, repeats: int, meter: PeakMemoryMeter,
+                 context=contextlib.nullcontext):
+    """Run `warmup` untimed and `repeats` timed forward passes (each inside `context()`); return the latencies and
+    the peak memory over the timed ones. `pixel_values` is a tensor (ours) or a dict of keyword inputs (peers)."""
+    if isinstance(pixel_values, dict):
+        inputs = pixel_values
+        device = next(iter(inputs.values())).device
+    else:
+        inputs = {"pixel_values": pixel_values, "interpolate_pos_encoding": interpolate}
+        device = pixel_values.device
     for _ in range(warmup):
-        model(pixel_values, interpolate_pos_encoding=interpolate)
+        with context():
+            model(**inputs)
     synchronize(device)
     latencies = []
     meter.start()
     for _ in range(repeats):
         start = time.perf_counter()
-        model(pixel_values, interpolate_pos_encoding=interpolate)
+        with context():
+            model(**inputs)
         synchronize(device)
         latencies.append(time.perf_counter() - start)
     peak, increase = meter.stop()
     return latencies, peak, increase
+
+
+def time_compiled(model, pixel_values, interpolate, args, meter, context) -> tuple[float, float]:
+    """Compile `model` (full graph), return (seconds of the first, compiling call, median latency afterwards)."""
+    compiled = torch.compile(model, fullgraph=True)
+    start = time.perf_counter()
+    with torch.no_grad(), context():
+        compiled(pixel_values, interpolate_pos_encoding=interpolate)
+    synchronize(pixel_values.device)
+    compile_seconds = time.perf_counter() - start
+    latencies, _, _ = time_forward(compiled, pixel_values, interpolate, args.warmup, args.repeats, meter, context)
+    return compile_seconds, statistics.median(latencies)
+
+
+def time_peer(peer: str, config, row: BenchmarkRow, args, device, meter) -> PeerRow:
+    model, inputs, flops, tokens = build_peer(
+        peer, config, row.frames, weight_dtype(row.dtype), row.attn_implementation, device
+    )
+    inputs = {k: v.to(device=device, dtype=weight_dtype(row.dtype)) if torch.is_tensor(v) else v for k, v in inputs.items()}
+    peer_row = PeerRow(peer=peer, model=row.model, attn_implementation=row.attn_implementation, dtype=row.dtype,
+                       frames=row.frames, tokens=tokens, flops_per_clip=flops)  # fmt: skip
+    latencies, _, _ = time_forward(
+        model, inputs, False, args.warmup, args.repeats, meter, lambda: forward_context(row.dtype, device)
+    )
+    peer_row.latency_median_s = statistics.median(latencies)
+    peer_row.achieved_flops_per_second = flops / peer_row.latency_median_s
+    peer_row.ours_achieved_flops_per_second = row.flops_per_clip / row.latency_median_s
+    peer_row.ours_over_peer = peer_row.ours_achieved_flops_per_second / peer_row.achieved_flops_per_second
+    del model
+    return peer_row
 
 
 def _is_out_of_memory(error: Exception) -> bool:
@@ -304,10 +422,14 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
     log(f"# load average (1, 5, 15 min) before: {machine['load_average_before']}")
 
     matmul_size = args.matmul_size or (8192 if device.type == "cuda" else 4096)
-    peaks = {}
+    peaks, peak_by_dtype = {}, {}
     for dtype_name in args.dtypes:
-        peaks[dtype_name] = measure_matmul_peak(device, DTYPES[dtype_name], matmul_size)
+        matmul_dtype = compute_dtype(dtype_name)
+        if matmul_dtype not in peak_by_dtype:
+            peak_by_dtype[matmul_dtype] = measure_matmul_peak(device, matmul_dtype, matmul_size)
+        peaks[dtype_name] = peak_by_dtype[matmul_dtype]
         log(f"# matmul peak {dtype_name} ({matmul_size}^3): {format_rate(peaks[dtype_name], device)}")
+    peer_rows: list[PeerRow] = []
 
     models = list(args.models) + list(args.config_json or [])
     frames_list = sorted(set(args.frames))  # ascending, so a measured rate can refine the next estimate
@@ -315,7 +437,7 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
     for model_name in models:
         config = load_model_config(model_name)
         for dtype_name in args.dtypes:
-            dtype = DTYPES[dtype_name]
+            dtype = weight_dtype(dtype_name)
             plans = []
             for attn in args.attn:
                 for frames in frames_list:
@@ -365,6 +487,7 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
                             warmup=args.warmup,
                             repeats=args.repeats,
                             meter=meter,
+                            context=lambda: forward_context(dtype_name, device),
                         )
                     except (torch.OutOfMemoryError, RuntimeError) as error:
                         if not _is_out_of_memory(error):
@@ -375,7 +498,6 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
                         del pixel_values
                         empty_cache(device)
                         continue
-                    del pixel_values
                     row.latencies_s = latencies
                     row.latency_median_s = statistics.median(latencies)
                     row.clips_per_second = row.batch_size / row.latency_median_s
@@ -383,8 +505,24 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
                     row.achieved_flops_per_second = row.flops_per_clip * row.batch_size / row.latency_median_s
                     row.fraction_of_matmul_peak = row.achieved_flops_per_second / peaks[dtype_name]
                     achieved_rate = row.achieved_flops_per_second
+                    if args.compile:
+                        row.compile_seconds, row.compiled_latency_median_s = time_compiled(
+                            model, pixel_values, row.frames != config.num_frames, args, meter,
+                            lambda: forward_context(dtype_name, device),
+                        )  # fmt: skip
+                        row.compile_speedup = row.latency_median_s / row.compiled_latency_median_s
+                        torch._dynamo.reset()
+                    del pixel_values
                     rows.append(row)
                     log(format_progress(row))
+                    for peer in args.peers or ():
+                        peer_row = time_peer(peer, config, row, args, device, meter)
+                        peer_rows.append(peer_row)
+                        log(
+                            f"  peer {peer}: {peer_row.tokens} tokens, {peer_row.latency_median_s * 1e3:.1f} ms, "
+                            f"ours/peer FLOP/s {peer_row.ours_over_peer:.2f}"
+                        )
+                        empty_cache(device)
             del model
             empty_cache(device)
 
@@ -405,6 +543,7 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
         },
         "matmul_peak_flops_per_second": peaks,
         "results": [asdict(row) for row in rows],
+        "peers": [asdict(row) for row in peer_rows],
     }
 
 
@@ -539,6 +678,23 @@ def format_table(report: dict) -> str:
 
     out = [render(headers), "-+-".join("-" * width for width in widths)]
     out += [render(cells) for cells in lines]
+    compiled = [row for row in report["results"] if row.get("compile_speedup")]
+    if compiled:
+        out += ["", "torch.compile(fullgraph=True): model | attn | dtype | frames | compile s | eager ms | compiled ms | speed-up"]
+        out += [
+            f"{r['model']} | {r['attn_implementation']} | {r['dtype']} | {r['frames']} | {r['compile_seconds']:.1f} | "
+            f"{r['latency_median_s'] * 1e3:.1f} | {r['compiled_latency_median_s'] * 1e3:.1f} | {r['compile_speedup']:.2f}x"
+            for r in compiled
+        ]
+    if report.get("peers"):
+        out += ["", f"peers (same width, depth, tokens): peer | model | attn | dtype | frames | tokens | peer ms | "
+                    f"peer {unit} | ours {unit} | ours/peer"]  # fmt: skip
+        out += [
+            f"{p['peer']} | {p['model']} | {p['attn_implementation']} | {p['dtype']} | {p['frames']} | {p['tokens']} | "
+            f"{p['latency_median_s'] * 1e3:.1f} | {p['achieved_flops_per_second'] / scale:.3g} | "
+            f"{p['ours_achieved_flops_per_second'] / scale:.3g} | {p['ours_over_peer']:.2f}"
+            for p in report["peers"]
+        ]
     return "\n".join(out)
 
 
@@ -561,7 +717,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Extra models: JSON files of InternVideo2VisionConfig arguments (benchmarked after --models).",
     )
     parser.add_argument("--frames", nargs="+", type=int, default=[4, 8, 16])
-    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES) + sorted(AUTOCAST_MODES),
+        help="Weight dtypes, or autocast-bf16/autocast-fp16: float32 weights under torch.autocast.",
+    )
+    parser.add_argument("--autocast", action="store_true", help="Add the autocast-bf16 mode next to the others.")
+    parser.add_argument("--compile", action="store_true", help="Also time torch.compile(fullgraph=True): speed-up.")
+    parser.add_argument(
+        "--peers", nargs="*", choices=PEER_CHOICES, default=None,
+        help="Also time Transformers peers (VideoMAEModel, VJEPA2Model encoder) with random weights at the same "
+        "width, depth and token count in every dtype and attention mode; reports ours / peer achieved FLOP/s. "
+        "Without values: all peers.",
+    )  # fmt: skip
     parser.add_argument("--attn", nargs="+", default=["eager", "sdpa"], help="attn_implementation values to compare.")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=2, help="Untimed forward passes before the timed ones.")
@@ -586,6 +753,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--warmup must be non-negative, got {args.warmup}.")
     if any(frames < 1 for frames in args.frames):
         parser.error(f"--frames must be positive, got {args.frames}.")
+    if args.autocast and "autocast-bf16" not in args.dtypes:
+        args.dtypes.append("autocast-bf16")
+    if args.peers is not None and not args.peers:
+        args.peers = list(PEER_CHOICES)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     return args
 

@@ -15,17 +15,22 @@ from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_
     eager_attention_forward,
 )
 
+from transformers_internvideo2.models.beats.modeling_beats import BeatsModel, beats_eager_attention_forward
+
+from test_modeling_beats import tiny_config as tiny_beats_config
+from test_modeling_internvideo2_chat import tiny_model as tiny_chat_model
 from test_modeling_internvideo2_video_text import tiny_config as tiny_video_text_config
 
 
 class KernelDtypeRecorder:
     """Records the q/k/v dtypes reaching the attention kernel and the input/output dtypes of every `nn.Linear`."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, model: nn.Module):
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, model: nn.Module, eager_kernel=eager_attention_forward):
+        # `eager_kernel`: the model family's own eager function (the mapping's "eager" entry overrides it)
         self.attention: list[tuple[torch.dtype, ...]] = []
         self.linear: list[tuple[str, torch.dtype, torch.dtype]] = []
         for name in ("sdpa", "eager"):
-            kernel = ALL_ATTENTION_FUNCTIONS.get(name, eager_attention_forward)
+            kernel = ALL_ATTENTION_FUNCTIONS.get(name, eager_kernel)
             monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, name, self._wrap(kernel))
         self._handles = [
             module.register_forward_hook(self._linear_hook(name))
@@ -82,4 +87,42 @@ def test_video_text_model_runs_bf16_kernels_under_autocast(monkeypatch, attn_imp
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         model.get_video_features(pixel_values=torch.randn(1, 4, 3, 28, 28))
         model.get_text_features(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+    _assert_all_bf16(recorder)
+
+
+def _set_attention(model: nn.Module, attn_implementation: str) -> None:
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            config._attn_implementation = attn_implementation
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_chat_video_path_qformer_and_projector_run_bf16_kernels_under_autocast(monkeypatch, attn_implementation):
+    """The chat model's video path: vision encoder, Q-Former (self- and cross-attention, with an instruction) and the
+    projector into the language model."""
+    model = tiny_chat_model(qformer_text_input=True)
+    _set_attention(model, attn_implementation)
+    recorder = KernelDtypeRecorder(monkeypatch, model.qformer)
+    projector = KernelDtypeRecorder(monkeypatch, model.multi_modal_projector)
+    instruction = torch.tensor([[1, 5, 6, 2]])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = model.get_video_features(
+            pixel_values_videos=torch.randn(1, 4, 3, 28, 28),
+            qformer_input_ids=instruction,
+            qformer_attention_mask=torch.ones_like(instruction),
+        )
+    _assert_all_bf16(recorder)
+    projector_dtypes = [out_dtype for _, _, out_dtype in projector.linear]
+    assert projector_dtypes and all(dtype == torch.bfloat16 for dtype in projector_dtypes), projector_dtypes
+    assert outputs.pooler_output.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+def test_beats_audio_encoder_runs_bf16_kernels_under_autocast(monkeypatch, attn_implementation):
+    model = BeatsModel(tiny_beats_config()).eval()
+    model.set_attn_implementation(attn_implementation)
+    recorder = KernelDtypeRecorder(monkeypatch, model, eager_kernel=beats_eager_attention_forward)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.randn(1, 64, 32))
     _assert_all_bf16(recorder)

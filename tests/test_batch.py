@@ -311,3 +311,39 @@ def test_one_device_default_for_every_command():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize("on_error", ["skip", "fail"])
+def test_num_workers_give_the_same_output_bytes_as_sequential(tmp_path, on_error):
+    """Decoding ahead in threads changes nothing: same bytes, same skipped inputs in the same order, the same
+    stop at the first bad input with on_error="fail"."""
+    names = _names(11, bad={4, 9})
+    results = {}
+    for workers in (0, 2):
+        path = tmp_path / f"out{workers}.jsonl"
+        if on_error == "fail":
+            with pytest.raises(BatchInputError, match="bad_4"):
+                _run(path, names, batch_size=2, on_error=on_error, num_workers=workers)
+            summary = _run(path, [n for n in names if "bad" not in n], batch_size=2, resume=True, num_workers=workers)
+        else:
+            summary = _run(path, names, batch_size=2, num_workers=workers)
+        results[workers] = (path.read_bytes(), summary.skipped, summary.computed)
+    assert results[2] == results[0]
+    assert results[0][0].count(b"\n") == 9
+
+
+def test_num_workers_must_not_be_negative(tmp_path):
+    with pytest.raises(ValueError, match="num_workers"):
+        _run(tmp_path / "out.jsonl", _names(2), num_workers=-1)
+
+
+def test_classify_with_num_workers_writes_the_same_file(classifier_dir, videos_with_a_corrupt_one, tmp_path, capsys):
+    outputs = []
+    for workers in ("0", "2"):
+        output = tmp_path / f"workers{workers}.jsonl"
+        code = cli.main(["classify", "--model", str(classifier_dir), str(videos_with_a_corrupt_one), "--output",
+                         str(output), "--num-frames", "4", "--batch-size", "2", "--num-workers", workers,
+                         "--no-progress"])  # fmt: skip
+        assert code == 3, capsys.readouterr().err  # the corrupt video is skipped either way
+        outputs.append(output.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n") == 2

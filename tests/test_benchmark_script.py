@@ -104,3 +104,36 @@ def test_bad_arguments_are_rejected(bench):
         bench.parse_args(["--models", "internvideo2-unknown"])
     with pytest.raises(FileNotFoundError, match="no such file"):
         bench.load_model_config("/nonexistent/config.json")
+
+
+def test_autocast_mode_and_peers_on_tiny_model(bench, capsys):
+    """`--autocast` adds float32 weights under autocast (compared with the bf16 matmul peak); `--peers` times VideoMAE
+    and the V-JEPA 2 encoder at the same width, depth and token count, and reports ours / peer FLOP/s."""
+    report = bench.main(["--models", "tiny", "--frames", "4", "--dtypes", "fp32", "--attn", "sdpa", "--autocast",
+                         "--peers", *FAST])  # fmt: skip
+    assert {row["dtype"] for row in report["results"]} == {"fp32", "autocast-bf16"}
+    peaks = report["matmul_peak_flops_per_second"]
+    assert peaks["autocast-bf16"] > 0 and set(peaks) == {"fp32", "autocast-bf16"}
+    peers = report["peers"]
+    assert {(p["peer"], p["dtype"]) for p in peers} == {
+        (peer, dtype) for peer in ("videomae", "vjepa2") for dtype in ("fp32", "autocast-bf16")
+    }
+    ours_tokens = report["results"][0]["tokens"]
+    for peer in peers:
+        assert peer["tokens"] == ours_tokens - 1  # the same patch tokens; ours adds a cls token
+        assert peer["flops_per_clip"] > 0 and peer["latency_median_s"] > 0
+        assert peer["ours_over_peer"] == pytest.approx(
+            peer["ours_achieved_flops_per_second"] / peer["achieved_flops_per_second"]
+        )
+    assert "ours/peer" in capsys.readouterr().out
+
+
+def test_peer_flop_count_matches_the_flop_counter(bench):
+    """The analytic FLOPs of the peers are what torch's FLOP counter measures on the real Transformers models."""
+    config = bench.load_model_config("tiny")
+    for peer in ("videomae", "vjepa2"):
+        model, inputs, flops, tokens = bench.build_peer(peer, config, 4, torch.float32, "eager", torch.device("cpu"))
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(**inputs)
+        assert counter.get_total_flops() == pytest.approx(flops, rel=0.02), peer

@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         output = MemoryOutput()
     try:
         summary = run_batch(videos, job.prepare, job.compute, output, batch_size=args.batch_size,
-                            on_error=args.on_error, progress=not args.no_progress, description="classifying")
+                            on_error=args.on_error, progress=not args.no_progress, description="classifying",
+                            num_workers=args.num_workers)
     except KeyboardInterrupt:
         if args.output is not None:
             print(f"internvideo2 classify: results so far are kept in {output.partial}; rerun with --resume to "

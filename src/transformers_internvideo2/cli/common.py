@@ -58,6 +58,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run (or extend a finished output): inputs whose results the "
                         "output already holds are not computed again")  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (refused otherwise)")
+    parser.add_argument("--num-workers", type=int, default=0, metavar="N",
+                        help="threads that decode and preprocess the next batch while the model runs the current "
+                        "one (default 0: decode in turn); the output is the same")  # fmt: skip
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:

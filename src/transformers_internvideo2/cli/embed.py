@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
                          resume=args.resume)  # fmt: skip
     try:
         summary = run_batch(videos, job.prepare, job.compute, output, batch_size=args.batch_size,
-                            on_error=args.on_error, progress=not args.no_progress, description="embedding")
+                            on_error=args.on_error, progress=not args.no_progress, description="embedding",
+                            num_workers=args.num_workers)
     except KeyboardInterrupt:
         print(f"internvideo2 embed: results so far are kept in {output.partial}; rerun with --resume to continue",
               file=sys.stderr)  # fmt: skip

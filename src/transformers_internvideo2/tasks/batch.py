@@ -510,6 +510,36 @@ def _unique(inputs: Sequence[str]) -> list[str]:
     return unique
 
 
+class _Prefetcher:
+    """Prepares slices ahead of the model: with `num_workers` threads, slice `i + 1` is decoded while slice `i`
+    computes. `slice(i)` returns, per input, a callable that gives the prepared input or raises its error (so errors
+    surface in input order, where the sequential loop would meet them)."""
+
+    def __init__(self, prepare: Callable[[str], object], slices: list[list[str]], num_workers: int):
+        self.prepare, self.slices = prepare, slices
+        self.executor = None
+        self.futures: dict[int, list] = {}
+        if num_workers > 0:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.executor = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="prepare")
+
+    def _submit(self, index: int) -> None:
+        if index < len(self.slices) and index not in self.futures:
+            self.futures[index] = [self.executor.submit(self.prepare, name) for name in self.slices[index]]
+
+    def slice(self, index: int) -> list[Callable[[], object]]:
+        if self.executor is None:
+            return [lambda name=name: self.prepare(name) for name in self.slices[index]]
+        self._submit(index)
+        self._submit(index + 1)  # the next slice decodes while this one computes
+        return [future.result for future in self.futures.pop(index)]
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 def run_batch(
     inputs: Sequence[str],
     prepare: Callable[[str], object],
@@ -520,6 +550,7 @@ def run_batch(
     progress: bool = True,
     description: str = "processing",
     report: Callable[[str], None] | None = None,
+    num_workers: int = 0,
 ) -> BatchSummary:
     """Process `inputs` in order and keep every result in `output`; returns the [`BatchSummary`].
 
@@ -533,6 +564,8 @@ def run_batch(
         batch_size: inputs per slice (fixed slices of the input list: a resumed run forms the same batches).
         on_error: `"skip"` (name the input through `report` and go on) or `"fail"` (raise [`BatchInputError`]).
         report: where per-input messages go (default: stderr).
+        num_workers: threads that run `prepare` for the next slice while `compute` runs the current one (0: prepare
+            in turn). Results, their order, skipping and `on_error` are the same for every value.
 
     A `KeyboardInterrupt` writes the pending results to the partial folder before it propagates, so a rerun with
     `resume=True` continues where this one stopped.
@@ -543,22 +576,25 @@ def run_batch(
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     report = report or (lambda message: print(message, file=sys.stderr, flush=True))
     names = _unique([os.fspath(name) for name in inputs])
     done = output.done
     summary = BatchSummary(total=len(names), resumed=sum(name in done for name in names))
+    # Fixed slices; fully kept ones are skipped. A partly kept slice is recomputed whole (same batch, same numbers);
+    # only its missing results are kept.
+    slices = [names[start : start + batch_size] for start in range(0, len(names), batch_size)]
+    slices = [batch for batch in slices if not all(name in done for name in batch)]
+    prefetcher = _Prefetcher(prepare, slices, num_workers)
     try:
         with tqdm(total=len(names), initial=summary.resumed, desc=description, unit="input", disable=not progress) as bar:
-            for start in range(0, len(names), batch_size):
-                batch = names[start : start + batch_size]
-                if all(name in done for name in batch):
-                    continue
-                # A partly kept slice is recomputed whole (same batch, same numbers); only its missing results are kept.
+            for index, batch in enumerate(slices):
                 good, prepared = [], []
                 began = time.perf_counter()
-                for name in batch:
+                for name, prepared_input in zip(batch, prefetcher.slice(index)):
                     try:
-                        prepared.append(prepare(name))
+                        prepared.append(prepared_input())
                         good.append(name)
                     except INPUT_ERRORS as error:
                         reason = f"{type(error).__name__}: {error}"
@@ -577,7 +613,9 @@ def run_batch(
                     summary.computed += len(new)
                 bar.update(sum(name not in done for name in batch))
     except BaseException:
+        prefetcher.close()
         output.flush()  # keep what was computed: `resume` continues from here
         raise
+    prefetcher.close()
     summary.output = output.finalize(names)
     return summary

@@ -1,0 +1,39 @@
+"""Smoke test of `benchmarks/benchmark_decoding.py` on small settings: it decodes with every usable backend, makes
+the larger re-encoded clip, and times `classify` end to end. Nothing here asserts a speed."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "benchmark_decoding.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("benchmark_decoding", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module
+
+
+def test_decoding_and_end_to_end_rows(tmp_path):
+    bench = _load()
+    out = tmp_path / "decoding.json"
+    report = bench.main(["--large", "--large-seconds", "1", "--large-fps", "10", "--model", "tiny", "--videos", "2",
+                         "--repeats", "1", "--frames", "4", "--json", str(out)], log=lambda *_: None)  # fmt: skip
+    rows = report["decoding"]
+    backends = bench.available_backends()
+    assert {(r["backend"], r["mode"]) for r in rows} == {(b, m) for b in backends for m in ("whole file", "4 sampled")}
+    large = [r for r in rows if r["clip"].endswith("1s")]
+    assert large and all((r["width"], r["height"], r["frames_in_file"]) == (640, 480, 10) for r in large)
+    assert all(r["ms_per_clip"] > 0 for r in rows)
+    end_to_end = report["end_to_end"]
+    assert end_to_end["clips"] == 2 and end_to_end["forward_only_clips_per_second"] > 0
+    assert [run["num_workers"] for run in end_to_end["runs"]] == [0, 2]
+    assert all(run["end_to_end_clips_per_second"] > 0 and run["compute_seconds"] > 0 for run in end_to_end["runs"])
+    assert json.loads(out.read_text())["decoding"] == rows
