@@ -58,6 +58,8 @@ class MatchingHeadSettings:
     warmup_steps: int = 30
     rerank_k: int = 128  # the original evaluation's k_test (>= the 100 held-out clips: every candidate is re-ranked)
     evaluate_every: int = 150
+    # wall-clock budget of the training loop (a shared machine): stop early, logged, when it is spent
+    max_seconds: float | None = None
     threads: int | None = None
 
     @classmethod
@@ -163,7 +165,11 @@ def tune_matching_head(model, train_features: dict, settings: MatchingHeadSettin
     history, window = [], []
     order = torch.randperm(num_pairs, generator=generator)
     cursor = 0
+    started = time.perf_counter()
     for step in range(settings.steps):
+        if settings.max_seconds is not None and time.perf_counter() - started > settings.max_seconds:
+            log(f"matching head: time budget of {settings.max_seconds:.0f} s spent, stopped after {step} steps")
+            break
         if cursor + settings.batch_size > num_pairs:
             order, cursor = torch.randperm(num_pairs, generator=generator), 0
         batch = order[cursor : cursor + settings.batch_size]
@@ -182,8 +188,10 @@ def tune_matching_head(model, train_features: dict, settings: MatchingHeadSettin
         torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
         optimizer.step()
         scheduler.step()
-        window.append(float(loss))
+        window.append(float(loss.detach()))
         last = step + 1 == settings.steps
+        if settings.max_seconds is not None and time.perf_counter() - started > settings.max_seconds:
+            last = True  # evaluate now: the next step stops
         if (step + 1) % 25 == 0 or last:
             entry = {"step": step + 1, "loss_vtm": sum(window) / len(window)}
             window = []
@@ -264,13 +272,16 @@ def main(argv=None) -> int:
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--quick", action="store_true", help="smoke-test settings (seconds, meaningless metrics)")
     defaults = MatchingHeadSettings()
-    for name in ("steps", "batch_size", "train_clips", "threads", "seed", "rerank_k"):
+    int_options = ("steps", "batch_size", "train_clips", "threads", "seed", "rerank_k", "evaluate_every", "warmup_steps")
+    for name in int_options:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
                             help=f"default {getattr(defaults, name)}")  # fmt: skip
-    parser.add_argument("--learning-rate", type=float, default=None, help=f"default {defaults.learning_rate}")
+    for name in ("learning_rate", "max_seconds"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
+                            help=f"default {getattr(defaults, name)}")  # fmt: skip
     args = parser.parse_args(argv)
     settings = MatchingHeadSettings.quick() if args.quick else MatchingHeadSettings()
-    for name in ("steps", "batch_size", "train_clips", "threads", "seed", "rerank_k", "learning_rate"):
+    for name in (*int_options, "learning_rate", "max_seconds"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     result = run(args.model, args.output_dir, settings)
