@@ -56,6 +56,7 @@ class MatchingHeadSettings:
     learning_rate: float = 3e-4
     weight_decay: float = 0.02
     warmup_steps: int = 30
+    hard_negatives: bool = True  # as the original; False draws the negatives uniformly among non-positives
     rerank_k: int = 128  # the original evaluation's k_test (>= the 100 held-out clips: every candidate is re-ranked)
     evaluate_every: int = 150
     # wall-clock budget of the training loop (a shared machine): stop early, logged, when it is spent
@@ -181,7 +182,7 @@ def tune_matching_head(model, train_features: dict, settings: MatchingHeadSettin
         similarity = train_features["video_embeds"][batch] @ train_features["text_embeds"][batch].t() / temperature
         loss, _ = model.matching_loss(
             train_features["video_tokens"][batch], train_features["text_hidden"][batch],
-            train_features["attention_mask"][batch], similarity, sample_ids, hard_negatives=True,
+            train_features["attention_mask"][batch], similarity, sample_ids, hard_negatives=settings.hard_negatives,
         )  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -270,6 +271,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="folder of a shapes-world InternVideo2ForRetrieval model")
     parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--uniform-negatives", action="store_true", help="VTM negatives drawn uniformly, not hard")
     parser.add_argument("--quick", action="store_true", help="smoke-test settings (seconds, meaningless metrics)")
     defaults = MatchingHeadSettings()
     int_options = ("steps", "batch_size", "train_clips", "threads", "seed", "rerank_k", "evaluate_every", "warmup_steps")
@@ -284,6 +286,7 @@ def main(argv=None) -> int:
     for name in (*int_options, "learning_rate", "max_seconds"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
+    settings.hard_negatives = not args.uniform_negatives
     result = run(args.model, args.output_dir, settings)
     print(json.dumps(result.metrics, indent=2))
     return 0 if result.model_dir else 1
