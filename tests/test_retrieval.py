@@ -204,6 +204,36 @@ def test_command_line_entry_points(tmp_path, model, processor, video_paths, caps
         retrieve_main(["--model", str(folder), "--videos", video_paths[0], "--annotations", str(annotations), "--no-progress"])
 
 
+def test_printed_lists_name_the_score_that_orders_them_and_recorded_losing_rerank_falls_back(
+    tmp_path, model, processor, video_paths, capsys
+):
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    query = ["--model", str(folder), "--videos", *video_paths[:3], "--captions", "a dog", "bikes", "--top-k", "3",
+             "--rerank-k", "2", "--no-progress"]  # fmt: skip
+    assert retrieve_main(query) == 0
+    out = capsys.readouterr()
+    assert "ordered by cosine similarity (cos)" in out.out and "ordered by the matching head's match logit" in out.out
+    reranked_lines = out.out.split("text -> video (reranked)")[1].strip().splitlines()[1:3]
+    for line in reranked_lines:  # the two re-ranked candidates show the match logit first, in decreasing order
+        hits = line.split(": ", 1)[1].split("), ")
+        matches = [float(h.split("match=")[1].split(",")[0]) for h in hits[:2]]
+        assert matches == sorted(matches, reverse=True) and "match=" not in hits[2] and "cos=" in hits[2]
+    assert "warning" not in out.err
+
+    # a folder whose metrics.json records that re-ranking loses: cosine by default, with a warning; --rerank forces it
+    (folder / "metrics.json").write_text(json.dumps({"metrics": {"reranking_helps": False}}))
+    assert retrieve_main(query) == 0
+    out = capsys.readouterr()
+    assert "does not beat cosine" in out.err and "(reranked)" not in out.out and "text -> video (cosine)" in out.out
+    assert retrieve_main([*query, "--rerank"]) == 0
+    out = capsys.readouterr()
+    assert "text -> video (reranked)" in out.out and "does not beat cosine" not in out.err
+    with pytest.raises(SystemExit):
+        retrieve_main([*query, "--rerank", "--no-rerank"])
+
+
 def test_bad_videos_are_left_out_of_the_index_and_named(tmp_path, model, processor, video_paths, capsys):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)

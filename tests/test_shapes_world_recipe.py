@@ -140,3 +140,35 @@ def test_real_run_stage1_alignment_loss_falls(real_run):
     metrics = real_run.metrics
     assert metrics["stage1_heldout_loss_after"] < 0.8 * metrics["stage1_heldout_loss_before"]
     assert metrics["stage1_train_loss_last"] < metrics["stage1_train_loss_first"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Matching-head tuning (recipes.matching_head): only the fusion layers and the matching head move
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_matching_head_tuning_trains_only_the_fusion_path_and_keeps_cosine_retrieval():
+    from transformers_internvideo2.shapes_world.recipes import matching_head as step
+
+    video_text, processor = bundled.load_bundled_video_text()
+    settings = recipe.RecipeSettings()
+    train = recipe._ShapesTensors("train", 24, settings)
+    held_out = recipe.distinct_caption_clips("test", 12, settings, start_index=settings.eval_clips)
+    train_features = step.cached_pair_features(video_text, processor, train)
+    eval_features = step.cached_pair_features(video_text, processor, held_out)
+    before_state = {k: v.clone() for k, v in video_text.state_dict().items()}
+    before = step.reranked_retrieval_evaluation(video_text, eval_features)
+    tuning = step.MatchingHeadSettings(steps=3, batch_size=8, warmup_steps=1, learning_rate=1e-3, evaluate_every=0)
+    history = step.tune_matching_head(video_text, train_features, tuning, eval_features, log=lambda message: None)
+    assert history and history[-1]["step"] == 3 and history[-1]["loss_vtm"] > 0
+
+    trainable = {name for name, _ in step.matching_head_parameters(video_text)}
+    fusion_layer = video_text.config.text_config.fusion_layer
+    assert trainable and all(n.startswith("matching_head.") or f".layer.{fusion_layer}." in n for n in trainable)
+    after_state = video_text.state_dict()
+    moved = {k for k in before_state if not torch.equal(before_state[k], after_state[k])}
+    assert moved and moved <= trainable, sorted(moved - trainable)
+    after = step.reranked_retrieval_evaluation(video_text, step.cached_pair_features(video_text, processor, held_out))
+    assert {k: v for k, v in after.items() if k.startswith("cosine_")} == {
+        k: v for k, v in before.items() if k.startswith("cosine_")
+    }
+    assert all(p.requires_grad for p in video_text.parameters())  # unfrozen again for the caller

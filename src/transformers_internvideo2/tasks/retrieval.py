@@ -772,7 +772,12 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
         "gives the ground truth, so R@1/5/10 and ranks are printed",
     )
     parser.add_argument("--top-k", type=positive_int, default=5, help="results listed per query (>= 1)")
-    parser.add_argument("--no-rerank", action="store_true", help="cosine similarity only (no matching head)")
+    rerank_choice = parser.add_mutually_exclusive_group()
+    rerank_choice.add_argument("--rerank", dest="rerank", action="store_true", default=None,
+                               help="re-rank with the matching head even where the model's metrics.json says it does "
+                               "not beat cosine")  # fmt: skip
+    rerank_choice.add_argument("--no-rerank", dest="rerank", action="store_false",
+                               help="cosine similarity only (no matching head)")  # fmt: skip
     parser.add_argument("--rerank-k", type=positive_int, default=None,
                         help="candidates re-ranked per query (>= 1, default 128)")  # fmt: skip
     parser.add_argument("--text-batch-size", type=positive_int, default=256)
@@ -815,6 +820,36 @@ def _read_annotations(path: str, video_names: list[str], skipped: Sequence[str] 
     return captions, truth
 
 
+# what each printed list is ordered by: the score shown first next to each hit
+ORDER_DESCRIPTIONS = {
+    "cosine": "ordered by cosine similarity (cos)",
+    "reranked": "ordered by the matching head's match logit (match) among the re-ranked candidates, then by cosine "
+    "(cos) for the rest",
+}
+
+
+def _shown_hit(hit: dict) -> str:
+    """`name (match=..., cos=...)` for re-ranked hits, `name (cos=...)` otherwise: the ranking score first."""
+    scores = f"cos={hit['similarity']:.3f}"
+    if hit.get("match_logit") is not None:
+        scores = f"match={hit['match_logit']:.3f}, {scores}"
+    return f"{Path(hit['name']).name} ({scores})"
+
+
+def reranking_hurts(model_path: str | os.PathLike) -> bool:
+    """Whether the folder's `metrics.json` records that matching-head re-ranking does not beat cosine retrieval
+    (`metrics.reranking_helps` false, as the matching-head tuning step writes); False when nothing is recorded."""
+    path = Path(model_path) / "metrics.json"
+    if not path.is_file():
+        return False
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    metrics = recorded.get("metrics", {}) if isinstance(recorded, dict) else {}
+    return metrics.get("reranking_helps") is False
+
+
 def _is_clip_folder(model_path) -> bool:
     from transformers import AutoConfig
 
@@ -829,7 +864,11 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
         parser.error("--model is required here (`internvideo2 retrieve` defaults to the bundled model)")
     if args.output:  # checked before any work; written atomically at the end
         prepare_output(args.output, (".json",), overwrite=args.overwrite)
-    rerank = not args.no_rerank
+    rerank = args.rerank is not False
+    if args.rerank is None and rerank and reranking_hurts(args.model):
+        print(f"warning: {Path(args.model).name}'s metrics.json records that matching-head re-ranking does not beat "
+              "cosine similarity for this model: ranking by cosine (pass --rerank to re-rank anyway).", file=sys.stderr)  # fmt: skip
+        rerank = False
     if rerank and _is_clip_folder(args.model):
         print("note: InternVideo2-CLIP models rank by cosine similarity only (no matching head), as the original.")
         rerank = False
@@ -872,10 +911,10 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
         v2t = results.video_to_text(args.top_k, reranked=ranked)
         report["text_to_video"][label] = {caption: hits for caption, hits in zip(results.captions, t2v)}
         report["video_to_text"][label] = {name: hits for name, hits in zip(results.video_names, v2t)}
-        print(f"== text -> video ({label}) ==")
+        order = ORDER_DESCRIPTIONS[label]
+        print(f"== text -> video ({label}) == {order}")
         for caption, hits in zip(results.captions, t2v):
-            shown = ", ".join(f"{Path(h['name']).name} ({h['similarity']:.3f})" for h in hits)
-            print(f"{caption!r}: {shown}")
+            print(f"{caption!r}: " + ", ".join(_shown_hit(h) for h in hits))
         if truth is not None:
             metrics = results.metrics(truth, reranked=ranked)
             report.setdefault("metrics", {})[label] = metrics
