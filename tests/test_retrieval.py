@@ -17,6 +17,7 @@ from transformers_internvideo2.tasks.retrieval import (
     list_videos,
     load_video_embeddings,
     retrieve,
+    reranking_hurts,
     retrieve_main,
     save_video_embeddings,
 )
@@ -232,6 +233,18 @@ def test_printed_lists_name_the_score_that_orders_them_and_recorded_losing_reran
     assert "text -> video (reranked)" in out.out and "does not beat cosine" not in out.err
     with pytest.raises(SystemExit):
         retrieve_main([*query, "--rerank", "--no-rerank"])
+
+
+
+def test_bundled_video_text_model_records_that_reranking_loses():
+    """The bundled shapes-video-text weights rank worse with the matching head than with cosine (card, metrics.json),
+    so `retrieve` must default to cosine for them."""
+    from transformers_internvideo2.shapes_world.bundled import bundled_metrics, bundled_model_dir
+
+    metrics = bundled_metrics("shapes-video-text")["metrics"]
+    assert metrics["reranking_helps"] is False
+    assert metrics["stage2_reranked_t2v_r1"] < metrics["stage2_t2v_r1"]
+    assert reranking_hurts(bundled_model_dir("shapes-video-text"))
 
 
 def test_bad_videos_are_left_out_of_the_index_and_named(tmp_path, model, processor, video_paths, capsys):
