@@ -52,6 +52,9 @@ def test_encoders_are_frozen_and_stay_in_eval_mode():
     out.loss.backward()
     assert all(p.grad is None for p in model.multimodal_encoder.parameters())
     assert model.classifier.weight.grad is not None and model.masked_projection.weight.grad is not None
+    # the gradient reaches every fusion parameter, every CMA block included
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert all(p.grad.abs().max() > 0 for p in model.blocks[0].ffn.parameters())
     unfrozen = InternVideoCMAForVideoClassification(tiny_config(freeze_encoders=False))
     assert all(p.requires_grad for p in unfrozen.parameters())
     with pytest.raises(ValueError, match="Give pixel_values"):
@@ -146,8 +149,9 @@ def test_one_trainer_step_is_one_plain_adamw_step_on_the_fusion(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="open: the first runs of shapes_world/recipes/cma.py do not show the ordering yet (all "
-                         "held-out accuracies near chance; see docs/internvideo1.md)")
+@pytest.mark.skip(reason="open: no tiny encoder reads the motion direction yet, so the fusion (now learning, with the "
+                         "token standardisation) reads the colour better than both probes but stays below the masked "
+                         "encoder's probe on direction x colour; see docs/internvideo1.md")
 def test_shapes_world_fused_beats_each_encoders_probe():
     from transformers_internvideo2.shapes_world.recipes.cma import CMARecipeSettings, run_cma_recipe
 
