@@ -184,3 +184,50 @@ def test_quick_recipe_runs_end_to_end(tmp_path):
                 "contrast_audio_video_t2m_r1", "loss_atc_first", "loss_avtc_last"):  # fmt: skip
         assert np.isfinite(result.metrics[key]), key
     assert (tmp_path / recipe.AUDIO_VIDEO_TEXT_DIR / "model.safetensors").is_file()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The bundled model (bundled/shapes-audio-video-text)
+# ----------------------------------------------------------------------------------------------------------------
+def test_bundled_audio_video_text_loads_strictly_without_code():
+    from transformers_internvideo2.models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+    from transformers_internvideo2.shapes_world import bundled
+
+    folder = bundled.bundled_model_dir(bundled.BUNDLED_AUDIO_VIDEO_TEXT)
+    assert not list(folder.rglob("*.py"))
+    for path in folder.glob("*.json"):
+        assert '"auto_map"' not in path.read_text(), path
+    _, info = InternVideo2ForRetrieval.from_pretrained(folder, output_loading_info=True)
+    assert not any(info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
+    model, processor = bundled.load_bundled_audio_video_text()
+    assert model.config.has_audio and not model.training
+    assert processor.feature_extractor.num_frames == 98
+    assert next(model.parameters()).dtype == torch.float32
+    card = (folder / "README.md").read_text()
+    recorded = bundled.bundled_metrics(bundled.BUNDLED_AUDIO_VIDEO_TEXT)
+    assert bundled.AUDIO_REPRODUCE_COMMAND in card and recorded["command"] == bundled.AUDIO_REPRODUCE_COMMAND
+    assert f"{recorded['metrics']['audio_text_a2t_r1']:.1f} %" in card
+    with pytest.raises(ValueError, match="not an audio-video-text folder"):
+        bundled.load_bundled_audio_video_text(folder=bundled.bundled_model_dir(bundled.BUNDLED_VIDEO_TEXT))
+
+
+def test_bundled_audio_video_text_reproduces_its_recorded_heldout_numbers():
+    from transformers_internvideo2.shapes_world import bundled
+
+    recorded = bundled.bundled_metrics(bundled.BUNDLED_AUDIO_VIDEO_TEXT)
+    settings = recipe.AudioRecipeSettings(**recorded["settings"])
+    model, processor = bundled.load_bundled_audio_video_text()
+    metrics = recipe.evaluate(model, processor, recipe.heldout_sets(settings, processor.feature_extractor))
+    for key in ("audio_text_a2t_r1", "audio_text_t2a_r1", "distinct_video_t2m_r1", "distinct_audio_video_t2m_r1",
+                "contrast_video_t2m_r1", "contrast_audio_video_t2m_r1"):  # fmt: skip
+        assert metrics[key] == pytest.approx(recorded["metrics"][key], abs=2.5), key  # CPU numerics: a tie or two
+
+
+def test_demo_audio_step_runs_on_fresh_clips():
+    from transformers_internvideo2.shapes_world.demo import demo_audio_section, render_demo_clips
+
+    lines = []
+    result = demo_audio_section(render_demo_clips(8, seed=5, num_frames=8, image_size=32), log=lines.append)
+    assert result is not None and 0.0 <= result["a2t_r1"] <= 100.0
+    assert any("audio -> text R@1" in line for line in lines)
+    assert any("text -> audio+video R@1" in line for line in lines)

@@ -35,7 +35,6 @@ Held-out metrics (test split, seeds never seen in training; numbers are those of
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import StageClock, add_setting_options, apply_setting_options
+from . import StageClock, add_setting_options, apply_setting_options, recipe_argument_parser
 from .three_stage import _common_args, _save, caption_id
 
 
@@ -130,7 +129,14 @@ def render_clips(specs, feature_extractor, fps: int = 8) -> AudioClips:
 
     pixel_values = torch.stack([video_to_pixel_values(render_clip(spec)) for spec in specs])
     waveforms = [render_audio(spec, fps, AUDIO_SAMPLING_RATE) for spec in specs]
-    features = feature_extractor(waveforms, sampling_rate=AUDIO_SAMPLING_RATE, return_tensors="pt").input_features
+    # one filterbank is a few tiny tensor ops: with several intra-op threads on a busy CPU, waking the threads costs
+    # far more than the work (measured: 0.46 s per clip with 2 threads under load, 8 ms with 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        features = feature_extractor(waveforms, sampling_rate=AUDIO_SAMPLING_RATE, return_tensors="pt").input_features
+    finally:
+        torch.set_num_threads(threads)
     return AudioClips(pixel_values, features, [s.caption for s in specs], [s.audio_caption for s in specs],
                       [s.av_caption for s in specs], [s.material for s in specs])  # fmt: skip
 
@@ -151,6 +157,18 @@ def with_material(spec, material: str):
     return dataclasses.replace(spec, material=material, pitch_hz=MATERIAL_PITCH_HZ[material] * ratio)
 
 
+def _first_distinct(start: int, count: int, key) -> tuple[list, int]:
+    """The first `count` test clips from index `start` whose `key(spec)` all differ, and the index after the last."""
+    chosen, seen = [], set()
+    while len(chosen) < count:
+        spec = _split_specs("test", start, 1)[0]
+        start += 1
+        if key(spec) not in seen:
+            seen.add(key(spec))
+            chosen.append(spec)
+    return chosen, start
+
+
 def heldout_sets(settings: AudioRecipeSettings, feature_extractor) -> dict[str, AudioClips]:
     """The three held-out sets (test split, consecutive seed blocks): `audio` (first `audio_eval_clips` clips),
     `distinct` (the next clips whose audio+video captions all differ, `retrieval_clips` of them) and `contrast`
@@ -158,21 +176,8 @@ def heldout_sets(settings: AudioRecipeSettings, feature_extractor) -> dict[str, 
     from ..generator import MATERIALS
 
     audio = _split_specs("test", 0, settings.audio_eval_clips)
-    start = settings.audio_eval_clips
-    distinct, seen = [], set()
-    while len(distinct) < settings.retrieval_clips:
-        spec = _split_specs("test", start, 1)[0]
-        start += 1
-        if spec.av_caption not in seen:
-            seen.add(spec.av_caption)
-            distinct.append(spec)
-    scenes, seen = [], set()
-    while len(scenes) < settings.contrast_scenes:
-        spec = _split_specs("test", start, 1)[0]
-        start += 1
-        if spec.caption not in seen:
-            seen.add(spec.caption)
-            scenes.append(spec)
+    distinct, start = _first_distinct(settings.audio_eval_clips, settings.retrieval_clips, lambda s: s.av_caption)
+    scenes, _ = _first_distinct(start, settings.contrast_scenes, lambda s: s.caption)
     contrast = [with_material(spec, material) for spec in scenes for material in MATERIALS]
     return {name: render_clips(specs, feature_extractor, settings.fps)
             for name, specs in (("audio", audio), ("distinct", distinct), ("contrast", contrast))}  # fmt: skip
@@ -231,6 +236,11 @@ def _trainer_class():
             weights = super()._weights()
             chosen = BATCH_KIND_LOSS_WEIGHTS[self._caption_kind]
             return {name: chosen.get(name, 0.0) for name in weights}
+
+        def _record_loss_components(self, components):
+            # the forward computes VTC and VTM for every batch; log only the losses this batch kind trains
+            weights = self._weights()
+            super()._record_loss_components({name: value for name, value in components.items() if weights[name]})
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             self._caption_kind = inputs.get("caption_kind", "av")
@@ -435,15 +445,120 @@ def run(output_dir: str | os.PathLike, settings: AudioRecipeSettings | None = No
     return result
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m transformers_internvideo2.shapes_world.recipes.audio_video_text",
-        description="Train a tiny audio-video-text InternVideo2 on the shapes world with sound (CPU, minutes).",
+_CARD = """# shapes-audio-video-text (bundled with transformers-internvideo2)
+
+A tiny stage-2 audio-video-text `InternVideo2ForRetrieval` ({params:.2f} M parameters) with its
+`InternVideo2Processor` (video processor, pruned uncased WordPiece tokenizer, and a `BeatsFeatureExtractor` for 1 s
+of 16 kHz sound: 98 x 64 filterbank frames). It is the bundled `shapes-video-text` model (vision and text towers,
+weights taken over) with a **tiny BEATs audio encoder** ({audio_layers} post-norm layers of width {audio_width},
+patch 16 -> 24 tokens for 1 s), the original 6B model's audio projection, audio+video fusion and video/audio token
+projections, trained on the shapes world with sound: the shape's **material** (rubber / wooden / metal / glass) is
+only heard, as the pitch of a hum, and clicks sound when the shape starts and stops moving.
+
+Training ({steps} steps of {batch} clips, {train_clips} training clips): batches alternate between audio captions
+("a metal hum, clicks at the start and in the middle") with audio-text contrastive learning (ATC), and captions of
+what is seen plus the material ("a red metal circle moves left then grows") with audio+video-text contrastive
+(AVTC), video-text contrastive (VTC) and video-text matching (VTM). Weights are stored in float16 (loaded into
+float32).
+
+## Held-out metrics (test split; cosine similarity of the projected embeddings)
+
+| metric | before training | this model | chance |
+| --- | --- | --- | --- |
+| audio -> text R@1 over the 12 audio captions ({audio_n} clips) | {b_a2t:.1f} % | **{a2t:.1f} %** | {a_chance:.1f} % |
+| text -> audio R@1 (12 captions, {audio_n} clips) | {b_t2a:.1f} % | {t2a:.1f} % | |
+| material from the top audio caption | {b_material:.1f} % | {material:.1f} % | 25 % |
+| captions with the material, {n} clips, text -> **video** R@1 | {b_v:.1f} % | {v:.1f} % | {chance:.1f} % |
+| same captions, text -> **audio+video** R@1 | {b_av:.1f} % | **{av:.1f} %** | {chance:.1f} % |
+| material contrast set ({scenes} scenes x 4 materials), text -> video R@1 | {b_cv:.1f} % | {cv:.1f} % | {c_chance:.1f} % |
+| same set, text -> audio+video R@1 | {b_cav:.1f} % | **{cav:.1f} %** | {c_chance:.1f} % |
+
+"Before training" is the same model before this recipe: the video-text towers of `shapes-video-text` with the new,
+untrained audio parts (the fused feature starts as the video feature). In the contrast set the four versions of a
+scene have identical frames, so video alone cannot tell them apart (ties count against it); only the sound can.
+
+{status}
+
+## Usage
+
+```python
+from transformers_internvideo2.shapes_world.bundled import load_bundled_audio_video_text
+from transformers_internvideo2.shapes_world.generator import render_audio, sample_clip_spec
+
+model, processor = load_bundled_audio_video_text()
+waveform = render_audio(sample_clip_spec(20_000_000))  # 1 s, 16 kHz
+audio = model.get_audio_features(processor(audio=waveform, sampling_rate=16000)["input_features"]).pooler_output
+text = processor.tokenize(["a metal hum, clicks at the start and in the middle"], padding="longest")
+similarity = audio @ model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output.T
+```
+
+`get_audio_video_features(input_features, pixel_values)` gives the fused audio+video feature. The matching heads
+(VTM trained, audio heads not) are not used for these numbers; rank by cosine similarity.
+
+## What it can and cannot do
+
+It knows the shapes world only: one coloured shape on a plain background, 8 frames of 32x32, 1 s of synthetic sound
+(a hum and two clicks). On real audio or video its similarities carry no meaning; the code path (BEATs filterbank,
+audio, audio+video and text features) is the real one.
+
+## Reproduce
+
+```bash
+{command}
+```
+
+Settings: `{settings}`. Training time on the recording machine: {seconds} s in total (CPU, shared).
+"""
+
+
+def write_bundle(result: AudioRecipeResult, target_dir: str | os.PathLike) -> Path:
+    """Write the trained folder, ready to ship, into `target_dir` (the run's `bundle/` folder) with its model card
+    and `metrics.json`. Installing it into a source checkout is the separate step `scripts/install_bundled.py`."""
+    import math
+    import shutil
+
+    from safetensors import safe_open
+
+    from ..bundled import AUDIO_REPRODUCE_COMMAND, BUNDLED_AUDIO_VIDEO_TEXT
+    from ..bundled.hub_export import strip_code
+
+    destination = Path(target_dir) / BUNDLED_AUDIO_VIDEO_TEXT
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(result.model_dir, destination)
+    strip_code(destination)  # bundled folders hold no code copies and no auto_map
+    with safe_open(str(destination / "model.safetensors"), "pt") as handle:
+        params = sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys()) / 1e6
+    m, s = result.metrics, result.settings
+    beats_audio = m["audio_text_a2t_r1"] >= 3 * m["audio_text_chance_r1"]
+    beats_video = m["distinct_audio_video_t2m_r1"] > m["distinct_video_t2m_r1"]
+    status = (
+        f"Audio-text retrieval {'is' if beats_audio else 'is NOT'} well above chance (at least 3x) and audio+video-text "
+        f"retrieval {'beats' if beats_video else 'does NOT beat'} video-text alone on the captions that mention the "
+        "sound in this run."
     )
-    parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test; meaningless metrics)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    card = _CARD.format(
+        params=params, audio_layers=s["audio_layers"], audio_width=s["audio_hidden_size"], steps=s["steps"],
+        batch=s["batch_size"], train_clips=s["train_clips"], audio_n=m["audio_text_num_clips"],
+        a2t=m["audio_text_a2t_r1"], b_a2t=m["before_audio_text_a2t_r1"], t2a=m["audio_text_t2a_r1"],
+        b_t2a=m["before_audio_text_t2a_r1"], a_chance=m["audio_text_chance_r1"],
+        material=m["audio_text_material_accuracy"], b_material=m["before_audio_text_material_accuracy"],
+        n=m["distinct_num_clips"], chance=m["distinct_chance_r1"], v=m["distinct_video_t2m_r1"],
+        b_v=m["before_distinct_video_t2m_r1"], av=m["distinct_audio_video_t2m_r1"],
+        b_av=m["before_distinct_audio_video_t2m_r1"], scenes=s["contrast_scenes"], c_chance=m["contrast_chance_r1"],
+        cv=m["contrast_video_t2m_r1"], b_cv=m["before_contrast_video_t2m_r1"], cav=m["contrast_audio_video_t2m_r1"],
+        b_cav=m["before_contrast_audio_video_t2m_r1"], status=status, command=AUDIO_REPRODUCE_COMMAND,
+        settings=json.dumps(s), seconds=result.seconds.get("total"),
+    )  # fmt: skip
+    (destination / "README.md").write_text(card)
+    record = {"settings": s, "metrics": m, "seconds": result.seconds, "command": AUDIO_REPRODUCE_COMMAND}
+    (destination / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    return destination
+
+
+def main(argv=None) -> int:
+    parser = recipe_argument_parser("transformers_internvideo2.shapes_world.recipes.audio_video_text",
+                                    "Train a tiny audio-video-text InternVideo2 on the shapes world with sound (CPU, minutes).")  # fmt: skip
     parser.add_argument("--video-text-dir", default=None, help="video-text model to start from (default: bundled)")
     options = ("steps", "train_clips", "batch_size")
     add_setting_options(parser, options)
@@ -451,7 +566,9 @@ def main(argv=None) -> int:
     settings = AudioRecipeSettings.quick() if args.quick else AudioRecipeSettings()
     settings.seed, settings.threads = args.seed, args.threads
     apply_setting_options(settings, args, options)
-    run(args.output_dir, settings, video_text_dir=args.video_text_dir)
+    result = run(args.output_dir, settings, video_text_dir=args.video_text_dir)
+    folder = write_bundle(result, Path(args.output_dir) / "bundle")
+    print(f"bundle written: {folder} (install into a source checkout: python scripts/install_bundled.py {folder})")
     return 0
 
 
