@@ -289,3 +289,27 @@ def test_dual_encoder_folder_and_processor_fallback(tmp_path, files):
     assert isinstance(processor.feature_extractor, BeatsFeatureExtractor)
     results = retrieve(model, processor, [files["short"], files["long"]], CAPTIONS, modality="audio", progress=False)
     assert not results.has_rerank and results.similarity.shape == (2, 3)
+
+
+def test_index_and_search_follow_the_recorded_audio_modality(av_folder, files, tmp_path, capsys):
+    """`index` takes `audio_embeds` from audio embeddings and records the modality; `search --video` then encodes
+    the query file's sound (an audio index is never queried with video features)."""
+    pytest.importorskip("faiss")
+    embeddings, index_dir = tmp_path / "audio.parquet", tmp_path / "index"
+    code, _, err = _run(capsys, "embed", "--model", str(av_folder), "--modality", "audio", files["short"],
+                        files["long"], files["av"], "--output", str(embeddings), "--no-progress")  # fmt: skip
+    assert code == 0, err
+    code, _, err = _run(capsys, "index", str(embeddings), "--output", str(index_dir))
+    assert code == 0 and "audio_embeds (audio)" in err, err
+    assert json.loads((index_dir / "index.json").read_text())["modality"] == "audio"
+    code, out, err = _run(capsys, "search", "--index", str(index_dir), "--video", files["av"], "--json")
+    assert code == 0, err
+    hits = json.loads(out)["results"]
+    # the query's audio embedding is the indexed one of the same file: cosine 1 with itself, ranked first
+    assert hits[0]["source_path"] == files["av"] and abs(hits[0]["score"] - 1.0) < 1e-5
+    model, processor = load_model_and_processor(av_folder)
+    audio = embed_videos(model, processor, [files["av"], files["short"], files["long"]], progress=False,
+                         modality="audio")  # fmt: skip
+    expected = {name: float(score) for name, score in zip(audio.names, audio.video_embeds @ audio.video_embeds[0])}
+    for hit in hits:
+        assert abs(hit["score"] - expected[hit["source_path"]]) < 1e-5

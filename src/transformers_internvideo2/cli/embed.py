@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..tasks.modalities import add_modality_argument
 from .common import add_batch_arguments, add_engine_arguments, add_runtime_arguments, default_model, positive_int, run_on_ray
 
 
@@ -32,11 +33,7 @@ def add_parser(commands) -> None:
     embed.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER",
                        help="video files and/or folders of videos (with --modality audio: audio files too, e.g. wav, "
                        "flac, mp3)")  # fmt: skip
-    embed.add_argument("--modality", choices=["video", "audio", "audio_video"], default="video",
-                       help="what is embedded: video (default), audio (the audio track of each file, or the audio "
-                       "file) or audio_video (frames and audio track fused); the audio ones need an "
-                       "audio-video-text model. A video without an audio track gets the original's all-zero audio "
-                       "features and is named in the output")  # fmt: skip
+    add_modality_argument(embed, "embedded")
     embed.add_argument("--output", required=True, metavar="FILE",
                        help="output file; the format follows the extension: .safetensors (one (N, D) tensor per "
                        "feature, names in the metadata), .parquet (one row per video) or .jsonl")  # fmt: skip

@@ -31,6 +31,7 @@ __all__ = [
     "MEDIA_MODALITIES",
     "MediaFeatures",
     "MediaInputs",
+    "add_modality_argument",
     "check_modality",
     "embeddings_field",
     "encode_media",
@@ -45,6 +46,15 @@ __all__ = [
 MEDIA_MODALITIES = ("video", "audio", "audio_video")
 # Audio-only containers: read through the original's audio-file loader (the waveform is padded to 10 s).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
+
+
+def add_modality_argument(parser, what: str = "encoded") -> None:
+    """`--modality video|audio|audio_video` of `retrieve` and `embed`."""
+    parser.add_argument("--modality", choices=list(MEDIA_MODALITIES), default="video",
+                        help=f"what is {what}: video (the frames, default), audio (the audio track of each file, or "
+                        "the audio file) or audio_video (frames and audio track fused); the audio ones need an "
+                        "audio-video-text model. A video without an audio track gets the original's all-zero audio "
+                        "features and is named in the output")  # fmt: skip
 
 
 def check_modality(modality: str) -> str:

@@ -37,7 +37,7 @@ from ..media.video_decoding import VIDEO_EXTENSIONS
 from .batch import EXIT_SKIPPED, INPUT_ERRORS, atomic_write, positive_int, prepare_output
 from .inference import resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
-from .modalities import encode_media, media_extensions
+from .modalities import add_modality_argument, encode_media, media_extensions
 from .pipelines import dual_encoder_class_for, is_clip_config
 
 
@@ -857,11 +857,7 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
     parser.add_argument("--videos", nargs="+", required=True,
                         help="video files and/or folders (with --modality audio: audio files too, e.g. wav, flac, "
                         "mp3)")  # fmt: skip
-    parser.add_argument("--modality", choices=["video", "audio", "audio_video"], default="video",
-                        help="what is ranked against the captions: video (the frames, default), audio (the audio "
-                        "track of each file, or the audio file; needs an audio-video-text model) or audio_video "
-                        "(frames and audio track fused). A video without an audio track gets all-zero audio "
-                        "features (as the original) and is named in the output")  # fmt: skip
+    add_modality_argument(parser, "ranked against the captions")
     captions = parser.add_mutually_exclusive_group(required=True)
     captions.add_argument("--captions", nargs="+", help="captions (quoted strings)")
     captions.add_argument("--captions-file", help="text file, one caption per line")
