@@ -313,3 +313,21 @@ def test_index_and_search_follow_the_recorded_audio_modality(av_folder, files, t
     expected = {name: float(score) for name, score in zip(audio.names, audio.video_embeds @ audio.video_embeds[0])}
     for hit in hits:
         assert abs(hit["score"] - expected[hit["source_path"]]) < 1e-5
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".npy"])
+def test_saved_embeddings_keep_their_modality(av_folder_without_atm, files, tmp_path, suffix):
+    from transformers_internvideo2.tasks.retrieval import save_video_embeddings
+
+    model, processor = load_model_and_processor(av_folder_without_atm)
+    fused = embed_videos(model, processor, [files["av"]], progress=False, modality="audio_video")
+    assert fused.pooler_output is None and fused.no_audio_track == []
+    save_video_embeddings(fused, tmp_path / f"e{suffix}")
+    loaded = load_video_embeddings(tmp_path / f"e{suffix}")
+    assert loaded.modality == "audio_video" and loaded.pooler_output is None
+    torch.testing.assert_close(loaded.video_embeds, fused.video_embeds, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="audio_video embeddings, but modality='audio'"):
+        retrieve(model, processor, loaded, CAPTIONS, rerank=False, modality="audio", progress=False)
+    # Python API: audio re-ranking on a model without atm_head is an error that says so
+    with pytest.raises(ValueError, match="no audio-text matching head"):
+        retrieve(model, processor, [files["short"]], CAPTIONS, rerank=True, modality="audio", progress=False)

@@ -442,7 +442,7 @@ def retrieve(
             f"Re-ranking needs the matching head (InternVideo2ForRetrieval); {type(model).__name__} has none. Pass "
             "rerank=False for cosine-only retrieval."
         )
-    if rerank:
+    if rerank and modality != "video":
         model.matching_head_for(modality)  # a model without this modality's head: an error that says so
     if isinstance(videos, VideoCollectionEmbeddings):
         video_embeddings = videos
