@@ -281,6 +281,7 @@ def run_ray_job(
     max_restarts: int = 3,
     crash_once_marker: str | None = None,
     ray_address: str | None = None,
+    worker_class: type | None = None,
 ) -> BatchSummary:
     """Run `spec` over `videos` on Ray Data and write Parquet files into the folder `output`; returns the local
     engine's [`BatchSummary`] (`compute_seconds`: the Ray run's wall clock).
@@ -298,6 +299,8 @@ def run_ray_job(
         max_restarts: restarts of a dead actor, and retries of its unfinished batch.
         ray_address: a running cluster (`"auto"`, `"ray://host:10001"`); default: the one `ray.init` already
             connected to, else a new local one.
+        worker_class: a subclass of [`ClipWorker`] to run instead (e.g. one that records timings, as
+            `benchmarks/benchmark_engines.py` does).
     """
     from .batch import ON_ERROR_CHOICES, BatchInputError, BatchSummary
 
@@ -317,7 +320,7 @@ def run_ray_job(
     if not todo:
         return summary
     summary.compute_seconds = run_actor_pool(
-        ClipWorker, {"spec": asdict(spec), "crash_once_marker": crash_once_marker}, todo, folder,
+        worker_class or ClipWorker, {"spec": asdict(spec), "crash_once_marker": crash_once_marker}, todo, folder,
         batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus,
         max_restarts=max_restarts, ray_address=ray_address,
     )  # fmt: skip
