@@ -16,6 +16,7 @@ Loading is strict: every parameter of the model must come from the file with its
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import logging
 import os
@@ -33,7 +34,9 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    conversion_failed,
     expected_shapes,
+    print_dropped_reasons,
     unwrap_state_dict,
     verify_saved_weights,
 )
@@ -241,9 +244,6 @@ def convert_and_save_shot_boundary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(description="Convert a TransNetV2 or AutoShot checkpoint to a ShotBoundaryModel folder.")
     parser.add_argument("--family", choices=["transnetv2", "autoshot"], required=True)
     parser.add_argument("--checkpoint", default=None,
@@ -255,16 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         saved = convert_and_save_shot_boundary(args.checkpoint, args.output, args.family, dtype=args.dtype)
     except (ConversionError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     print(
         f"Converted {args.family} -> {saved.output_dir} (ShotBoundaryModel): {saved.num_parameters:,} parameters, "
         f"{len(saved.result.renamed)} tensors renamed, {len(saved.result.dropped)} dropped; files: "
         f"{', '.join(saved.files)}"
     )
-    reasons: dict[str, int] = {}
-    for reason in saved.result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(saved.result.dropped)
     return 0
