@@ -501,8 +501,9 @@ text = processor.tokenize(["a metal hum, clicks at the start and in the middle"]
 similarity = audio @ model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output.T
 ```
 
-`get_audio_video_features(input_features, pixel_values)` gives the fused audio+video feature. The matching heads
-(VTM trained, audio heads not) are not used for these numbers; rank by cosine similarity.
+`get_audio_video_features(input_features, pixel_values)` gives the fused audio+video feature. Rank by cosine
+similarity: the matching heads are not used for these numbers. VTM was part of the loss but did not decrease
+({vtm_first:.3f} -> {vtm_last:.3f}, as in `shapes-video-text`), and the audio+video matching head was never trained.
 
 ## What it can and cannot do
 
@@ -542,9 +543,9 @@ def write_bundle(result: AudioRecipeResult, target_dir: str | os.PathLike) -> Pa
     beats_audio = m["audio_text_a2t_r1"] >= 3 * m["audio_text_chance_r1"]
     beats_video = m["distinct_audio_video_t2m_r1"] > m["distinct_video_t2m_r1"]
     status = (
-        f"Audio-text retrieval {'is' if beats_audio else 'is NOT'} well above chance (at least 3x) and audio+video-text "
-        f"retrieval {'beats' if beats_video else 'does NOT beat'} video-text alone on the captions that mention the "
-        "sound in this run."
+        f"In this run audio-text retrieval {'is' if beats_audio else 'is NOT'} well above chance (at least 3x), and\n"
+        f"audio+video-text retrieval {'beats' if beats_video else 'does NOT beat'} video-text alone on the captions that "
+        "mention the sound."
     )
     card = _CARD.format(
         params=params, audio_layers=s["audio_layers"], audio_width=s["audio_hidden_size"], steps=s["steps"],
@@ -557,7 +558,8 @@ def write_bundle(result: AudioRecipeResult, target_dir: str | os.PathLike) -> Pa
         b_av=m["before_distinct_audio_video_t2m_r1"], scenes=s["contrast_scenes"], c_chance=m["contrast_chance_r1"],
         cv=m["contrast_video_t2m_r1"], b_cv=m["before_contrast_video_t2m_r1"], cav=m["contrast_audio_video_t2m_r1"],
         b_cav=m["before_contrast_audio_video_t2m_r1"], status=status, command=AUDIO_REPRODUCE_COMMAND,
-        settings=json.dumps(s), seconds=result.seconds.get("total"),
+        settings=json.dumps(s), seconds=result.seconds.get("total"), vtm_first=m["loss_vtm_first"],
+        vtm_last=m["loss_vtm_last"],
     )  # fmt: skip
     (destination / "README.md").write_text(card)
     record = {"settings": s, "metrics": m, "seconds": result.seconds, "command": AUDIO_REPRODUCE_COMMAND}
