@@ -72,7 +72,9 @@ def collect_video_paths(inputs: Sequence[str | os.PathLike], extensions: Sequenc
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
             if not found:
-                raise FileNotFoundError(f"Folder {path} holds no video file ({', '.join(extensions)}).")
+                raise FileNotFoundError(
+                    f"No video files in folder {path} (it holds no video file ending in {', '.join(extensions)})."
+                )
             paths.extend(str(p) for p in found)
         elif path.is_file():
             paths.append(str(path))

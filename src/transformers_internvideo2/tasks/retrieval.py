@@ -35,7 +35,7 @@ from tqdm import tqdm
 from ..assets import load_bert_uncased_tokenizer
 from ..media.video_decoding import VIDEO_EXTENSIONS
 from .batch import EXIT_SKIPPED, INPUT_ERRORS, atomic_write, positive_int, prepare_output
-from .inference import resolve_device
+from .inference import collect_video_paths, resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
 from .modalities import add_modality_argument, encode_media, media_extensions
 from .pipelines import dual_encoder_class_for, is_clip_config
@@ -215,16 +215,7 @@ def list_videos(videos: str | os.PathLike | Sequence, extensions: Sequence[str] 
     out = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
-            path = Path(item)
-            if path.is_dir():
-                found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
-                if not found:
-                    raise FileNotFoundError(f"No video files ({', '.join(extensions)}) in folder {path}")
-                out.extend(str(p) for p in found)
-            elif path.is_file():
-                out.append(str(path))
-            else:
-                raise FileNotFoundError(f"Video not found: {path}")
+            out.extend(collect_video_paths([item], extensions))
         else:
             out.append(item)
     if not out:
