@@ -6,9 +6,14 @@ FLOPs-based projection for a GPU cluster.
 
 * **Local / Ray runs**: `--clips` shapes-world clips (written here as mp4) embedded with the bundled video-text
   model by the same job code (`tasks.inference.load_batch_job`): the local engine (`run_batch`, model loaded before the
-  clock starts) and `run_ray_job` on a local Ray (`ray.init(num_cpus=--ray-cpus)`) with 1 and 2 actors. Ray times are
-  wall clock of the whole run (actor start, model load per actor, decode, forward, Parquet write), so they include
-  the fixed start-up cost that a long run amortises; each Ray row therefore also gives the rate once started.
+  clock starts) and `run_ray_job` on a local Ray (`ray.init(num_cpus=--ray-cpus)`) with 1 and 2 actors, each actor
+  reserving `--ray-cpus / workers` CPUs (and as many torch threads) unless `--cpus-per-worker` says otherwise. A Ray
+  run's wall clock is split with timestamps the actors write (a `ClipWorker` subclass defined here): **start-up**
+  (run start -> first batch starts: Ray Data plan, actor processes spawned, Python + torch + transformers + this
+  package imported, model loaded), **steady state** (first batch start -> last batch end: the rate a long run
+  approaches) and **tail** (last batch end -> Parquet files written, pool gone).
+* **Local cold start**: a fresh Python process that imports the package and loads the model (what each Ray actor
+  pays too), and `ray.init` itself, timed separately.
 * **Ray overhead per batch**: a no-op `map_batches` actor pipeline whose batches stamp their arrival; the median gap
   between arrivals is what Ray adds per batch once running (scheduling, object store, serialisation), the rest of
   the wall clock its fixed start-up.

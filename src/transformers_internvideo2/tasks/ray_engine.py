@@ -400,8 +400,9 @@ def run_actor_pool(
             max_restarts=max_restarts,
             max_task_retries=max_restarts,
         )
-    # The write tasks only move finished Arrow tables to files: a small CPU share lets them run while the actors
-    # hold every reserved CPU, instead of waiting for the pool to end (measured: the tail of a run, docs/scale_out.md).
+    # A write task only moves a finished Arrow table to a file: reserving a whole CPU for it would take a core from
+    # the actors' budget on a small node. (The tail of a short run is the write tasks' worker processes starting
+    # after the pool ends; see docs/scale_out.md.)
     results.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_TASK_CPUS})
     return time.perf_counter() - began
 
