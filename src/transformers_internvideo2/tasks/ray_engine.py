@@ -55,7 +55,6 @@ __all__ = [
 RAY_EXTRA_HINT = "pip install 'transformers-internvideo2[ray]'"
 STATUS_OK, STATUS_ERROR = "ok", "error"
 JOB_KINDS = ("embed", "classify")
-WRITE_TASK_CPUS = 0.1
 
 
 def require_ray():
@@ -400,10 +399,12 @@ def run_actor_pool(
             max_restarts=max_restarts,
             max_task_retries=max_restarts,
         )
-    # A write task only moves a finished Arrow table to a file: reserving a whole CPU for it would take a core from
-    # the actors' budget on a small node. (The tail of a short run is the write tasks' worker processes starting
-    # after the pool ends; see docs/scale_out.md.)
-    results.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_TASK_CPUS})
+    # The write tasks only move finished Arrow tables to files. Measured (docs/scale_out.md): with a CPU each they
+    # wait behind the actors' reservation until the pool ends, then Ray spawns fresh worker processes for them, and
+    # with a fraction of a CPU each it spawns one process per concurrent task (a storm of imports on a small node):
+    # the run's tail grew to most of its wall clock. One write task at a time, reserving no CPU, starts while the
+    # actors compute and reuses one worker process.
+    results.write_parquet(str(folder), ray_remote_args={"num_cpus": 0}, concurrency=1)
     return time.perf_counter() - began
 
 
