@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from transformers import AutoConfig
 
 from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
@@ -549,8 +550,6 @@ def convert_chat_checkpoint(
 
     The folder is built aside and moved into place only when complete (`core.save_and_verify`), with a model card
     (`base_model` defaults to the preset's OpenGVLab repository); `push_to_hub` uploads it to that Hub repository."""
-    from safetensors.torch import save_file
-
     from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
 
     checkpoint, output_dir = Path(checkpoint), check_output_dir(output_dir)

@@ -33,11 +33,14 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import warnings
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from ..models.internvideo_mm.configuration_internvideo_mm import InternVideoMMConfig
 from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
@@ -325,12 +328,8 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"No OpenAI CLIP file at {path}.")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return dict(load_file(str(path)))
     if _is_torchscript_archive(path):
-        import warnings
-
         with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
             warnings.simplefilter("ignore", FutureWarning)
             return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -338,8 +337,6 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _is_torchscript_archive(path: Path) -> bool:
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from ..assets import packaged_file
 from ..models.shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
@@ -157,8 +158,6 @@ def load_shot_boundary_checkpoint(path: str | os.PathLike) -> dict[str, torch.Te
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {path}.")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         checkpoint = load_file(str(path))
     else:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
