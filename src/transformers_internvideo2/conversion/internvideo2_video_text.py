@@ -614,12 +614,15 @@ def convert_and_save_stage2(
             return
         try:
             from ..assets import load_bert_uncased_tokenizer
+            from ..models.beats import BeatsFeatureExtractor
             from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 
             processor = InternVideo2Processor.for_stage2(
                 num_frames=config.vision_config.num_frames,
                 image_size=config.vision_config.image_size,
                 tokenizer=load_bert_uncased_tokenizer(),
+                # audio-video-text models: the original's audio preprocessing (fixed settings) goes with the folder
+                feature_extractor=BeatsFeatureExtractor() if config.has_audio else None,
             )
             processor.save_pretrained(str(folder))
         except (ImportError, OSError, FileNotFoundError) as error:  # tokenizer files or torchvision unavailable
