@@ -47,7 +47,10 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    conversion_failed,
     expected_shapes,
+    read_checkpoint_file,
+    unwrap_state_dict,
     verify_saved_weights,
 )
 
@@ -166,38 +169,15 @@ def internvideo_mm_key_mapping(with_caption_decoder: bool, clip_prefix: str = CL
 # Loading
 # ------------------------------------------------------------------------------------------------------------------
 def _unwrap(checkpoint: Mapping) -> dict[str, torch.Tensor]:
-    if not isinstance(checkpoint, Mapping):
-        raise ConversionError(f"Expected a checkpoint dict, got {type(checkpoint).__name__}.")
-    for wrapper in ("state_dict", "model", "module"):
-        if wrapper in checkpoint and isinstance(checkpoint[wrapper], Mapping):
-            checkpoint = checkpoint[wrapper]
-            break
-    tensors = {key: value for key, value in checkpoint.items() if isinstance(value, torch.Tensor)}
-    others = sorted(key for key in checkpoint if key not in tensors)
-    if others:
-        raise ConversionError(
-            f"Entries {others[:5]} are not tensors: expected a state dict, or a lightning checkpoint "
-            "{'state_dict': ...}, or {'model': ...} / {'module': ...}."
-        )
-    if not tensors:
-        raise ConversionError("The checkpoint holds no tensors.")
-    return tensors
+    # Lightning checkpoints keep the weights under `state_dict` next to optimiser states; keys are read as stored.
+    return unwrap_state_dict(checkpoint, wrappers=("state_dict", "model", "module"), strip_prefixes=())
 
 
 def load_internvideo_mm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an original InternVideo-MM file (lightning `.ckpt`, retrieval `pytorch_model.bin`, `.pth`,
     `.safetensors`) and return its state dict with the `clip.` / `caption_decoder.` keys as stored; bare
     `VideoIntern` dicts get the `clip.` prefix so that every source looks the same."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state_dict = _unwrap(load_file(str(path)))
-    else:
-        state_dict = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
-    return add_clip_prefix_if_bare(state_dict)
+    return add_clip_prefix_if_bare(_unwrap(read_checkpoint_file(path)))
 
 
 def add_clip_prefix_if_bare(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -486,8 +466,6 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         saved = convert_and_save_internvideo_mm(
@@ -497,8 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             merge_protocol=args.merge_protocol, dtype=args.dtype, save_processor=not args.no_processor,
         )  # fmt: skip
     except (ConversionError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     print(
         f"Converted {args.checkpoint} -> {saved.output_dir} ({saved.model_class}): {len(saved.result.renamed)} "
         f"tensors renamed, {len(saved.result.dropped)} dropped, {len(saved.merged_keys)} merged with OpenAI CLIP; "

@@ -38,6 +38,7 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    conversion_failed,
     expected_shapes,
     load_original_checkpoint,
     verify_saved_weights,
@@ -184,16 +185,13 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         model, files = convert_and_save_videomae_v1(
             args.checkpoint, args.output, args.image_size, args.num_frames, dtype=args.dtype
         )
     except (ConversionError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     config = model.config
     print(
         f"Converted {args.checkpoint} -> {args.output} (InternVideoMAEForVideoClassification): "
