@@ -107,7 +107,7 @@ def main(argv=None, log=print) -> dict:
         "preset": args.model,
         "text_path_layers": text_config.fusion_layer,
         "hidden_size": text_config.hidden_size,
-        "text_path_parameters": sum(p.numel() for p in model.text_model.parameters()),
+        "text_model_parameters": sum(p.numel() for p in model.text_model.parameters()),  # fusion layers included
     }
     models = {"fp32": model}
     for name in args.dtypes:
