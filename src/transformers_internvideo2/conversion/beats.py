@@ -43,6 +43,7 @@ folded and the decomposition stays trainable. Checkpoints saved by a newer PyTor
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Mapping
@@ -63,9 +64,10 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     expected_tensors,
     file_sha256,
+    print_dropped_reasons,
     read_checkpoint_file,
     save_and_verify,
     unwrap_state_dict,
@@ -452,8 +454,6 @@ def convert_and_save_beats(
 
 def build_argument_parser(parser=None):
     """Arguments of `--family beats` (the conversion script and `internvideo2 convert`)."""
-    import argparse
-
     parser = parser or argparse.ArgumentParser(
         description="Convert a BEATs audio encoder (beats.pth, or the audio_encoder of a stage-2 audio-video-text "
         "checkpoint) to a Transformers folder with its Kaldi-fbank feature extractor."
@@ -474,8 +474,6 @@ def build_argument_parser(parser=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         saved = convert_and_save_beats(
@@ -488,10 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             save_feature_extractor=not args.no_feature_extractor,
         )
     except (ConversionError, FileNotFoundError) as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     config = saved.config
     print(
         f"Converted {args.checkpoint} ({saved.source}) -> {saved.output_dir} (BeatsModel): "
@@ -499,9 +494,5 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(saved.result.renamed)} tensors renamed, {len(saved.result.dropped)} dropped; files: "
         f"{', '.join(saved.files)}"
     )
-    reasons: dict[str, int] = {}
-    for reason in saved.result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(saved.result.dropped)
     return 0

@@ -33,22 +33,30 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import warnings
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from ..models.internvideo_mm.configuration_internvideo_mm import InternVideoMMConfig
 from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
+from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
 from .core import (
     DTYPES,
     ConversionError,
     ConversionResult,
     KeyMapping,
     check_against,
+    check_output_dir,
+    conversion_failed,
     expected_shapes,
-    verify_saved_weights,
+    read_checkpoint_file,
+    save_and_verify,
+    unwrap_state_dict,
 )
 
 
@@ -166,38 +174,15 @@ def internvideo_mm_key_mapping(with_caption_decoder: bool, clip_prefix: str = CL
 # Loading
 # ------------------------------------------------------------------------------------------------------------------
 def _unwrap(checkpoint: Mapping) -> dict[str, torch.Tensor]:
-    if not isinstance(checkpoint, Mapping):
-        raise ConversionError(f"Expected a checkpoint dict, got {type(checkpoint).__name__}.")
-    for wrapper in ("state_dict", "model", "module"):
-        if wrapper in checkpoint and isinstance(checkpoint[wrapper], Mapping):
-            checkpoint = checkpoint[wrapper]
-            break
-    tensors = {key: value for key, value in checkpoint.items() if isinstance(value, torch.Tensor)}
-    others = sorted(key for key in checkpoint if key not in tensors)
-    if others:
-        raise ConversionError(
-            f"Entries {others[:5]} are not tensors: expected a state dict, or a lightning checkpoint "
-            "{'state_dict': ...}, or {'model': ...} / {'module': ...}."
-        )
-    if not tensors:
-        raise ConversionError("The checkpoint holds no tensors.")
-    return tensors
+    # Lightning checkpoints keep the weights under `state_dict` next to optimiser states; keys are read as stored.
+    return unwrap_state_dict(checkpoint, wrappers=("state_dict", "model", "module"), strip_prefixes=())
 
 
 def load_internvideo_mm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an original InternVideo-MM file (lightning `.ckpt`, retrieval `pytorch_model.bin`, `.pth`,
     `.safetensors`) and return its state dict with the `clip.` / `caption_decoder.` keys as stored; bare
     `VideoIntern` dicts get the `clip.` prefix so that every source looks the same."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state_dict = _unwrap(load_file(str(path)))
-    else:
-        state_dict = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
-    return add_clip_prefix_if_bare(state_dict)
+    return add_clip_prefix_if_bare(_unwrap(read_checkpoint_file(path)))
 
 
 def add_clip_prefix_if_bare(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -345,12 +330,8 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"No OpenAI CLIP file at {path}.")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return dict(load_file(str(path)))
     if _is_torchscript_archive(path):
-        import warnings
-
         with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
             warnings.simplefilter("ignore", FutureWarning)
             return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -358,8 +339,6 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _is_torchscript_archive(path: Path) -> bool:
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
@@ -431,8 +410,10 @@ def convert_and_save_internvideo_mm(
     dtype: str = "float32",
     save_processor: bool = True,
 ) -> SavedInternVideoMMConversion:
-    """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly), with the
-    processor (CLIP BPE tokenizer + the original demo video transform) unless `save_processor=False`."""
+    """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly, built aside
+    and moved into place by `core.save_and_verify`), with the processor (CLIP BPE tokenizer + the original demo video
+    transform) unless `save_processor=False`."""
+    check_output_dir(output_dir)
     state_dict = load_internvideo_mm_checkpoint(checkpoint)
     merged_keys: list[str] = []
     if merge_clip_weights is not None:
@@ -453,13 +434,13 @@ def convert_and_save_internvideo_mm(
     model = model_class(config)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     model.eval()
-    output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
-    files = verify_saved_weights(output_dir, model)
-    if save_processor:
-        from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
+    output_dir = check_output_dir(output_dir)
 
-        InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(output_dir)
+    def write_processor(folder: Path) -> None:
+        if save_processor:
+            InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(folder)
+
+    files = save_and_verify(model, output_dir, write_processor)
     return SavedInternVideoMMConversion(output_dir, config, result, model_class.__name__, merged_keys, files)
 
 
@@ -486,8 +467,6 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         saved = convert_and_save_internvideo_mm(
@@ -497,8 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             merge_protocol=args.merge_protocol, dtype=args.dtype, save_processor=not args.no_processor,
         )  # fmt: skip
     except (ConversionError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     print(
         f"Converted {args.checkpoint} -> {saved.output_dir} ({saved.model_class}): {len(saved.result.renamed)} "
         f"tensors renamed, {len(saved.result.dropped)} dropped, {len(saved.merged_keys)} merged with OpenAI CLIP; "

