@@ -181,8 +181,9 @@ def test_quick_recipe_runs_end_to_end(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"] == result.metrics
     for key in ("audio_text_a2t_r1", "distinct_video_t2m_r1", "distinct_audio_video_t2m_r1",
-                "contrast_audio_video_t2m_r1", "loss_atc_first", "loss_avtc_last"):  # fmt: skip
+                "contrast_audio_video_t2m_r1", "loss_atc_first", "loss_avtc_last", "audio_video_reranked_t2m_r1"):  # fmt: skip
         assert np.isfinite(result.metrics[key]), key
+    assert isinstance(result.metrics["reranking_helps"], bool)
     assert (tmp_path / recipe.AUDIO_VIDEO_TEXT_DIR / "model.safetensors").is_file()
 
 
@@ -273,5 +274,10 @@ def test_cli_defaults_to_the_bundled_audio_model_for_audio_modalities(tmp_path, 
     with torch.no_grad():  # the sound of the mp4 files through the video path, as the CLI reads it
         expected = model.get_audio_features(processor.process_audio(videos=paths)["input_features"]).pooler_output
     torch.testing.assert_close(load_file(str(output))["audio_embeds"], expected, atol=1e-5, rtol=1e-4)
+    # the bundle records that its (untrained) matching heads lose to cosine: audio+video is ranked by cosine
+    assert cli.main(["retrieve", "--modality", "audio_video", "--videos", *paths, "--captions", specs[1].av_caption,
+                     "--no-progress"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "== text -> audio+video (cosine)" in captured.out and "reranked" not in captured.out
     assert cli.main(["retrieve", "--videos", *paths, "--captions", specs[0].caption, "--no-progress"]) == 0
     assert "bundled shapes-video-text" in capsys.readouterr().err
