@@ -181,8 +181,9 @@ def test_quick_recipe_runs_end_to_end(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"] == result.metrics
     for key in ("audio_text_a2t_r1", "distinct_video_t2m_r1", "distinct_audio_video_t2m_r1",
-                "contrast_audio_video_t2m_r1", "loss_atc_first", "loss_avtc_last"):  # fmt: skip
+                "contrast_audio_video_t2m_r1", "loss_atc_first", "loss_avtc_last", "audio_video_reranked_t2m_r1"):  # fmt: skip
         assert np.isfinite(result.metrics[key]), key
+    assert isinstance(result.metrics["reranking_helps"], bool)
     assert (tmp_path / recipe.AUDIO_VIDEO_TEXT_DIR / "model.safetensors").is_file()
 
 
@@ -245,3 +246,38 @@ def test_a_short_run_learns_what_only_the_sound_tells(tmp_path):
     assert metrics["audio_text_a2t_r1"] >= metrics["before_audio_text_a2t_r1"] + 30
     assert metrics["contrast_audio_video_t2m_r1"] >= metrics["contrast_video_t2m_r1"] + 30
     assert metrics["distinct_audio_video_t2m_r1"] >= metrics["distinct_video_t2m_r1"]
+
+
+def test_cli_defaults_to_the_bundled_audio_model_for_audio_modalities(tmp_path, capsys):
+    """`internvideo2 retrieve --modality audio` and `embed --modality audio` without --model use the bundled
+    audio-video-text model, on mp4 files with an AAC track written by the generator."""
+    from transformers_internvideo2 import cli
+
+    specs = [world.sample_clip_spec(world.SPLIT_SEED_OFFSETS["validation"] + 900 + i) for i in range(3)]
+    paths = []
+    for i, spec in enumerate(specs):
+        paths.append(str(tmp_path / f"clip{i}.mp4"))
+        world.write_mp4(world.render_clip(spec), paths[-1], audio=world.render_audio(spec))
+    assert cli.main(["retrieve", "--modality", "audio", "--videos", *paths, "--captions", specs[0].audio_caption,
+                     "--top-k", "3", "--no-progress"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "bundled shapes-audio-video-text" in captured.err
+    assert "text -> audio" in captured.out and "clip0.mp4" in captured.out
+    output = tmp_path / "audio.safetensors"
+    assert cli.main(["embed", "--modality=audio", *paths, "--output", str(output), "--no-progress"]) == 0
+    assert "bundled shapes-audio-video-text" in capsys.readouterr().err
+    from safetensors.torch import load_file
+
+    from transformers_internvideo2.shapes_world.bundled import load_bundled_audio_video_text
+
+    model, processor = load_bundled_audio_video_text()
+    with torch.no_grad():  # the sound of the mp4 files through the video path, as the CLI reads it
+        expected = model.get_audio_features(processor.process_audio(videos=paths)["input_features"]).pooler_output
+    torch.testing.assert_close(load_file(str(output))["audio_embeds"], expected, atol=1e-5, rtol=1e-4)
+    # the bundle records that its (untrained) matching heads lose to cosine: audio+video is ranked by cosine
+    assert cli.main(["retrieve", "--modality", "audio_video", "--videos", *paths, "--captions", specs[1].av_caption,
+                     "--no-progress"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "== text -> audio+video (cosine)" in captured.out and "reranked" not in captured.out
+    assert cli.main(["retrieve", "--videos", *paths, "--captions", specs[0].caption, "--no-progress"]) == 0
+    assert "bundled shapes-video-text" in capsys.readouterr().err

@@ -29,7 +29,8 @@ def add_parser(commands) -> None:
         "failed, 2 bad arguments, 3 done but some videos skipped, 130 interrupted.",
     )
     embed.add_argument("--model", default=None,
-                       help="converted folder or Hub id (default: the bundled shapes-world video-text model)")
+                       help="converted folder or Hub id (default: the bundled shapes-world video-text model; with "
+                       "--modality audio|audio_video the bundled audio-video-text one)")
     embed.add_argument("videos", nargs="+", metavar="VIDEO_OR_FOLDER",
                        help="video files and/or folders of videos (with --modality audio: audio files too, e.g. wav, "
                        "flac, mp3)")  # fmt: skip
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         default_model(args, "shapes-video-text")
         return run_on_ray(args, "embed", videos)
     prepare_output(args.output, FORMATS, overwrite=args.overwrite, resume=args.resume)  # before any work
-    default_model(args, "shapes-video-text")
+    default_model(args, "shapes-video-text" if args.modality == "video" else "shapes-audio-video-text")
     job = _load_job(args)
     header = {"num_frames": job.num_frames, "feature": job.feature, "modality": args.modality}
     output = BatchOutput(args.output, vector_fields=job.vector_fields, settings=job.settings, header=header,

@@ -1,7 +1,8 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
 """`internvideo2 retrieve`: text <-> video (or audio, audio+video: `--modality`) retrieval
 (:func:`transformers_internvideo2.tasks.retrieval.retrieve_main`, which owns the options). Without `--model`, the
-bundled shapes-world video-text model is used, with a note."""
+bundled shapes-world video-text model is used (the audio-video-text one for `--modality audio|audio_video`), with
+a note."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 
 
 HELP = ("text <-> video retrieval with a video-text model (default: the bundled shapes-world one); --modality "
-        "audio|audio_video with an audio-video-text model")
+        "audio|audio_video with an audio-video-text model (default: the bundled shapes-world one)")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -21,7 +22,17 @@ def main(argv: Sequence[str]) -> int:
     if not has_model and not any(a in ("-h", "--help") for a in argv):
         from ..shapes_world.bundled import bundled_model_dir
 
-        argv = ["--model", str(bundled_model_dir("shapes-video-text")), *argv]
-        print("no --model given: using the bundled shapes-video-text model (trained on the shapes world only)",
-              file=sys.stderr)  # fmt: skip
+        name = "shapes-video-text" if _modality(argv) == "video" else "shapes-audio-video-text"
+        argv = ["--model", str(bundled_model_dir(name)), *argv]
+        print(f"no --model given: using the bundled {name} model (trained on the shapes world only)", file=sys.stderr)
     return retrieve_main(argv)
+
+
+def _modality(argv: list[str]) -> str:
+    """The `--modality` value of `argv` (default "video"); the parser validates it later."""
+    for index, argument in enumerate(argv):
+        if argument.startswith("--modality="):
+            return argument.split("=", 1)[1]
+        if argument == "--modality" and index + 1 < len(argv):
+            return argv[index + 1]
+    return "video"
