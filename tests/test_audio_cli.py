@@ -331,3 +331,38 @@ def test_saved_embeddings_keep_their_modality(av_folder_without_atm, files, tmp_
     # Python API: audio re-ranking on a model without atm_head is an error that says so
     with pytest.raises(ValueError, match="no audio-text matching head"):
         retrieve(model, processor, [files["short"]], CAPTIONS, rerank=True, modality="audio", progress=False)
+
+
+def test_converted_original_audio_video_checkpoint_end_to_end(shared_dir, files, tmp_path, capsys):
+    """The ORIGINAL au02 checkpoint (InternVideo2_Stage2_audiovisual, trained tiny weights, with atm_head) converted by
+    `convert_and_save_stage2`: the folder carries the audio feature extractor, and `embed --modality audio` on it gives
+    get_audio_features of the processor's features."""
+    au02 = shared_dir / "fixtures" / "original" / "au02_stage2_av_tiny"
+    if not (au02 / "checkpoint.pth").is_file():
+        pytest.skip(f"fixture not found: {au02}")
+    from transformers import AutoProcessor
+
+    from transformers_internvideo2.conversion import internvideo2_video_text as cv
+
+    info = json.loads((au02 / "case.json").read_text())
+    state_dict = cv.load_stage2_checkpoint(au02 / "checkpoint.pth")
+    config = cv.stage2_config_from_original(
+        info["vision_encoder_kwargs"], json.loads((au02 / "config_bert_tiny.json").read_text()),
+        projection_dim=info["config"]["model"]["contra_dim"], temperature=info["config"]["model"]["temp"],
+        use_vision_token_projection=True, vision_token_projection_size=info["config"]["model"]["av_concat_dim"],
+        audio_config=cv.audio_config_for(state_dict, au02 / "beats.pth"), use_audio_matching_head=True,
+    )  # fmt: skip
+    folder = tmp_path / "au02"
+    cv.convert_and_save_stage2(au02 / "checkpoint.pth", folder, config=config)
+    assert isinstance(AutoProcessor.from_pretrained(folder).feature_extractor, BeatsFeatureExtractor)
+    # (its tiny BERT has a 120-token vocabulary, so captions of the real tokenizer do not fit it: audio only here)
+    output = tmp_path / "audio.safetensors"
+    code, _, err = _run(capsys, "embed", "--model", str(folder), "--modality", "audio", files["short"], files["av"],
+                        "--output", str(output), "--no-progress")  # fmt: skip
+    assert code == 0, err
+    model, processor = load_model_and_processor(folder)
+    features = torch.cat([processor.process_audio(audio=[files["short"]])["input_features"],
+                          processor.process_audio(videos=[files["av"]])["input_features"]])  # fmt: skip
+    with torch.no_grad():
+        expected = model.get_audio_features(features).pooler_output
+    torch.testing.assert_close(load_video_embeddings(output).video_embeds, expected, rtol=0, atol=1e-6)

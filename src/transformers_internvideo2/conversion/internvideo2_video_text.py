@@ -28,6 +28,7 @@ the result is checked against the target model's own names and shapes.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -613,12 +614,15 @@ def convert_and_save_stage2(
             return
         try:
             from ..assets import load_bert_uncased_tokenizer
+            from ..models.beats import BeatsFeatureExtractor
             from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 
             processor = InternVideo2Processor.for_stage2(
                 num_frames=config.vision_config.num_frames,
                 image_size=config.vision_config.image_size,
                 tokenizer=load_bert_uncased_tokenizer(),
+                # audio-video-text models: the original's audio preprocessing (fixed settings) goes with the folder
+                feature_extractor=BeatsFeatureExtractor() if config.has_audio else None,
             )
             processor.save_pretrained(str(folder))
         except (ImportError, OSError, FileNotFoundError) as error:  # tokenizer files or torchvision unavailable
@@ -637,8 +641,6 @@ def convert_and_save_stage2(
 
 
 def build_argument_parser(parser=None):
-    import argparse
-
     parser = parser or argparse.ArgumentParser(
         description="Convert an original InternVideo2 stage-2 video-text checkpoint (1B, or the video-text part of "
         "6B) to a Transformers folder."
