@@ -170,3 +170,16 @@ def test_example_script_runs_a_local_cluster_end_to_end(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "7 clip(s) embedded, 1 reported as errors" in done.stdout
     assert "search 'a red circle moves left':" in done.stdout and (tmp_path / "index" / "index.faiss").is_file()
+
+
+def test_a_folder_with_only_the_older_run_file_still_refuses_other_settings(tmp_path):
+    """Folders written before `_settings.json` existed: their `_run.json` settings are adopted, then checked."""
+    import json
+
+    from transformers_internvideo2.tasks.ray_engine import write_run_metadata
+
+    pytest.importorskip("ray")
+    write_run_metadata(tmp_path, JobSpec(kind="embed", model=MODEL, device="cpu", revision="r1"))
+    with pytest.raises(ValueError, match="other settings .*num_frames: None there, 4 now"):
+        run_ray_job(JobSpec(kind="embed", model=MODEL, device="cpu", num_frames=4, revision="r1"), [], tmp_path)
+    assert json.loads((tmp_path / "_settings.json").read_text())["revision"] == "r1"

@@ -309,6 +309,7 @@ def run_ray_job(
     require_ray()
     if not spec.revision:
         spec.revision = model_revision(spec.model)
+    _adopt_settings_of_older_folder(Path(output))
     folder = prepare_output_folder(output, {k: asdict(spec)[k] for k in _SETTINGS_KEYS})
     write_run_metadata(folder, spec)
     unique = list(dict.fromkeys(os.fspath(v) for v in videos))
@@ -410,6 +411,15 @@ def run_actor_pool(
 
 _SETTINGS_KEYS = ("kind", "model", "revision", "num_frames", "dtype", "top_k")
 _SETTINGS_FILE = "_settings.json"
+
+
+def _adopt_settings_of_older_folder(folder: Path) -> None:
+    """Folders written before ``_settings.json`` existed kept their settings only in ``_run.json``: take them from
+    there, so a rerun with other settings is still refused."""
+    legacy, settings = folder / "_run.json", folder / _SETTINGS_FILE
+    if legacy.is_file() and not settings.is_file():
+        earlier = json.loads(legacy.read_text())
+        settings.write_text(json.dumps({k: earlier.get(k) for k in _SETTINGS_KEYS}, indent=2))
 
 
 def check_pool_options(batch_size: int, concurrency: int) -> None:
