@@ -2,7 +2,7 @@
 [`InternVideo2ForConditionalGeneration`] folders.
 
 Handles OpenGVLab/InternVideo2-Chat-8B, InternVideo2_chat_8B_HD (same layout) and InternVideo2_Chat_8B_InternLM2_5.
-Their state dicts hold (spec_stage3_chat.md §12.2):
+Their state dicts hold:
 
     vision_encoder.*                 InternVideo2-1B encoder, 39 blocks (`ls1`/`ls2` LayerScale, `img_pos_embed`)
     vision_layernorm.*               LayerNorm before the Q-Former

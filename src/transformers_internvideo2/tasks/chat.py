@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 import time
 
+import torch
+from transformers import AutoProcessor
+
 
 __all__ = ["ORIGINAL_GENERATION_DEFAULTS", "ChatAnswer", "answer_question", "chat", "chat_messages", "load_chat_model"]
 
@@ -22,8 +25,6 @@ ORIGINAL_GENERATION_DEFAULTS = dict(
 def load_chat_model(model: str, device: str | None = None):
     """`(model, processor)` of a converted chat folder or cached Hub id: [`InternVideo2ForConditionalGeneration`] and
     its [`InternVideo2ChatProcessor`]."""
-    from transformers import AutoProcessor
-
     from ..models.internvideo2_chat import InternVideo2ChatProcessor, InternVideo2ForConditionalGeneration
 
     chat_model = InternVideo2ForConditionalGeneration.from_pretrained(model).eval()
@@ -61,8 +62,6 @@ def answer_question(
 
     Raises `ValueError` for an empty question, and (from the model's `generate`) for a prompt that, with
     `max_new_tokens`, does not fit in the language model's positions (`max_position_embeddings`)."""
-    import torch
-
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"The question is empty; ask something about the video (got {question!r}).")
     trained_frames = model.config.vision_config.num_frames
@@ -152,8 +151,6 @@ def chat(
     `chat_history` plus `(user_prompt, answer)` (the original appends to the list it was given). As in the original, the
     next turn re-tokenises the decoded answer text (its ids may differ from the generated ones).
     """
-    import torch
-
     chat_history = list(chat_history or [])
     messages = chat_messages(user_prompt, media_type, msg, instruction, chat_history)
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,

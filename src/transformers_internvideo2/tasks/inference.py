@@ -20,6 +20,8 @@ Any frame count works: the position embeddings are resampled at forward time (``
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -27,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
+from transformers.utils import logging as hf_logging
 
 from ..media.video_decoding import VIDEO_EXTENSIONS
 
@@ -105,8 +110,6 @@ def _looks_like_local_path(model_id: str) -> bool:
 
 
 def load_model_config(model_id: str | os.PathLike):
-    from transformers import AutoConfig
-
     model_id = os.fspath(model_id)
     if os.path.isfile(model_id):
         raise NotADirectoryError(f"Expected a model folder, but {model_id} is a file.")
@@ -128,8 +131,6 @@ def load_model_config(model_id: str | os.PathLike):
 def load_video_processor(model_id: str | os.PathLike, config=None):
     """The folder's saved video processor; a folder without one gets the evaluation processor for the model's
     frame count and image size (what the converter would have written)."""
-    from transformers import AutoVideoProcessor
-
     from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
     try:
@@ -150,8 +151,6 @@ def load_video_classifier(model_id: str | os.PathLike, device=None, dtype: torch
     A folder whose weights have no classification head (a backbone or a pre-training student) is refused rather than
     loaded with a randomly initialised head.
     """
-    from transformers import AutoModelForVideoClassification
-
     config = load_model_config(model_id)
     architectures = list(getattr(config, "architectures", None) or [])
     if not any(name.endswith("ForVideoClassification") for name in architectures):
@@ -172,8 +171,6 @@ def load_video_classifier(model_id: str | os.PathLike, device=None, dtype: torch
 def load_vision_backbone(model_id: str | os.PathLike, device=None, dtype: torch.dtype | None = None):
     """`(InternVideo2VisionModel, video_processor)` of any saved single-modality folder (classifier, backbone,
     pre-training student): `AutoModel` keeps the encoder and attention pooler weights and drops the heads."""
-    from transformers import AutoModel
-
     config = load_model_config(model_id)
     if getattr(config, "model_type", None) != "internvideo2_vision":
         raise ValueError(
@@ -362,10 +359,6 @@ def embed_videos_vision(
 def save_vision_embeddings(embeddings: VisionEmbeddings, path: str | os.PathLike) -> Path:
     """Write `pooler_output` `(N, D)` float32 to a `.safetensors` file; the video names (JSON list) and the frame
     count go in its metadata, as `transformers_internvideo2.tasks.retrieval` does for the video-text models."""
-    import json
-
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.suffix.lower() != ".safetensors":
         raise ValueError(f"Output {path} must end in .safetensors")
@@ -551,10 +544,6 @@ def quiet_transformers_logging():
     # settings are restored afterwards, so in-process callers (tests, notebooks) keep their logging.
     # bitsandbytes (imported by PEFT) warns on import that an optional CPU kernel package is missing; nothing here
     # uses 4-bit CPU kernels.
-    import logging
-
-    from transformers.utils import logging as hf_logging
-
     verbosity = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     bnb_logger = logging.getLogger("bitsandbytes")

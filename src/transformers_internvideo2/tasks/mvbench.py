@@ -7,7 +7,7 @@
 
 grouped by task (`{"Moving Direction": [records], ...}` or records carrying a `"task"` field).
 
-**Protocol** (spec_stage3_chat.md §7.4, §10.1). Frames: `num_frames` (8) at segment middles inside the optional
+**Protocol** (the original MVBench evaluation). Frames: `num_frames` (8) at segment middles inside the optional
 window (the `"mvbench"` mode of `media.frame_sampling`). Question block::
 
     Question: {question}

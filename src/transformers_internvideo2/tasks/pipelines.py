@@ -2,7 +2,7 @@
 """`pipeline("zero-shot-video-classification")` for the InternVideo2 dual encoders: the stage-2 models and the
 InternVideo2-CLIP models (the ones OpenGVLab recommends for zero-shot classification).
 
-Scoring follows the original zero-shot action-recognition evaluation (spec_multi_modality.md §2.6, §5.4):
+Scoring follows the original zero-shot action-recognition evaluation:
 
 1. every candidate label is written into every hypothesis template (default: the 16 templates of
    :data:`~transformers_internvideo2.tasks.prompts.KINETICS_ACTION_TEMPLATES`) and tokenised by the processor (caption

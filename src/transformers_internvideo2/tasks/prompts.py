@@ -2,7 +2,7 @@
 """Prompt templates for zero-shot video classification.
 
 `KINETICS_ACTION_TEMPLATES` are the 16 templates that the original InternVideo2 zero-shot action-recognition
-evaluation fills with every class name (spec_multi_modality.md §5.4). The original then cleans each prompt with
+evaluation fills with every class name. The original then cleans each prompt with
 the caption cleaning of :func:`~transformers_internvideo2.models.internvideo2_video_text.processing_internvideo2_video_text.clean_caption` (lowercase,
 punctuation removed), encodes it, L2-normalises each prompt embedding separately and scores a class by the
 **mean of its 16 cosine similarities** (not by the cosine with a mean embedding).

@@ -1,7 +1,6 @@
 """Instruction tuning of the InternVideo2 chat model (VideoChat2 stage 3) with the Transformers `Trainer`.
 
-* [`InternVideo2ChatDataCollator`] reads samples in the original instruction-data format (spec_stage3_chat.md
-  §11.3)::
+* [`InternVideo2ChatDataCollator`] reads samples in the original instruction-data format::
 
       {"video": "clip.mp4", "QA": [{"i": "<task instruction>", "q": "<question>", "a": "<answer>"}, ...],
        "start": 3.0, "end": 9.5}                        # start / end (seconds) optional

@@ -1,7 +1,7 @@
 """Chat templates of the InternVideo2 chat models (VideoChat2 on InternVideo2), as Jinja templates for
 `processor.apply_chat_template`.
 
-Two prompt formats exist (spec_stage3_chat.md §7):
+Two prompt formats exist (docs/videochat.md):
 
 * **Mistral `[INST]`** (InternVideo2-Chat-8B and its HD variant). A conversation is an optional system text (the
   original "instruction", written with no separator), one *media turn* that holds only the video(s), then

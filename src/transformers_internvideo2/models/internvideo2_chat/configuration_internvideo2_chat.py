@@ -70,7 +70,7 @@ class InternVideo2QFormerConfig(PreTrainedConfig):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Released checkpoints (spec_stage3_chat.md §2-§5, §8, §9). The vision encoder is the InternVideo2-1B stage-2 encoder
+# Released checkpoints (docs/videochat.md). The vision encoder is the InternVideo2-1B stage-2 encoder
 # with its last (40th) block removed: the original builds `depth + x_vis_return_idx + 1 = 39` blocks and feeds the
 # output of block 39 (cls token included, no final norm) to a LayerNorm(eps 1e-12) and the Q-Former. It runs the
 # pure-PyTorch path (exact GELU, LayerScale as plain parameters multiplied in the activation dtype) with a separate

@@ -1,7 +1,7 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
 """Processor of the InternVideo2 stage-2 video-text models: video processor + BERT uncased WordPiece tokenizer.
 
-It reproduces the preprocessing of the original stage-2 retrieval evaluation (spec_multi_modality.md §5.1, §5.3).
+It reproduces the preprocessing of the original stage-2 retrieval evaluation.
 
 **Text** (:meth:`InternVideo2Processor.tokenize`):
 
