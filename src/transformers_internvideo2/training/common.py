@@ -16,11 +16,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
+from transformers import TrainingArguments
 
 
-__all__ = ["VideoTrainerMixin"]
+__all__ = ["VideoTrainerMixin", "VideoTrainingArguments"]
+
+
+@dataclass
+class VideoTrainingArguments(TrainingArguments):
+    """The base of the package's `TrainingArguments` subclasses: `remove_unused_columns` defaults to `False`, since
+    the collators read raw columns (`video`, captions, labels) that the model forwards do not name."""
+
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
 
 class VideoTrainerMixin:

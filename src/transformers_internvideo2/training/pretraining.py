@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 from transformers.utils import logging
 
 from .masking import MASK_TYPES, attention_guided_mask, random_mask, tube_mask
 from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining, InternVideo2VisionModel
-from .common import VideoTrainerMixin
+from .common import VideoTrainerMixin, VideoTrainingArguments
 
 
 logger = logging.get_logger(__name__)
@@ -54,7 +54,7 @@ __all__ = [
 
 
 @dataclass
-class InternVideo2PretrainingArguments(TrainingArguments):
+class InternVideo2PretrainingArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the masking options of stage 1.
 
     mask_type (`str`, defaults to `"attention"`): `"attention"` (teacher-guided), `"tube"`, `"random"` or `"none"`.
@@ -64,7 +64,7 @@ class InternVideo2PretrainingArguments(TrainingArguments):
     attention_mask_per_frame (`bool`, *optional*): sample the attention-guided mask per frame (`True`) or over the
         whole clip (`False`). Default: per frame for an image CLIP teacher (stage 1), whole clip for an InternVideo2
         teacher (distillation), as the original.
-    remove_unused_columns: defaults to `False` here (the batch carries only what the trainer needs).
+    remove_unused_columns: defaults to `False` ([`VideoTrainingArguments`]; the batch carries only what the trainer needs).
     """
 
     mask_type: str = field(default="attention", metadata={"help": f"One of {MASK_TYPES}."})
@@ -75,7 +75,6 @@ class InternVideo2PretrainingArguments(TrainingArguments):
     clip_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the intermediate CLIP alignment loss."})
     clip_final_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the final CLIP alignment loss."})
     mae_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the MAE alignment loss."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()
