@@ -12,7 +12,9 @@ prompt length is the same.
 Generation is greedy (`do_sample=False`) with exactly `--new-tokens` new tokens (`min_new_tokens` = `max_new_tokens`,
 so an early end-of-sequence cannot shorten one side). Each round times, in alternating order, both models generating
 `--new-tokens` tokens and generating 1 token (the prefill, including the video encoding for ours); the decode rate is
-`(new_tokens - 1) / (t_N - t_1)` tokens/s, the ratio ours / plain is taken per round (target >= 0.9).
+`(new_tokens - 1) / (t_N - t_1)` tokens/s, the ratio ours / plain is taken per round (target >= 0.9). Then
+`--step-repeats` single cached decode steps through each model's `forward` alone (alternating, no `generate` loop)
+give the per-token cost of the wrapper itself.
 
     python benchmarks/benchmark_chat_generation.py --new-tokens 64 --rounds 5 \
         --json benchmarks/results/chat_generation_cpu.json
@@ -61,12 +63,35 @@ def build_models(num_query_tokens: int, num_extra_query_tokens: int):
     return ours, plain, tokenizer
 
 
+def single_step_milliseconds(ours, plain, prompt_ids: torch.LongTensor, repeats: int) -> dict[str, list[float]]:
+    """Milliseconds of one cached decode step through each model's `forward` (no `generate` loop around it): both
+    caches hold the same text prompt, every step appends one token and is then cropped off again, the two models
+    alternate step by step."""
+    step = prompt_ids[:, -1:]
+    with torch.no_grad():
+        caches = {"ours": ours.language_model(input_ids=prompt_ids, use_cache=True).past_key_values,
+                  "plain": plain(input_ids=prompt_ids, use_cache=True).past_key_values}  # fmt: skip
+        models = {"ours": ours, "plain": plain}
+        times = {"ours": [], "plain": []}
+        for index in range(repeats + 1):  # the first pair is a warm-up
+            for name in ("ours", "plain") if index % 2 == 0 else ("plain", "ours"):
+                start = time.perf_counter()
+                models[name](input_ids=step, past_key_values=caches[name], use_cache=True)
+                elapsed = time.perf_counter() - start
+                caches[name].crop(-1)
+                if index:
+                    times[name].append(elapsed * 1e3)
+    return times
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--new-tokens", type=int, default=64, help="Tokens generated per call (fixed, greedy).")
     parser.add_argument("--num-query-tokens", type=int, default=32)
     parser.add_argument("--num-extra-query-tokens", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--step-repeats", type=int, default=40,
+                        help="Single cached decode steps timed per model (forward only, alternating); 0 skips.")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", metavar="OUT")
     args = parser.parse_args(argv)
@@ -139,6 +164,15 @@ def main(argv=None, log=print) -> dict:
         ours_over_plain_decode=summary,
         load_average_after=load_average(),
     )
+    if args.step_repeats:
+        steps = single_step_milliseconds(ours, plain, plain_ids, args.step_repeats)
+        report["decode_step_milliseconds"] = {name: statistics.median(values) for name, values in steps.items()}
+        report["decode_step_milliseconds_all"] = steps
+        report["ours_over_plain_step_time"] = report["decode_step_milliseconds"]["ours"] / report[
+            "decode_step_milliseconds"]["plain"]  # fmt: skip
+        report["load_average_after"] = load_average()
+        log(f"one cached decode step (forward only, median of {args.step_repeats}): ours "
+            f"{report['decode_step_milliseconds']['ours']:.1f} ms, plain {report['decode_step_milliseconds']['plain']:.1f} ms")
     rates = report["decode_tokens_per_second"]
     log(f"decode after the prefill: ours {rates['ours']:.1f} tokens/s, SmolLM2 alone {rates['plain']:.1f} tokens/s; "
         f"ours / plain per round: median {summary['median']:.3f} (min {summary['min']:.3f}, max {summary['max']:.3f})")

@@ -121,9 +121,12 @@ def test_chat_generation_rows(tmp_path):
     bench = _load("benchmark_chat_generation")
     out = tmp_path / "chat.json"
     report = bench.main(["--new-tokens", "2", "--rounds", "1", "--num-query-tokens", "2",
-                         "--num-extra-query-tokens", "2", "--threads", "1", "--json", str(out)], log=_quiet)  # fmt: skip
+                         "--num-extra-query-tokens", "2", "--threads", "1", "--step-repeats", "2", "--json", str(out)],
+                        log=_quiet)  # fmt: skip
     assert report["video_tokens"] == 4 and report["new_tokens"] == 2
     assert set(report["decode_tokens_per_second"]) == {"ours", "plain"}
     assert all(rate > 0 for rate in report["decode_tokens_per_second"].values())
     assert len(report["ours_over_plain_decode"]["per_round"]) == 1
+    assert [len(report["decode_step_milliseconds_all"][name]) for name in ("ours", "plain")] == [2, 2]
+    assert report["ours_over_plain_step_time"] > 0
     assert json.loads(out.read_text())["prompt_tokens"] == report["prompt_tokens"]
