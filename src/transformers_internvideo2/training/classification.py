@@ -27,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import EvalPrediction, Trainer, TrainingArguments
+from transformers import EvalPrediction, Trainer
 from transformers.modeling_outputs import ImageClassifierOutput
 
-from .common import VideoTrainerMixin
+from .common import VideoTrainerMixin, VideoTrainingArguments
 
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 
 
 @dataclass
-class InternVideo2ClassificationArguments(TrainingArguments):
+class InternVideo2ClassificationArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the fine-tuning recipe of the original (defaults = its defaults).
 
     layer_decay (`float`, defaults to 1.0): layer-wise learning-rate decay (1.0 = none; the original uses 0.75 for

@@ -24,11 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from ..models.internvideo2_clip.configuration_internvideo2_clip import TEXT_TOWER_LLAMA
 from ..models.internvideo2_clip.modeling_internvideo2_clip import InternVideo2ClipModel
-from .common import VideoTrainerMixin
+from .common import VideoTrainerMixin, VideoTrainingArguments
 
 
 __all__ = [
@@ -43,7 +43,7 @@ _LORA_TARGETS = {TEXT_TOWER_LLAMA: ["q_proj", "v_proj"], "internvideo2_mobilecli
 
 
 @dataclass
-class InternVideo2ClipArguments(TrainingArguments):
+class InternVideo2ClipArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the CLIP-stage trainable set (defaults = the original's released configs).
 
     train_vision_pooler (`bool`, defaults to `True`): train the vision attention pooler (`open_vision_clip_projector`).

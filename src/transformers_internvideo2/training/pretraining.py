@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 from transformers.utils import logging
 
 from .masking import MASK_TYPES, attention_guided_mask, random_mask, tube_mask
 from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining, InternVideo2VisionModel
-from .common import VideoTrainerMixin
+from .common import VideoTrainerMixin, VideoTrainingArguments
 
 
 logger = logging.get_logger(__name__)
@@ -54,7 +54,7 @@ __all__ = [
 
 
 @dataclass
-class InternVideo2PretrainingArguments(TrainingArguments):
+class InternVideo2PretrainingArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the masking options of stage 1.
 
     mask_type (`str`, defaults to `"attention"`): `"attention"` (teacher-guided), `"tube"`, `"random"` or `"none"`.

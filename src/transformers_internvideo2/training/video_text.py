@@ -44,10 +44,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from ..models.internvideo2_video_text.modeling_internvideo2_video_text import AUDIO_LOSSES, InternVideo2ForRetrieval
-from .common import VideoTrainerMixin
+from .common import VideoTrainerMixin, VideoTrainingArguments
 from .masking import mask_tokens_for_mlm, random_mask, tube_mask
 
 
@@ -60,7 +60,7 @@ _MLM_LOSSES = ("mlm", "amlm", "avmlm")
 
 
 @dataclass
-class InternVideo2VideoTextArguments(TrainingArguments):
+class InternVideo2VideoTextArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the stage-2 options (defaults = the original's).
 
     video_mask_type (`str`, defaults to `"random"`): token masking of training clips: `"random"` (uniform per sample,
