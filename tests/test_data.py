@@ -386,3 +386,25 @@ def test_training_summary_counts_skipped_samples_over_all_dataloader_workers(cli
     assert result.metrics["train_undecodable_fraction"] == pytest.approx(2 / 8)
     assert collator.failure_budget.num_failed == 2 and collator.failure_budget.num_seen == 8
     assert "Training skipped 2 of 8 samples whose video could not be decoded (over all DataLoader workers" in caplog.text
+
+
+# (a spawned process imports the package again: tens of seconds on a busy machine, hence slow)
+@pytest.mark.parametrize("start_method", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_failure_counts_are_shared_with_worker_processes_of_any_start_method(start_method):
+    import copy
+    import multiprocessing
+
+    from transformers_internvideo2.training.data import DecodeFailureBudget
+
+    budget = DecodeFailureBudget(1.0)
+    budget.failed_sample("main.mp4", ValueError("corrupt"))
+    workers = [multiprocessing.get_context(start_method).Process(target=budget.succeeded) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert (budget.num_seen, budget.num_failed) == (3, 1)  # the workers' counts reached the main process
+    copied = copy.deepcopy(budget)  # any other copy starts from the current counts, then counts on its own
+    copied.succeeded()
+    assert (copied.num_seen, budget.num_seen) == (4, 3)

@@ -62,6 +62,12 @@ class TooManyUndecodableSamplesError(RuntimeError):
     """More than the allowed fraction of the training samples could not be decoded."""
 
 
+def _shared_counts(values: list[int]):
+    # A lock of the spawn context can be inherited by forked workers and pickled to spawned or forkserver ones (one of
+    # the default fork context refuses the latter), so the counts work with every `multiprocessing_context`.
+    return multiprocessing.Array("q", values, lock=multiprocessing.get_context("spawn").RLock())
+
+
 class DecodeFailureBudget:
     """Counts the samples a collator saw and those it skipped because they could not be decoded.
 
@@ -79,7 +85,7 @@ class DecodeFailureBudget:
 
     def __init__(self, max_failure_fraction: float = DEFAULT_MAX_FAILURE_FRACTION):
         self.max_failure_fraction = _checked_fraction(max_failure_fraction)
-        self._counts = multiprocessing.Array("q", 2)  # [seen, failed], with its lock
+        self._counts = _shared_counts([0, 0])  # [seen, failed], with its lock
         self.failed: list[tuple[str, str]] = []  # the last few (name, reason), for the final error
 
     def __getstate__(self) -> dict:
@@ -90,7 +96,7 @@ class DecodeFailureBudget:
 
     def __setstate__(self, state: dict) -> None:
         if isinstance(state["_counts"], list):
-            state["_counts"] = multiprocessing.Array("q", state["_counts"])
+            state["_counts"] = _shared_counts(state["_counts"])
         self.__dict__.update(state)
 
     @property
