@@ -297,28 +297,8 @@ def test_load_video_table_checks_decodability(clips, tmp_path):
 
 
 def test_classification_trainer_trains_past_an_undecodable_file(clips, tmp_path):
-    from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
-    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
-
-    root, rows = clips
-    folder = tmp_path / "videofolder"
-    for row in rows:
-        (folder / row["video"]).parent.mkdir(parents=True, exist_ok=True)
-        (folder / row["video"]).symlink_to(root / row["video"])
-    _corrupt(folder / "up" / "bad.mp4")
-    ds = load_video_folder(folder, class_names=list(DIRECTIONS))  # 7 samples, 1 undecodable
-    config = InternVideo2VisionConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8,
-        num_frames=8, pooler_output_size=16, pooler_num_attention_heads=4, num_labels=4,
-    )  # fmt: skip
-    args = InternVideo2ClassificationArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=2, num_train_epochs=1, report_to=[], save_strategy="no",
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
-    )  # fmt: skip
     collator = VideoCollator(processor(), mode="train", max_failure_fraction=0.2)
-    trainer = InternVideo2ClassificationTrainer(
-        model=InternVideo2ForVideoClassification(config), args=args, train_dataset=ds, data_collator=collator
-    )
+    trainer = _trainer_with_bad_files(clips, tmp_path, collator, num_bad=1, dataloader_num_workers=0)  # 7 samples
     result = trainer.train()
     assert np.isfinite(result.training_loss) and result.global_step == 4
     assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 7
