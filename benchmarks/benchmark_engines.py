@@ -72,17 +72,82 @@ def run_local(model: str, paths: list[str], batch_size: int) -> dict:
             "forward_seconds": summary.compute_seconds, "load_average": f"{load} -> {load_average()}"}  # fmt: skip
 
 
-def run_ray(model: str, paths: list[str], batch_size: int, workers: int, output: Path) -> dict:
+def local_cold_start(model: str) -> dict:
+    """What a fresh process pays before its first batch on the local engine: Python + torch + transformers + this
+    package imported, and the model loaded (the same cost every Ray actor pays; measured in a subprocess)."""
+    import subprocess
+
+    code = ("import time; t = time.perf_counter(); from transformers_internvideo2.tasks.inference import load_batch_job; "
+            "i = time.perf_counter(); load_batch_job('embed', %r, device='cpu'); "
+            "print(i - t, time.perf_counter() - i)" % model)  # fmt: skip
+    load = load_average()
+    began = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent / "src"), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    wall = time.perf_counter() - began
+    imports, model_load = (float(x) for x in done.stdout.split()[-2:])
+    return {"process_seconds": wall, "import_seconds": imports, "model_load_seconds": model_load,
+            "load_average": f"{load} -> {load_average()}"}  # fmt: skip
+
+
+def _timed_worker_class(stamps: Path):
+    """A `ClipWorker` that appends `(event, pid, wall time)` lines to `stamps`: when its `__init__` starts (the actor
+    process is up and has unpickled the class, i.e. imported Ray and this package), when the model is loaded, and
+    when each batch starts and ends. Defined here, so Ray pickles it by value (`__main__`)."""
+    from transformers_internvideo2.tasks.ray_engine import ClipWorker
+
+    def stamp(event, **extra):
+        with open(stamps, "a") as handle:
+            handle.write(json.dumps({"event": event, "pid": os.getpid(), "time": time.time(), **extra}) + "\n")
+
+    class TimedClipWorker(ClipWorker):
+        def __init__(self, *args, **kwargs):
+            stamp("init_start")
+            super().__init__(*args, **kwargs)
+            import torch
+
+            stamp("init_end", torch_threads=torch.get_num_threads())
+
+        def __call__(self, batch):
+            stamp("batch_start", size=len(batch["id"]))
+            table = super().__call__(batch)
+            stamp("batch_end", size=len(batch["id"]))
+            return table
+
+    return TimedClipWorker
+
+
+def run_ray(model: str, paths: list[str], batch_size: int, workers: int, output: Path, cpus_per_worker: float = 1) -> dict:
+    """One Ray run, split into its fixed start-up (run start -> first batch starts: Ray Data plan, actor processes
+    spawned, imports, model load), its steady state (first batch start -> last batch end) and its tail (last batch
+    end -> files written and the pool torn down)."""
     from transformers_internvideo2.tasks.ray_engine import JobSpec, run_ray_job
 
     shutil.rmtree(output, ignore_errors=True)
+    stamps = output.with_suffix(".stamps.jsonl")
+    stamps.unlink(missing_ok=True)
     load = load_average()
-    began = time.perf_counter()
+    start_wall, began = time.time(), time.perf_counter()
     summary = run_ray_job(JobSpec(kind="embed", model=model, device="cpu"), paths, output, batch_size=batch_size,
-                          concurrency=workers)  # fmt: skip
+                          concurrency=workers, num_cpus=cpus_per_worker, worker_class=_timed_worker_class(stamps))  # fmt: skip
     seconds = time.perf_counter() - began
-    return {"engine": "ray", "workers": workers, "clips": summary.computed, "seconds": seconds,
-            "clips_per_second": summary.computed / seconds, "load_average": f"{load} -> {load_average()}"}  # fmt: skip
+    end_wall = start_wall + seconds
+    events = [json.loads(line) for line in stamps.read_text().splitlines()]
+    first = {e: min(x["time"] for x in events if x["event"] == e) for e in ("init_start", "init_end", "batch_start")}
+    last_end = max(x["time"] for x in events if x["event"] == "batch_end")
+    batch_seconds = [b["time"] - a["time"] for a, b in zip(
+        [x for x in events if x["event"] == "batch_start"], [x for x in events if x["event"] == "batch_end"])]  # fmt: skip
+    steady = last_end - first["batch_start"]
+    return {"engine": "ray", "workers": workers, "cpus_per_worker": cpus_per_worker, "clips": summary.computed,
+            "seconds": seconds, "clips_per_second": summary.computed / seconds,
+            "startup_seconds": first["batch_start"] - start_wall,
+            "until_first_actor_init_seconds": first["init_start"] - start_wall,
+            "actor_init_seconds": first["init_end"] - first["init_start"],
+            "steady_seconds": steady, "steady_clips_per_second": summary.computed / steady,
+            "batch_seconds_median": float(np.median(batch_seconds)), "batches": len(batch_seconds),
+            "tail_seconds": end_wall - last_end,
+            "torch_threads_per_actor": sorted({x["torch_threads"] for x in events if x["event"] == "init_end"}),
+            "load_average": f"{load} -> {load_average()}"}  # fmt: skip
 
 
 class _Stamp:
@@ -137,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--ray-cpus", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cpus-per-worker", type=float, default=None,
+                        help="CPUs reserved per actor (default: --ray-cpus / workers, so every run uses all of them)")
     parser.add_argument("--model", default=None, help="default: the bundled shapes-world video-text model")
     parser.add_argument("--projection-model", default="internvideo2-1b")
     parser.add_argument("--projection-frames", type=int, default=8)
@@ -157,15 +224,28 @@ def main(argv=None) -> int:
         model = args.model or str(bundled_model_dir("shapes-video-text"))
         work = Path(tempfile.mkdtemp(prefix="engines-"))
         paths = write_clips(work / "clips", args.clips)
+        report["local_cold_start"] = cold = local_cold_start(model)
+        print(f"cold start : {cold['process_seconds']:.1f} s for a fresh process (imports {cold['import_seconds']:.1f} s, "
+              f"model load {cold['model_load_seconds']:.1f} s) load {cold['load_average']}", flush=True)  # fmt: skip
         row = run_local(model, paths, args.batch_size)
         print(f"local      : {row['clips_per_second']:6.2f} clips/s ({row['clips']} clips in {row['seconds']:.1f} s) "
               f"load {row['load_average']}", flush=True)  # fmt: skip
         report["runs"].append(row)
+        load = load_average()
+        began = time.perf_counter()
         ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False)
+        report["ray_init"] = {"seconds": time.perf_counter() - began, "load_average": f"{load} -> {load_average()}"}
+        print(f"ray.init   : {report['ray_init']['seconds']:.1f} s", flush=True)
         for workers in args.workers:
-            row = run_ray(model, paths, args.batch_size, workers, work / f"ray{workers}")
-            print(f"ray x{workers}     : {row['clips_per_second']:6.2f} clips/s ({row['clips']} clips in "
-                  f"{row['seconds']:.1f} s, start-up included) load {row['load_average']}", flush=True)  # fmt: skip
+            cpus = max(1, args.ray_cpus // workers) if args.cpus_per_worker is None else args.cpus_per_worker
+            row = run_ray(model, paths, args.batch_size, workers, work / f"ray{workers}", cpus)
+            print(f"ray x{workers}     : {row['clips_per_second']:6.2f} clips/s end to end ({row['clips']} clips in "
+                  f"{row['seconds']:.1f} s = start-up {row['startup_seconds']:.1f} s (first actor up after "
+                  f"{row['until_first_actor_init_seconds']:.1f} s, model load {row['actor_init_seconds']:.1f} s) + steady "
+                  f"{row['steady_seconds']:.1f} s + tail {row['tail_seconds']:.1f} s); steady state "
+                  f"{row['steady_clips_per_second']:.2f} clips/s, {cpus:g} CPU(s) and "
+                  f"{row['torch_threads_per_actor']} torch thread(s) per actor; load {row['load_average']}",
+                  flush=True)  # fmt: skip
             report["runs"].append(row)
         report["ray_overhead"] = overhead = ray_overhead(batch_size=args.batch_size)
         print(f"ray overhead: {overhead['overhead_ms_per_batch_median']:.1f} ms per batch (median; p90 "

@@ -3,7 +3,7 @@
 
 The recipes write only into the output folder they are given; their ready-to-ship folders are under
 `<output>/bundle/` (three-stage recipe: `shapes-direction-classifier`, `shapes-video-text`; chat recipe:
-`shapes-chat`). This script copies such folders into `src/transformers_internvideo2/shapes_world/bundled/` of the
+`shapes-chat`; audio-video-text recipe: `shapes-audio-video-text`). This script copies such folders into `src/transformers_internvideo2/shapes_world/bundled/` of the
 checkout it belongs to, replacing the previous ones, and refuses to write anywhere else (an installed package in
 site-packages is never modified). The classifier and video-text folders then get their Hub metadata, code and
 `auto_map` (`scripts/refresh_bundled_metadata.py`; weights unchanged).
@@ -23,7 +23,8 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # refresh_bundled_metadata, next to this script
 BUNDLED = CHECKOUT / "src" / "transformers_internvideo2" / "shapes_world" / "bundled"
-NAMES = ("shapes-direction-classifier", "shapes-video-text", "shapes-chat")
+NAMES = ("shapes-direction-classifier", "shapes-video-text", "shapes-chat", "shapes-audio-video-text")
+HUB_NAMES = ("shapes-direction-classifier", "shapes-video-text")  # folders with a Hub card (refresh_bundled_metadata)
 
 
 def bundle_folders(source: Path) -> list[Path]:
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
         shutil.rmtree(destination, ignore_errors=True)
         staging.rename(destination)
         print(f"installed {destination}")
-        if folder.name != "shapes-chat":  # Hub metadata, code and auto_map of the Transformers folders
+        if folder.name in HUB_NAMES:  # Hub metadata, code and auto_map of the Transformers folders
             from refresh_bundled_metadata import refresh
 
             refresh(destination, folder.name)

@@ -117,6 +117,7 @@ def test_demo_runs_as_console_command(sample_video_path, shared_dir):
     assert "classifier input (1, 8, 3, 32, 32)" in out
     assert "What a model trained only on the shapes world can tell about a real video: almost nothing." in out
     assert " ms" in out and "demo finished in" in out
+    assert "7. sound" in out and re.search(r"audio -> text R@1 \d+% over 8 clips", out)
 
 
 def test_demo_clips_are_held_out_and_reproducible():

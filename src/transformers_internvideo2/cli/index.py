@@ -18,8 +18,9 @@ def add_parser(commands) -> None:
     )
     index.add_argument("embeddings", metavar="EMBEDDINGS", help="a .parquet file or a Parquet folder (--engine ray)")
     index.add_argument("--output", required=True, metavar="FOLDER", help="the index folder (created)")
-    index.add_argument("--feature", default="video_embeds",
-                       help="vector column to index (default video_embeds: the retrieval feature)")  # fmt: skip
+    index.add_argument("--feature", default=None,
+                       help="vector column to index (default: the retrieval feature of the modality the embeddings "
+                       "record: video_embeds, audio_embeds or audio_video_embeds)")  # fmt: skip
     index.add_argument("--kind", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
                        help="auto (default): flat (exact) up to 50,000 vectors, hnsw above")  # fmt: skip
     index.set_defaults(handler=run)
@@ -31,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
     table = load_embeddings(args.embeddings, feature=args.feature)
     index = index_embeddings(table, kind=args.kind)
     folder = index.save(args.output)
-    print(f"indexed {len(index)} clip(s) ({index.metadata['kind']}, dimension {index.dimension}, {args.feature} of "
-          f"{table.model}) -> {folder}", file=sys.stderr)  # fmt: skip
+    print(f"indexed {len(index)} clip(s) ({index.metadata['kind']}, dimension {index.dimension}, {table.feature} "
+          f"({table.modality}) of {table.model}) -> {folder}", file=sys.stderr)  # fmt: skip
     return 0

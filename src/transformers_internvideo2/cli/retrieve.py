@@ -1,6 +1,7 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
-"""`internvideo2 retrieve`: text <-> video retrieval (:func:`transformers_internvideo2.tasks.retrieval.retrieve_main`,
-which owns the options). Without `--model`, the bundled shapes-world video-text model is used, with a note."""
+"""`internvideo2 retrieve`: text <-> video (or audio, audio+video: `--modality`) retrieval
+(:func:`transformers_internvideo2.tasks.retrieval.retrieve_main`, which owns the options). Without `--model`, the
+bundled shapes-world video-text model is used, with a note."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 
-HELP = "text <-> video retrieval with a video-text model (default: the bundled shapes-world one)"
+HELP = ("text <-> video retrieval with a video-text model (default: the bundled shapes-world one); --modality "
+        "audio|audio_video with an audio-video-text model")
 
 
 def main(argv: Sequence[str]) -> int:

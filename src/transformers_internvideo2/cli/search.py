@@ -1,6 +1,7 @@
 # Copyright 2026 The transformers-internvideo2 authors. Apache-2.0.
 """`internvideo2 search`: the top-k clips of an index (`internvideo2 index`) for a text query, or for a video with
-`--video` (video-to-video). The query is encoded by the model the embeddings came from (named in the index)."""
+`--video` (video-to-video). The query is encoded by the model the embeddings came from (named in the index), a
+`--video` query in the modality the index records (`embed --modality audio`: the query file's sound)."""
 
 from __future__ import annotations
 

@@ -63,9 +63,10 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     expected_tensors,
     file_sha256,
+    print_dropped_reasons,
     read_checkpoint_file,
     save_and_verify,
     unwrap_state_dict,
@@ -474,8 +475,6 @@ def build_argument_parser(parser=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         saved = convert_and_save_beats(
@@ -488,10 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             save_feature_extractor=not args.no_feature_extractor,
         )
     except (ConversionError, FileNotFoundError) as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     config = saved.config
     print(
         f"Converted {args.checkpoint} ({saved.source}) -> {saved.output_dir} (BeatsModel): "
@@ -499,9 +495,5 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(saved.result.renamed)} tensors renamed, {len(saved.result.dropped)} dropped; files: "
         f"{', '.join(saved.files)}"
     )
-    reasons: dict[str, int] = {}
-    for reason in saved.result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(saved.result.dropped)
     return 0

@@ -16,7 +16,9 @@ import os
 import pickle
 import re
 import shutil
+import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,9 @@ __all__ = [
     "check_finite",
     "check_output_dir",
     "conversion_errors_propagate",
+    "conversion_failed",
+    "dropped_reason_counts",
+    "print_dropped_reasons",
     "propagating_conversion_errors",
     "expected_shapes",
     "expected_tensors",
@@ -68,6 +73,27 @@ def conversion_errors_propagate() -> bool:
     return _PROPAGATE_ERRORS.get()
 
 
+def conversion_failed(error: Exception) -> int:
+    """A converter script's answer to a failed conversion: re-raised inside [`propagating_conversion_errors`]
+    (`internvideo2 convert` reports every command's failure the same way), otherwise one `error:` line on stderr and
+    exit status 1. Call it from the `except` block."""
+    if conversion_errors_propagate():
+        raise error
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+def dropped_reason_counts(dropped: Mapping[str, str]) -> dict[str, int]:
+    """`{reason: how many source keys were dropped for it}`, sorted by reason, of a `{key: reason}` map."""
+    return dict(sorted(Counter(dropped.values()).items()))
+
+
+def print_dropped_reasons(dropped: Mapping[str, str]) -> None:
+    """The converter scripts' summary of the dropped source keys: one line per reason."""
+    for reason, count in dropped_reason_counts(dropped).items():
+        print(f"  dropped {count} key(s): {reason}")
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -75,29 +101,38 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 _STRIPPED_PREFIXES = ("backbone.", "encoder.")
 
 
-def unwrap_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
-    """Return the state dict inside a checkpoint saved as `{"model": sd}`, `{"module": sd}` (DeepSpeed) or `sd`,
-    with the `backbone.`/`encoder.` prefixes removed (as the original loader does)."""
+def unwrap_state_dict(
+    checkpoint: Mapping,
+    wrappers: tuple[str, ...] = ("model", "module"),
+    strip_prefixes: tuple[str, ...] = _STRIPPED_PREFIXES,
+) -> dict[str, torch.Tensor]:
+    """Return the state dict inside a checkpoint saved as `{wrapper: sd}` (the first of `wrappers` that holds a dict:
+    `{"model": sd}`, `{"module": sd}` of DeepSpeed, `{"state_dict": sd}` of Lightning) or as a bare `sd`, with the
+    first matching prefix of `strip_prefixes` removed from each key (by default `backbone.`/`encoder.`, as the
+    original fine-tuning loader does; families whose rules read the keys as stored pass `()`)."""
     if not isinstance(checkpoint, Mapping):
         raise ConversionError(f"Expected a checkpoint dict, got {type(checkpoint).__name__}.")
-    for wrapper in ("model", "module"):
+    for wrapper in wrappers:
         if wrapper in checkpoint and isinstance(checkpoint[wrapper], Mapping):
             checkpoint = checkpoint[wrapper]
             break
+    not_tensors = [key for key, value in checkpoint.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        first = not_tensors[0]
+        wrapped = " or ".join(f"{{{wrapper!r}: state_dict}}" for wrapper in wrappers)
+        raise ConversionError(
+            f"Entries {not_tensors[:5]} are not tensors ({first!r} is a {type(checkpoint[first]).__name__}, not a "
+            f"tensor): expected a state dict, optionally wrapped as {wrapped}."
+        )
     state_dict: dict[str, torch.Tensor] = {}
     for key, value in checkpoint.items():
-        if not isinstance(value, torch.Tensor):
-            raise ConversionError(
-                f"Entry {key!r} is a {type(value).__name__}, not a tensor: expected a state dict, optionally wrapped "
-                "as {'model': state_dict} or {'module': state_dict}."
-            )
         new_key = key
-        for prefix in _STRIPPED_PREFIXES:
+        for prefix in strip_prefixes:
             if new_key.startswith(prefix):
                 new_key = new_key[len(prefix) :]
                 break
         if new_key in state_dict:
-            raise ConversionError(f"Key {new_key!r} occurs twice once the {_STRIPPED_PREFIXES} prefixes are removed.")
+            raise ConversionError(f"Key {new_key!r} occurs twice once the {strip_prefixes} prefixes are removed.")
         state_dict[new_key] = value
     if not state_dict:
         raise ConversionError("The checkpoint holds no tensors.")

@@ -37,9 +37,10 @@ from .core import (
     ConversionError,
     check_finite,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     read_checkpoint_file,
     save_and_verify,
+    unwrap_state_dict,
 )
 from ..models.model_card import push_folder_to_hub
 
@@ -164,13 +165,11 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         for shard in shards:
             state.update(_read_state_dict(shard))
         return state
-    loaded = read_checkpoint_file(path)
-    for wrapper in ("model", "module", "state_dict"):
-        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
-            return loaded[wrapper]
-    if not isinstance(loaded, dict):
-        raise ConversionError(f"{path} does not hold a state dict (got {type(loaded).__name__}).")
-    return loaded
+    try:
+        loaded = read_checkpoint_file(path)
+        return unwrap_state_dict(loaded, wrappers=("model", "module", "state_dict"), strip_prefixes=())
+    except ConversionError as error:
+        raise ConversionError(f"{path}: {error}") from None
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -681,10 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             base_model=args.base_model, push_to_hub=args.push_to_hub,
         )
     except ConversionError as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     dropped = sum(action.startswith("dropped") for _, action in result.report)
     print(f"converted {len(result.report)} keys ({dropped} dropped with a reason) -> {args.output}")
     return 0

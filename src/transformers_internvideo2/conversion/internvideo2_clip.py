@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,9 @@ from .core import (
     KeyMapping,
     check_against,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     load_original_checkpoint,
+    print_dropped_reasons,
     save_and_verify,
     unwrap_state_dict,
 )
@@ -551,8 +553,6 @@ def build_argument_parser(parser=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     if (args.size is None) == (args.config is None):
         print("error: give exactly one of --size (an official model) or --config (a saved config).", file=sys.stderr)
@@ -571,20 +571,13 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer=args.tokenizer, lora_alpha=args.lora_alpha, dtype=args.dtype,
         )  # fmt: skip
     except (ConversionError, FileNotFoundError) as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    reasons: dict[str, int] = {}
-    for reason in result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
+        return conversion_failed(error)
     print(
         f"Converted InternVideo2-CLIP ({config.text_tower} text tower) -> {args.output}: "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(result.renamed)} tensors, "
         f"{len(result.merged_lora)} LoRA merges, {len(result.dropped)} keys dropped."
     )
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(result.dropped)
     return 0
 
 

@@ -43,10 +43,13 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
+    dropped_reason_counts,
     expected_tensors,
+    print_dropped_reasons,
     read_checkpoint_file,
     save_and_verify,
+    unwrap_state_dict,
 )
 from ..models.model_card import push_folder_to_hub
 from .beats import (
@@ -91,18 +94,8 @@ class VideoTextConversionResult:
 # ----------------------------------------------------------------------------------------------------------------
 def unwrap_stage2_checkpoint(checkpoint: Mapping) -> dict[str, torch.Tensor]:
     """The state dict inside `{"model": sd}`, `{"module": sd}` (DeepSpeed) or a bare `sd` (the original loaders'
-    order), keys unchanged."""
-    if not isinstance(checkpoint, Mapping):
-        raise ConversionError(f"Expected a checkpoint dict, got {type(checkpoint).__name__}.")
-    for wrapper in ("model", "module"):
-        if wrapper in checkpoint and isinstance(checkpoint[wrapper], Mapping):
-            checkpoint = checkpoint[wrapper]
-            break
-    state_dict = dict(checkpoint)
-    not_tensors = [key for key, value in state_dict.items() if not isinstance(value, torch.Tensor)]
-    if not_tensors:
-        raise ConversionError(f"Entries {not_tensors[:5]} are not tensors: expected a state dict.")
-    return state_dict
+    order), keys unchanged (the stage-2 rules read the `vision_encoder.`/`text_encoder.` prefixes)."""
+    return unwrap_state_dict(checkpoint, strip_prefixes=())
 
 
 def _text_prefix(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -536,10 +529,8 @@ def stage2_model_card(model, result: VideoTextConversionResult, checkpoint_name:
         ["video-text-retrieval", "zero-shot-video-classification", "feature-extraction", "converted"],
         base_model,
     )
-    reasons: dict[str, int] = {}
-    for reason in result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    dropped = "".join(f"\n| {count} | {reason} |" for reason, count in sorted(reasons.items()))
+    reasons = dropped_reason_counts(result.dropped)
+    dropped = "".join(f"\n| {count} | {reason} |" for reason, count in reasons.items())
     dropped = f"| dropped source keys | reason |\n| --- | --- |{dropped}" if reasons else "No source key was dropped."
     num_parameters = sum(parameter.numel() for parameter in model.parameters())
     example = """inputs = processor(text=["a dog plays in the snow"], videos="video.mp4", return_tensors="pt")
@@ -622,12 +613,15 @@ def convert_and_save_stage2(
             return
         try:
             from ..assets import load_bert_uncased_tokenizer
+            from ..models.beats import BeatsFeatureExtractor
             from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 
             processor = InternVideo2Processor.for_stage2(
                 num_frames=config.vision_config.num_frames,
                 image_size=config.vision_config.image_size,
                 tokenizer=load_bert_uncased_tokenizer(),
+                # audio-video-text models: the original's audio preprocessing (fixed settings) goes with the folder
+                feature_extractor=BeatsFeatureExtractor() if config.has_audio else None,
             )
             processor.save_pretrained(str(folder))
         except (ImportError, OSError, FileNotFoundError) as error:  # tokenizer files or torchvision unavailable
@@ -676,8 +670,6 @@ def build_argument_parser(parser=None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         model, result = convert_and_save_stage2(
@@ -694,21 +686,14 @@ def main(argv: list[str] | None = None) -> int:
             push_to_hub=args.push_to_hub,
         )
     except ConversionError as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     config = model.config
     print(
         f"Converted {args.checkpoint} -> {args.output} ({type(model).__name__}): "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, {config.vision_config.num_frames} frames, "
         f"{len(result.renamed)} tensors renamed, {len(result.dropped)} dropped."
     )
-    reasons: dict[str, int] = {}
-    for reason in result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(result.dropped)
     return 0
 
 

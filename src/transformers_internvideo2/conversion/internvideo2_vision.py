@@ -43,7 +43,7 @@ from .core import (
     KeyMapping,
     check_against,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     expected_shapes,
     expected_tensors,
     file_sha256,
@@ -851,16 +851,11 @@ def run_from_args(args) -> SavedConversion:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         run_from_args(args)
     except ConversionError as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     return 0
 
 __all__ = [

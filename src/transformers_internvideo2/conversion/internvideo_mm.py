@@ -49,10 +49,11 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     expected_shapes,
     read_checkpoint_file,
     save_and_verify,
+    unwrap_state_dict,
 )
 
 
@@ -170,22 +171,8 @@ def internvideo_mm_key_mapping(with_caption_decoder: bool, clip_prefix: str = CL
 # Loading
 # ------------------------------------------------------------------------------------------------------------------
 def _unwrap(checkpoint: Mapping) -> dict[str, torch.Tensor]:
-    if not isinstance(checkpoint, Mapping):
-        raise ConversionError(f"Expected a checkpoint dict, got {type(checkpoint).__name__}.")
-    for wrapper in ("state_dict", "model", "module"):
-        if wrapper in checkpoint and isinstance(checkpoint[wrapper], Mapping):
-            checkpoint = checkpoint[wrapper]
-            break
-    tensors = {key: value for key, value in checkpoint.items() if isinstance(value, torch.Tensor)}
-    others = sorted(key for key in checkpoint if key not in tensors)
-    if others:
-        raise ConversionError(
-            f"Entries {others[:5]} are not tensors: expected a state dict, or a lightning checkpoint "
-            "{'state_dict': ...}, or {'model': ...} / {'module': ...}."
-        )
-    if not tensors:
-        raise ConversionError("The checkpoint holds no tensors.")
-    return tensors
+    # Lightning checkpoints keep the weights under `state_dict` next to optimiser states; keys are read as stored.
+    return unwrap_state_dict(checkpoint, wrappers=("state_dict", "model", "module"), strip_prefixes=())
 
 
 def load_internvideo_mm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -491,8 +478,6 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         saved = convert_and_save_internvideo_mm(
@@ -502,10 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             merge_protocol=args.merge_protocol, dtype=args.dtype, save_processor=not args.no_processor,
         )  # fmt: skip
     except (ConversionError, FileNotFoundError) as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     print(
         f"Converted {args.checkpoint} -> {saved.output_dir} ({saved.model_class}): {len(saved.result.renamed)} "
         f"tensors renamed, {len(saved.result.dropped)} dropped, {len(saved.merged_keys)} merged with OpenAI CLIP; "

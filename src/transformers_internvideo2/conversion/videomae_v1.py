@@ -39,7 +39,7 @@ from .core import (
     KeyMapping,
     check_against,
     check_output_dir,
-    conversion_errors_propagate,
+    conversion_failed,
     expected_shapes,
     load_original_checkpoint,
     save_and_verify,
@@ -194,18 +194,13 @@ def build_argument_parser(parser: argparse.ArgumentParser | None = None) -> argp
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
-
     args = build_argument_parser().parse_args(argv)
     try:
         model, files = convert_and_save_videomae_v1(
             args.checkpoint, args.output, args.image_size, args.num_frames, dtype=args.dtype
         )
     except (ConversionError, FileNotFoundError) as error:
-        if conversion_errors_propagate():  # `internvideo2 convert` reports it
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return conversion_failed(error)
     config = model.config
     print(
         f"Converted {args.checkpoint} -> {args.output} (InternVideoMAEForVideoClassification): "

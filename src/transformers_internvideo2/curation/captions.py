@@ -43,6 +43,7 @@ __all__ = [
     "LanguageModelFuser",
     "StepCache",
     "caption_clips",
+    "caption_one_clip",
     "clip_audio",
     "clip_frames",
     "training_record",
@@ -219,26 +220,41 @@ def caption_clips(
     components = {"video_caption": video_captioner, "audio_caption": audio_captioner, "asr": asr}
     if audio_captioner is None:
         logger.info("no audio captioner: audio captions stay empty (none is available offline here)")
-    results = []
-    for clip in tqdm(clips, desc="captions", unit="clip", disable=not progress):
-        fields = {}
-        for step, component in components.items():
-            if component is None:
-                fields[step] = ""
-            elif clip.clip_id in caches[step]:
-                fields[step] = caches[step].get(clip.clip_id)
-            else:
-                fields[step] = component(clip)
-                caches[step].put(clip.clip_id, fields[step])
-        if fuser is None or not (fields["audio_caption"] or fields["asr"]):
-            fields["caption"] = fields["video_caption"]  # nothing to fuse
-        elif clip.clip_id in caches["caption"]:
-            fields["caption"] = caches["caption"].get(clip.clip_id)
+    return [caption_one_clip(clip, components, fuser, caches)
+            for clip in tqdm(clips, desc="captions", unit="clip", disable=not progress)]  # fmt: skip
+
+
+def caption_one_clip(
+    clip: Clip,
+    components: dict[str, Callable[[Clip], str] | None],
+    fuser: Callable[[str, str, str], str] | None = None,
+    caches: dict[str, StepCache] | None = None,
+) -> dict[str, str]:
+    """The captions of one clip (both engines run this per clip): `components` maps `"video_caption"`,
+    `"audio_caption"` and `"asr"` to a callable or `None` (`""`); the fuser runs only when there is sound to fuse.
+    `caches` (one [`StepCache`] per step) are read before and filled after each step."""
+    caches = caches or {}
+    fields = {}
+    for step, component in components.items():
+        cache = caches.get(step)
+        if component is None:
+            fields[step] = ""
+        elif cache is not None and clip.clip_id in cache:
+            fields[step] = cache.get(clip.clip_id)
         else:
-            fields["caption"] = fuser(fields["video_caption"], fields["audio_caption"], fields["asr"])
-            caches["caption"].put(clip.clip_id, fields["caption"])
-        results.append(fields)
-    return results
+            fields[step] = component(clip)
+            if cache is not None:
+                cache.put(clip.clip_id, fields[step])
+    cache = caches.get("caption")
+    if fuser is None or not (fields["audio_caption"] or fields["asr"]):
+        fields["caption"] = fields["video_caption"]  # nothing to fuse
+    elif cache is not None and clip.clip_id in cache:
+        fields["caption"] = cache.get(clip.clip_id)
+    else:
+        fields["caption"] = fuser(fields["video_caption"], fields["audio_caption"], fields["asr"])
+        if cache is not None:
+            cache.put(clip.clip_id, fields["caption"])
+    return fields
 
 
 def training_record(clip: Clip, captions: dict[str, str], cut_path: str | None = None) -> dict:

@@ -18,7 +18,39 @@ from .shots import ShotDetector, decode_thumbnails
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CurationSummary", "curate_videos", "segment_videos"]
+__all__ = ["DECODE_ERRORS", "CurationSummary", "VideoSegments", "curate_videos", "cut_file_name", "segment_one_video", "segment_videos"]
+
+
+DECODE_ERRORS = (VideoDecodingError, FileNotFoundError)  # a video that cannot be read: reported, the run goes on
+
+
+@dataclass
+class VideoSegments:
+    """What segmentation found in one video: its shot count, the kept clips, the dropped shots, and how many clips
+    are one 30-s segment of a longer shot."""
+
+    shots: int
+    clips: list[Clip]
+    dropped: list[DroppedShot]
+    shortened: int
+
+
+def segment_one_video(
+    video: str,
+    detector: ShotDetector,
+    seed: int = 0,
+    min_seconds: float = MIN_CLIP_SECONDS,
+    max_seconds: float = MAX_CLIP_SECONDS,
+    source_path: str | None = None,
+) -> VideoSegments:
+    """Shots and clips of one video (both engines run this per video). `video` names the clips (their ids and the
+    seeded 30-s positions depend on it); `source_path` (default `video`) is the file read, e.g. its absolute path on
+    a Ray worker. Raises one of `DECODE_ERRORS` when the video cannot be decoded."""
+    thumbnails = decode_thumbnails(source_path or video)  # decoded once: the detector and the clip rules share it
+    shots = detector.detect(thumbnails)
+    clips, dropped = clips_from_shots(video, shots, thumbnails.fps, seed, min_seconds, max_seconds)
+    shortened = sum(shots[c.shot_id].num_frames > c.end_frame - c.start_frame + 1 for c in clips)
+    return VideoSegments(shots=len(shots), clips=clips, dropped=dropped, shortened=int(shortened))
 
 
 @dataclass
@@ -35,6 +67,15 @@ class CurationSummary:
     cut_modes: Counter = field(default_factory=Counter)
     captioned: int = 0
     fused: int = 0
+    failed_clips: dict[str, str] = field(default_factory=dict)
+
+    def add(self, segments: VideoSegments) -> None:
+        """Count one segmented video."""
+        self.videos += 1
+        self.shots += segments.shots
+        self.clips += segments.clips
+        self.dropped += segments.dropped
+        self.shortened += segments.shortened
 
     def lines(self) -> list[str]:
         kept_seconds = sum(clip.duration for clip in self.clips)
@@ -53,6 +94,8 @@ class CurationSummary:
             lines.append("cut files: " + ", ".join(f"{n} by {mode}" for mode, n in sorted(self.cut_modes.items())))
         if self.captioned:
             lines.append(f"captioned clips: {self.captioned}, fused by the language model: {self.fused}")
+        for clip, error in self.failed_clips.items():
+            lines.append(f"  clip not captioned: {clip}: {error}")
         return lines
 
 
@@ -74,27 +117,26 @@ def segment_videos(
     summary = CurationSummary()
     for video in tqdm(videos, desc=f"shots ({detector.name})", unit="video", disable=not progress):
         try:
-            thumbnails = decode_thumbnails(video)  # decoded once: the detector and the clip rules share it
-        except (VideoDecodingError, FileNotFoundError) as error:
+            segments = segment_one_video(video, detector, seed, min_seconds, max_seconds)
+        except DECODE_ERRORS as error:
             summary.failed_videos[video] = str(error)
             logger.warning("skipping %s: %s", video, error)
             continue
-        summary.videos += 1
-        shots = detector.detect(thumbnails)
-        summary.shots += len(shots)
-        clips, dropped = clips_from_shots(video, shots, thumbnails.fps, seed, min_seconds, max_seconds)
-        summary.shortened += sum(shots[c.shot_id].num_frames > c.end_frame - c.start_frame + 1 for c in clips)
-        summary.clips += clips
-        summary.dropped += dropped
+        summary.add(segments)
     if clip_table is not None:
         write_clip_table(summary.clips, clip_table)
     cut_paths = {}
     if cut_dir is not None:
         for index, clip in enumerate(tqdm(summary.clips, desc="cut files", unit="clip", disable=not progress)):
-            output = Path(cut_dir) / f"{index:06d}_{Path(clip.video).stem}_shot{clip.shot_id}.mp4"
+            output = cut_file_name(cut_dir, index, clip)
             summary.cut_modes[cut_clip(clip, output, cut_mode)] += 1
             cut_paths[clip.clip_id] = str(output)
     return summary, cut_paths
+
+
+def cut_file_name(cut_dir: str | os.PathLike, index: int, clip: Clip) -> Path:
+    """The file of the `index`-th clip of a run (in clip-table order) in `cut_dir`."""
+    return Path(cut_dir) / f"{index:06d}_{Path(clip.video).stem}_shot{clip.shot_id}.mp4"
 
 
 def curate_videos(

@@ -13,7 +13,9 @@ bundled chat model (`shapes_world.chat_bundle.load_bundled_chat`, docs/videochat
 4. runs both models on a real video (the InternVideo2 sample video, shipped with the package) and says plainly what
    a model trained on shapes can and cannot tell about it;
 5. asks the bundled chat model (`bundled/shapes-chat`: tiny InternVideo2 + Q-Former + SmolLM2-135M with LoRA)
-   questions about a fresh clip, next to the true answers, and one about the real video.
+   questions about a fresh clip, next to the true answers, and one about the real video;
+7. listens to the fresh clips with the bundled audio-video-text model (`bundled/shapes-audio-video-text`): audio-to-
+   text retrieval over the world's 12 sound captions, and captions naming the material with and without the sound.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..assets import SAMPLE_VIDEO
 from ..tasks.inference import quiet_transformers_logging
 
 
-__all__ = ["DemoModels", "find_sample_video", "load_demo_models", "render_demo_clips", "run_demo"]
+__all__ = ["DemoModels", "demo_audio_section", "find_sample_video", "load_demo_models", "render_demo_clips", "run_demo"]
 
 # Demo clips come from the validation split (the bundled models were trained on `train` and evaluated on `test`);
 # a different block of it per run unless a seed is given.
@@ -295,6 +297,9 @@ def _run_demo(video, num_clips, seed, top_k, progress) -> int:
 
     demo_chat_section(clips, real_video=video_path)
 
+    _section("7. sound: audio-text retrieval on the fresh clips (bundled shapes-audio-video-text, tiny BEATs)")
+    demo_audio_section(clips)
+
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -339,3 +344,53 @@ def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict
         log(f"  {SHAPES_ONLY_NOTE}")
         result["real_video_answer"] = reply.text
     return result
+
+
+def demo_audio_section(clips, log=print) -> dict | None:
+    """The sound step of `internvideo2 demo`: audio-to-text retrieval with the bundled audio-video-text model on the
+    sound of the fresh clips `[(ShapesClipSpec, uint8 video), ...]` against the world's 12 audio captions (material
+    hum x click pattern), and text-to-clip R@1 on captions that name the material, with the video feature alone and
+    with the fused audio+video one. Returns the numbers, or None (with a printed reason) without the bundle."""
+    import torch
+
+    from .bundled import BUNDLED_AUDIO_VIDEO_TEXT, bundled_metrics, load_bundled_audio_video_text
+    from .generator import AUDIO_SAMPLING_RATE, render_audio, video_to_pixel_values
+    from .recipes.audio_video_text import AudioClips, audio_caption_vocabulary, audio_text_evaluation
+
+    try:
+        model, processor = load_bundled_audio_video_text()
+    except FileNotFoundError as error:
+        log(f"  skipped: {error}")
+        return None
+    seconds = processor.feature_extractor.max_length_seconds
+    fps = clips[0][0].num_frames / seconds
+    waveforms = [render_audio(spec, fps, AUDIO_SAMPLING_RATE) for spec, _ in clips]
+    sound = AudioClips(
+        pixel_values=torch.stack([video_to_pixel_values(video) for _, video in clips]),
+        input_features=processor(audio=waveforms, sampling_rate=AUDIO_SAMPLING_RATE)["input_features"],
+        captions=[spec.caption for spec, _ in clips], audio_captions=[spec.audio_caption for spec, _ in clips],
+        av_captions=[spec.av_caption for spec, _ in clips], materials=[spec.material for spec, _ in clips],
+    )  # fmt: skip
+    vocabulary = audio_caption_vocabulary()
+    with torch.inference_mode():
+        audio = model.get_audio_features(sound.input_features).pooler_output
+        text = processor.tokenize(vocabulary, padding="longest")
+        best = (audio @ model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output.T).argmax(-1)
+    for i in range(min(4, len(clips))):
+        mark = "right" if vocabulary[int(best[i])] == sound.audio_captions[i] else "WRONG"
+        log(f"  heard: {sound.audio_captions[i]:<52} top caption: {vocabulary[int(best[i])]:<52} {mark}")
+    metrics = audio_text_evaluation(model, processor, sound)
+    recorded = bundled_metrics(BUNDLED_AUDIO_VIDEO_TEXT).get("metrics", {})
+    log(f"  audio -> text R@1 {metrics['a2t_r1']:.0f}% over {len(clips)} clips (chance {100 / 12:.0f}%; recorded "
+        f"held-out {recorded.get('audio_text_a2t_r1', float('nan')):.0f}%), material right {metrics['material_accuracy']:.0f}%")
+    with torch.inference_mode():
+        text = processor.tokenize(sound.av_captions, padding="longest")
+        text = model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output
+        video = model.get_video_features(sound.pixel_values).pooler_output
+        fused = model.get_audio_video_features(sound.input_features, sound.pixel_values).pooler_output
+    truth = torch.arange(len(clips))
+    video_r1 = 100.0 * float(((text @ video.T).argmax(-1) == truth).float().mean())
+    fused_r1 = 100.0 * float(((text @ fused.T).argmax(-1) == truth).float().mean())
+    log(f"  captions naming the material (\"{sound.av_captions[0]}\"): text -> video R@1 {video_r1:.0f}%, "
+        f"text -> audio+video R@1 {fused_r1:.0f}% (only the sound tells the material)")
+    return {**metrics, "video_t2m_r1": video_r1, "audio_video_t2m_r1": fused_r1}

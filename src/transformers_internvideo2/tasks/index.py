@@ -81,12 +81,15 @@ class EmbeddingTable:
     model: str | None = None
     revision: str | None = None
     feature: str = "video_embeds"
+    modality: str = "video"  # what the vectors encode: video, audio or audio_video (``internvideo2 embed --modality``)
 
 
-def load_embeddings(path: str | os.PathLike, feature: str = "video_embeds") -> EmbeddingTable:
+def load_embeddings(path: str | os.PathLike, feature: str | None = None) -> EmbeddingTable:
     """The embeddings of ``internvideo2 embed``: a ``.parquet`` file (local engine) or a folder of Parquet files
-    (``--engine ray``; failed inputs left out, one row per id)."""
+    (``--engine ray``; failed inputs left out, one row per id). `feature` defaults to the retrieval embedding of the
+    modality the file records (``video_embeds``, ``audio_embeds``, ``audio_video_embeds``)."""
     path = Path(path)
+    modality = "video"  # the Ray engine embeds video only; files written before audio existed record nothing
     if path.is_dir():
         from .ray_engine import read_engine_output
 
@@ -104,19 +107,23 @@ def load_embeddings(path: str | os.PathLike, feature: str = "video_embeds") -> E
 
         table = pq.read_table(path)
         rows = table.to_pylist()
-        settings = json.loads((table.schema.metadata or {}).get(b"settings", b"{}"))
+        schema_metadata = table.schema.metadata or {}
+        settings = json.loads(schema_metadata.get(b"settings", b"{}"))
         model, revision = settings.get("model"), None
+        modality = settings.get("modality") or json.loads(schema_metadata.get(b"modality", b'"video"'))
         sources = [os.path.abspath(r["video"]) for r in rows]
         ids, spans = [clip_id(s) for s in sources], [(None, None)] * len(rows)
     else:
         raise ValueError(f"{path}: expected the .parquet file or the Parquet folder (--engine ray) of `internvideo2 embed`.")
     if not rows:
         raise ValueError(f"{path} holds no embeddings.")
+    feature = feature or f"{modality}_embeds"
     if feature not in rows[0]:
         available = sorted(k for k, v in rows[0].items() if isinstance(v, (list, np.ndarray)))
         raise KeyError(f"{path} has no {feature!r} column; vector columns there: {available}")
     vectors = np.stack([np.asarray(r[feature], dtype=np.float32) for r in rows])
-    return EmbeddingTable(vectors, ids, sources, spans, model=model, revision=revision, feature=feature)
+    return EmbeddingTable(vectors, ids, sources, spans, model=model, revision=revision, feature=feature,
+                          modality=modality)  # fmt: skip
 
 
 class VideoIndex:
@@ -226,8 +233,9 @@ def build_index(vectors, ids: Sequence[str], source_paths: Sequence[str], spans=
 
 
 def index_embeddings(table: EmbeddingTable, kind: str = "auto") -> VideoIndex:
-    """[`build_index`] of an [`EmbeddingTable`], its model / revision / feature kept in the index's metadata."""
-    metadata = {"model": table.model, "revision": table.revision, "feature": table.feature}
+    """[`build_index`] of an [`EmbeddingTable`], its model / revision / feature / modality kept in the index's
+    metadata (``search`` encodes video queries in that modality)."""
+    metadata = {"model": table.model, "revision": table.revision, "feature": table.feature, "modality": table.modality}
     return build_index(table.vectors, table.ids, table.source_paths, table.spans, kind=kind, metadata=metadata)
 
 

@@ -72,7 +72,9 @@ def collect_video_paths(inputs: Sequence[str | os.PathLike], extensions: Sequenc
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
             if not found:
-                raise FileNotFoundError(f"Folder {path} holds no video file ({', '.join(extensions)}).")
+                raise FileNotFoundError(
+                    f"No video files in folder {path} (it holds no video file ending in {', '.join(extensions)})."
+                )
             paths.extend(str(p) for p in found)
         elif path.is_file():
             paths.append(str(path))
@@ -446,32 +448,67 @@ class VisionEmbeddingJob(_VideoJob):
 
 
 class VideoTextEmbeddingJob(_VideoJob):
-    """A stage-2 model's projected, L2-normalised `video_embeds` and raw `pooler_output` per video, as
-    `retrieval.embed_videos` computes them (records `{"video", "video_embeds", "pooler_output"}`)."""
+    """A stage-2 model's projected, L2-normalised embeddings and raw pooled features per file, as
+    `retrieval.embed_videos` computes them, for one `modality` (:mod:`.modalities`):
 
-    vector_fields = ("video_embeds", "pooler_output")
-    feature = "video_embeds: projected, L2-normalised (retrieval feature); pooler_output: raw attention-pooled"
+    * `"video"`: records `{"video", "video_embeds", "pooler_output"}` (the vision pooler's feature);
+    * `"audio"` (audio-video-text models): `{"video", "audio_embeds", "pooler_output", "audio_track"}`, the sound of
+      the file (a video's audio track or an audio file); `pooler_output` is the mean of the BEATs tokens;
+    * `"audio_video"`: `{"video", "audio_video_embeds", "audio_track"}`, frames and sound fused.
+
+    `audio_track` is False for a video without an audio stream (encoded from the original's all-zero features);
+    `no_audio_track` lists them. The modality is part of `settings` for the audio ones (a resumed run cannot mix
+    them) and of the output's header.
+    """
+
+    def __init__(self, model, processor, model_name: str = "", num_frames: int | None = None, modality: str = "video"):
+        from .modalities import embeddings_field, require_modality
+
+        require_modality(model, modality, model_name or None)
+        super().__init__(model, processor, model_name, num_frames)
+        self.modality = modality
+        embeds = embeddings_field(modality)
+        self.vector_fields = (embeds,) if modality == "audio_video" else (embeds, "pooler_output")
+        self.feature = {
+            "video": "video_embeds: projected, L2-normalised (retrieval feature); pooler_output: raw attention-pooled",
+            "audio": "audio_embeds: projected, L2-normalised audio feature (retrieval feature); pooler_output: mean of "
+            "the raw BEATs tokens",
+            "audio_video": "audio_video_embeds: fused audio+video feature, L2-normalised (retrieval feature)",
+        }[modality]
+        if modality != "video":  # the video settings stay as they were, so earlier partial outputs still resume
+            self.settings["modality"] = modality
+        if modality == "audio":  # no frames are read
+            self.settings.pop("num_frames")
+            self.num_frames = None
+        self.no_audio_track: list[str] = []
 
     def _default_num_frames(self) -> int:
         return self.processor.video_processor.num_frames
 
-    def _pixel_values(self, path: str) -> torch.Tensor:
-        return self.processor.process_videos(videos=[path], num_frames=self.num_frames)["pixel_values"]
+    def prepare(self, path: str):
+        from .modalities import prepare_media
 
-    def compute(self, paths: Sequence[str], prepared: Sequence[torch.Tensor]) -> list[dict]:
-        from .pipelines import needs_position_interpolation
+        return prepare_media(self.processor, path, self.modality, self.num_frames)
 
-        pixel_values = self._stack(prepared)
-        with torch.inference_mode():
-            features = self.model.get_video_features(
-                pixel_values, interpolate_pos_encoding=needs_position_interpolation(self.model, pixel_values),
-                normalize=True,
-            )  # fmt: skip
-        embeds, pooled = features.pooler_output.float().cpu(), features.vision_pooler_output.float().cpu()
-        self.widths.update(video_embeds=int(embeds.shape[-1]), pooler_output=int(pooled.shape[-1]))
-        return [
-            {"video": p, "video_embeds": e.numpy(), "pooler_output": v.numpy()} for p, e, v in zip(paths, embeds, pooled)
-        ]
+    def compute(self, paths: Sequence[str], prepared: Sequence) -> list[dict]:
+        from .modalities import encode_media
+
+        features = encode_media(self.model, prepared, self.modality)
+        embeds_field = self.vector_fields[0]
+        self.widths[embeds_field] = int(features.embeds.shape[-1])
+        if features.pooled is not None:
+            self.widths["pooler_output"] = int(features.pooled.shape[-1])
+        records = []
+        for row, (path, inputs) in enumerate(zip(paths, prepared)):
+            record = {"video": path, embeds_field: features.embeds[row].numpy()}
+            if features.pooled is not None:
+                record["pooler_output"] = features.pooled[row].numpy()
+            if self.modality != "video":
+                record["audio_track"] = inputs.has_audio_track is not False
+                if not record["audio_track"]:
+                    self.no_audio_track.append(path)
+            records.append(record)
+        return records
 
 
 def is_video_text_folder(model_id: str | os.PathLike) -> bool:
@@ -481,21 +518,29 @@ def is_video_text_folder(model_id: str | os.PathLike) -> bool:
 
 
 def load_batch_job(kind: str, model_id: str | os.PathLike, device=None, dtype: str | torch.dtype | None = None,
-                   num_frames: int | None = None, top_k: int = 5) -> _VideoJob:  # fmt: skip
+                   num_frames: int | None = None, top_k: int = 5, modality: str = "video") -> _VideoJob:  # fmt: skip
     """The job of a batch command, model loaded: `kind="embed"` gives a [`VideoTextEmbeddingJob`] for a video-text
-    folder and a [`VisionEmbeddingJob`] otherwise; `kind="classify"` a [`ClassificationJob`]. Both engines (local and
-    Ray, :mod:`.ray_engine`) build their jobs here, so they run the same code."""
+    folder (of `modality`: `"audio"` / `"audio_video"` need an audio-video-text model) and a [`VisionEmbeddingJob`]
+    otherwise; `kind="classify"` a [`ClassificationJob`]. Both engines (local and Ray, :mod:`.ray_engine`) build
+    their jobs here, so they run the same code."""
+    from .modalities import check_modality, require_modality
+
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if kind == "classify":
         model, processor = load_video_classifier(model_id, device=device, dtype=dtype)
         return ClassificationJob(model, processor, str(model_id), num_frames=num_frames, top_k=top_k)
     if kind != "embed":
         raise ValueError(f"kind must be 'embed' or 'classify', got {kind!r}")
+    check_modality(modality)
     if is_video_text_folder(model_id):
         from .retrieval import load_model_and_processor
 
+        require_modality(load_model_config(model_id), modality, model_id)  # before loading the weights
         model, processor = load_model_and_processor(model_id, device=resolve_device(device), dtype=dtype)
-        return VideoTextEmbeddingJob(model, processor, str(model_id), num_frames=num_frames)
+        return VideoTextEmbeddingJob(model, processor, str(model_id), num_frames=num_frames, modality=modality)
+    if modality != "video":
+        raise ValueError(f"--modality {modality} needs an audio-video-text model, but {model_id} is a vision-only "
+                         "model (no audio encoder, no text): use --modality video.")  # fmt: skip
     backbone, processor = load_vision_backbone(model_id, device=device, dtype=dtype)
     return VisionEmbeddingJob(backbone, processor, str(model_id), num_frames=num_frames)
 

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -41,16 +42,20 @@ __all__ = [
     "ClipWorker",
     "JobSpec",
     "clip_id",
+    "configure_actor_threads",
     "finished_ids",
     "model_revision",
+    "prepare_output_folder",
     "read_engine_output",
     "require_ray",
+    "run_actor_pool",
     "run_ray_job",
 ]
 
 RAY_EXTRA_HINT = "pip install 'transformers-internvideo2[ray]'"
 STATUS_OK, STATUS_ERROR = "ok", "error"
 JOB_KINDS = ("embed", "classify")
+WRITE_TASK_CPUS = 0.1
 
 
 def require_ray():
@@ -140,6 +145,7 @@ class ClipWorker:
 
     def __init__(self, spec: JobSpec | dict, crash_once_marker: str | None = None):
         self.spec = spec if isinstance(spec, JobSpec) else JobSpec(**spec)
+        configure_actor_threads()
         self.job = self.spec.build()
         self.crash_once_marker = crash_once_marker
 
@@ -275,6 +281,7 @@ def run_ray_job(
     max_restarts: int = 3,
     crash_once_marker: str | None = None,
     ray_address: str | None = None,
+    worker_class: type | None = None,
 ) -> BatchSummary:
     """Run `spec` over `videos` on Ray Data and write Parquet files into the folder `output`; returns the local
     engine's [`BatchSummary`] (`compute_seconds`: the Ray run's wall clock).
@@ -292,24 +299,18 @@ def run_ray_job(
         max_restarts: restarts of a dead actor, and retries of its unfinished batch.
         ray_address: a running cluster (`"auto"`, `"ray://host:10001"`); default: the one `ray.init` already
             connected to, else a new local one.
+        worker_class: a subclass of [`ClipWorker`] to run instead (e.g. one that records timings, as
+            `benchmarks/benchmark_engines.py` does).
     """
-    import time
-
     from .batch import ON_ERROR_CHOICES, BatchInputError, BatchSummary
 
     if on_error not in ON_ERROR_CHOICES:
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
-    for name, value in (("batch_size", batch_size), ("concurrency", concurrency)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    ray = require_ray()
+    check_pool_options(batch_size, concurrency)
+    require_ray()
     if not spec.revision:
         spec.revision = model_revision(spec.model)
-    folder = Path(output)
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"--engine ray writes a folder of Parquet files; {folder} is a file.")
-    folder.mkdir(parents=True, exist_ok=True)
-    _check_earlier_run(folder, spec)
+    folder = prepare_output_folder(output, {k: asdict(spec)[k] for k in _SETTINGS_KEYS})
     write_run_metadata(folder, spec)
     unique = list(dict.fromkeys(os.fspath(v) for v in videos))
     done = finished_ids(folder)
@@ -318,31 +319,11 @@ def run_ray_job(
     summary = BatchSummary(total=len(items), resumed=len(items) - len(todo), output=folder)
     if not todo:
         return summary
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
-    began = time.perf_counter()
-    blocks = max(1, -(-len(todo) // batch_size))
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    dataset = ray.data.from_items(todo, override_num_blocks=blocks)
-    with warnings.catch_warnings():
-        # Ray Data's own default is unlimited actor restarts and task retries; a bounded number keeps an input that
-        # kills its worker every time (a decoder crash) from looping forever. Ray 2.60 accepts them only through
-        # the `**ray_remote_args` it has deprecated (removal announced for 2.64; the pin is 2.60).
-        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-        results = dataset.map_batches(
-            ClipWorker,
-            fn_constructor_kwargs={"spec": asdict(spec), "crash_once_marker": crash_once_marker},
-            batch_size=batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(concurrency, blocks)),
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            max_restarts=max_restarts,
-            max_task_retries=max_restarts,
-        )
-    results.write_parquet(str(folder))
-    summary.compute_seconds = time.perf_counter() - began  # wall clock of the Ray run, start-up included
+    summary.compute_seconds = run_actor_pool(
+        worker_class or ClipWorker, {"spec": asdict(spec), "crash_once_marker": crash_once_marker}, todo, folder,
+        batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus,
+        max_restarts=max_restarts, ray_address=ray_address,
+    )  # fmt: skip
     rows = {row["id"]: row for row in read_engine_output(folder, include_errors=True)}
     for item in todo:
         row = rows.get(item["id"])
@@ -358,21 +339,103 @@ def run_ray_job(
     return summary
 
 
+def configure_actor_threads() -> int | None:
+    """Inside a Ray actor: give torch as many intra-op threads as Ray reserved CPUs for the actor (at least one), so
+    N actors x T threads match the reserved cores: neither oversubscribed (every actor spawning a thread per core of
+    the node) nor a reserved core left idle (`--cpus-per-worker 4` with one thread). Outside an actor (the worker
+    called in-process, the local engine) nothing changes and `None` is returned."""
+    ray = sys.modules.get("ray")  # an actor has imported Ray already; without Ray this is not an actor
+    if ray is None or not ray.is_initialized():
+        return None
+    context = ray.get_runtime_context()
+    if context.get_actor_id() is None:
+        return None
+    import torch
+
+    threads = max(1, int(context.get_assigned_resources().get("CPU", 1.0)))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def run_actor_pool(
+    worker_class,
+    constructor_kwargs: dict,
+    items: Sequence[dict],
+    folder: str | os.PathLike,
+    batch_size: int,
+    concurrency: int = 1,
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+    max_restarts: int = 3,
+    ray_address: str | None = None,
+) -> float:
+    """The Ray Data part every ``--engine ray`` step shares: ``from_items(items)`` -> ``map_batches(worker_class)``
+    on an actor pool of `concurrency` actors (`num_cpus` / `num_gpus` each; a dead actor is restarted and its batch
+    retried up to `max_restarts` times) -> ``write_parquet(folder)``. `worker_class(**constructor_kwargs)` is built
+    once per actor; its ``__call__`` takes a numpy batch of `items`' columns and returns a pyarrow table. Returns the
+    wall-clock seconds of the run (actor start-up included)."""
+    import time
+
+    ray = require_ray()
+    if not ray.is_initialized():
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    began = time.perf_counter()
+    blocks = max(1, -(-len(items) // batch_size))
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    dataset = ray.data.from_items(list(items), override_num_blocks=blocks)
+    with warnings.catch_warnings():
+        # Ray Data's own default is unlimited actor restarts and task retries; a bounded number keeps an input that
+        # kills its worker every time (a decoder crash) from looping forever. Ray 2.60 accepts them only through
+        # the `**ray_remote_args` it has deprecated (removal announced for 2.64; the pin is 2.60).
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        results = dataset.map_batches(
+            worker_class,
+            fn_constructor_kwargs=constructor_kwargs,
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=min(concurrency, blocks)),
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            max_restarts=max_restarts,
+            max_task_retries=max_restarts,
+        )
+    # The write tasks only move finished Arrow tables to files: a small CPU share lets them run while the actors
+    # hold every reserved CPU, instead of waiting for the pool to end (measured: the tail of a run, docs/scale_out.md).
+    results.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_TASK_CPUS})
+    return time.perf_counter() - began
+
+
 _SETTINGS_KEYS = ("kind", "model", "revision", "num_frames", "dtype", "top_k")
+_SETTINGS_FILE = "_settings.json"
 
 
-def _check_earlier_run(folder: Path, spec: JobSpec) -> None:
-    """A folder holds one model's results: rows computed with other settings are never mixed in (as `--resume` of
-    the local engine refuses other settings)."""
-    path = folder / "_run.json"
-    if not path.is_file():
-        return
-    earlier, now = json.loads(path.read_text()), asdict(spec)
-    differing = [k for k in _SETTINGS_KEYS if earlier.get(k) != now.get(k)]
-    if differing:
-        details = ", ".join(f"{k}: {earlier.get(k)!r} there, {now.get(k)!r} now" for k in differing)
-        raise ValueError(f"{folder} holds results made with other settings ({details}); write to another folder "
-                         "or pass --overwrite to start over.")  # fmt: skip
+def check_pool_options(batch_size: int, concurrency: int) -> None:
+    for name, value in (("batch_size", batch_size), ("concurrency", concurrency)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def prepare_output_folder(output: str | os.PathLike, settings: dict) -> Path:
+    """Create the output folder, or check that the one there was made with the same `settings` (a folder holds one
+    model's results: rows computed with other settings are never mixed in, as `--resume` of the local engine refuses
+    other settings). The settings are kept in ``_settings.json``."""
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--engine ray writes a folder of Parquet files; {folder} is a file.")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / _SETTINGS_FILE
+    settings = json.loads(json.dumps(settings))  # as it reads back (tuples become lists)
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        differing = [k for k in sorted(set(earlier) | set(settings)) if earlier.get(k) != settings.get(k)]
+        if differing:
+            details = ", ".join(f"{k}: {earlier.get(k)!r} there, {settings.get(k)!r} now" for k in differing)
+            raise ValueError(f"{folder} holds results made with other settings ({details}); write to another folder "
+                             "or pass --overwrite to start over.")  # fmt: skip
+    else:
+        path.write_text(json.dumps(settings, indent=2))
+    return folder
 
 
 def write_run_metadata(folder: str | os.PathLike, spec: JobSpec, feature: str | None = None) -> Path:

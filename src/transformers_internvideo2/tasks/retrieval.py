@@ -36,9 +36,10 @@ from tqdm import tqdm
 from ..assets import load_bert_uncased_tokenizer
 from ..media.video_decoding import VIDEO_EXTENSIONS
 from .batch import EXIT_SKIPPED, INPUT_ERRORS, atomic_write, positive_int, prepare_output
-from .inference import resolve_device
+from .inference import collect_video_paths, resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
-from .pipelines import dual_encoder_class_for, is_clip_config, needs_position_interpolation
+from .modalities import add_modality_argument, encode_media, media_extensions
+from .pipelines import dual_encoder_class_for, is_clip_config
 
 
 logger = logging.getLogger(__name__)
@@ -70,24 +71,31 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class VideoCollectionEmbeddings:
-    """Encoded videos, row `i` = `names[i]`.
+    """Encoded videos (or their audio, or both fused: `modality`), row `i` = `names[i]`.
 
     Attributes:
         names: file paths, or `video_<i>` for in-memory videos.
-        video_embeds: `(N, projection_dim)` projected embeddings, L2-normalised (the retrieval feature).
-        pooler_output: `(N, pooler_output_size)` raw attention-pooled features of the vision encoder (768 for the
-            official models), before the projection.
-        video_tokens: `(N, 1 + num_patches, encoder_width)` tokens for matching-head re-ranking (only with
-            `keep_tokens=True`; kept on the CPU).
-        num_frames: frames per video.
+        video_embeds: `(N, projection_dim)` projected embeddings, L2-normalised (the retrieval feature) of the
+            `modality`: video, audio (`get_audio_features`) or the fused audio+video feature.
+        pooler_output: `(N, pooler_output_size)` raw pooled features before the projection: the vision encoder's
+            attention-pooled feature (768 for the official models), or for audio the mean of the BEATs tokens;
+            None for audio_video.
+        video_tokens: `(N, num_tokens, encoder_width)` fusion memory of the modality's matching head, for
+            re-ranking (only with `keep_tokens=True`; kept on the CPU).
+        num_frames: frames per video (None for audio).
+        modality: `"video"`, `"audio"` or `"audio_video"`.
+        no_audio_track: names of video files without an audio stream (audio modalities): their audio features are
+            the original's all-zero filterbanks.
     """
 
     names: list[str]
     video_embeds: torch.Tensor
-    pooler_output: torch.Tensor
+    pooler_output: torch.Tensor | None
     video_tokens: torch.Tensor | None = None
     num_frames: int | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason) of videos left out (on_error="skip")
+    modality: str = "video"
+    no_audio_track: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -131,6 +139,7 @@ class RetrievalResults:
     video_to_text_candidates: torch.Tensor | None = None
     text_to_video_candidates: torch.Tensor | None = None
     rerank_k: int | None = None
+    modality: str = "video"  # what the rows are: video, audio, or audio_video embeddings
 
     @property
     def has_rerank(self) -> bool:
@@ -201,21 +210,13 @@ class RetrievalResults:
 # ----------------------------------------------------------------------------------------------------------------
 def list_videos(videos: str | os.PathLike | Sequence, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list:
     """Expand a folder into its video files (sorted by name, non-recursive); a list keeps its order (folders in it
-    are expanded in place). In-memory videos (arrays, tensors) pass through."""
+    are expanded in place). In-memory videos (arrays, tensors) pass through. `extensions`: the files a folder
+    contributes (`modalities.media_extensions("audio")` adds audio files)."""
     items = [videos] if isinstance(videos, (str, os.PathLike)) else list(videos)
     out = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
-            path = Path(item)
-            if path.is_dir():
-                found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
-                if not found:
-                    raise FileNotFoundError(f"No video files ({', '.join(extensions)}) in folder {path}")
-                out.extend(str(p) for p in found)
-            elif path.is_file():
-                out.append(str(path))
-            else:
-                raise FileNotFoundError(f"Video not found: {path}")
+            out.extend(collect_video_paths([item], extensions))
         else:
             out.append(item)
     if not out:
@@ -237,67 +238,71 @@ def embed_videos(
     keep_tokens: bool = False,
     progress: bool = True,
     on_error: str = "fail",
+    modality: str = "video",
 ) -> VideoCollectionEmbeddings:
     """Encode a collection of videos in batches.
 
     Args:
         model: `InternVideo2Model`, `InternVideo2ForRetrieval` or `InternVideo2ClipModel`.
-        processor: [`InternVideo2Processor`] (frame sampling, resize, normalisation).
-        videos: a folder (its video files, sorted), or a list of paths / arrays `(T, H, W, C)` / tensors.
+        processor: [`InternVideo2Processor`] (frame sampling, resize, normalisation; audio features).
+        videos: a folder (its video files, sorted), or a list of paths / arrays `(T, H, W, C)` / tensors. With
+            `modality="audio"`, audio files (wav, flac, mp3, ...) too.
         batch_size: videos per forward pass.
         num_frames: frames per video (default: the processor's). Frame counts or resolutions other than the
             checkpoint's resample the position embeddings at forward time (`interpolate_pos_encoding=True`).
-        keep_tokens: also return the video tokens (needed for matching-head re-ranking; memory heavy: about
-            `(1 + 256 T) x 1408` floats per video for the 1B model).
+        keep_tokens: also return the modality's fusion memory (needed for matching-head re-ranking; memory heavy:
+            about `(1 + 256 T) x 1408` floats per video for the 1B model).
         progress: show a tqdm progress bar.
         on_error: `"fail"` (a video that cannot be decoded raises) or `"skip"` (it is left out, logged, and listed
             with its reason in the result's `skipped`; the other videos of its batch are still encoded).
+        modality: what is encoded (audio-video-text models, `docs/audio.md`): `"video"` (the frames), `"audio"`
+            (the sound of each video file, or the audio file: `get_audio_features`) or `"audio_video"` (frames and
+            sound of each video file, fused: `get_audio_video_features`). A video file without an audio stream gets
+            the original's all-zero audio features; it is named in the result's `no_audio_track`.
 
     Returns:
         [`VideoCollectionEmbeddings`] (tensors on the CPU, float32 except `video_tokens`, kept in the model dtype).
     """
+    from .modalities import prepare_media, require_modality
+
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
     if on_error not in ("fail", "skip"):
         raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
-    items = list_videos(videos)
+    require_modality(model, modality)
+    items = list_videos(videos, media_extensions(modality))
     names = [item if isinstance(item, str) else f"video_{i}" for i, item in enumerate(items)]
-    device, dtype = _model_device_dtype(model)
     embeds, pooled, tokens = [], [], []
-    kept, skipped = [], []
+    kept, skipped, silent = [], [], []
     frames_used = None
     model_was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(items), batch_size), desc="videos", unit="batch", disable=not progress):
-                batch = items[start : start + batch_size]
-                if on_error == "skip":  # one video at a time, so that a bad one is left out alone
-                    parts = []
-                    for item, name in zip(batch, names[start : start + batch_size]):
-                        try:
-                            parts.append(processor.process_videos(videos=[item], num_frames=num_frames)["pixel_values"])
-                            kept.append(name)
-                        except INPUT_ERRORS as error:
-                            skipped.append((name, f"{type(error).__name__}: {error}"))
-                            logger.warning("skipped video %s: %s", name, skipped[-1][1])
-                    if not parts:
-                        continue
-                    pixel_values = torch.cat(parts)
-                else:
-                    pixel_values = processor.process_videos(videos=batch, num_frames=num_frames)["pixel_values"]
-                    kept.extend(names[start : start + batch_size])
-                frames_used = pixel_values.shape[1]
-                pixel_values = pixel_values.to(device=device, dtype=dtype)
-                features = model.get_video_features(
-                    pixel_values,
-                    interpolate_pos_encoding=needs_position_interpolation(model, pixel_values),
-                    normalize=True,
-                )
-                embeds.append(features.pooler_output.float().cpu())
-                pooled.append(features.vision_pooler_output.float().cpu())
-                if keep_tokens:
-                    tokens.append(model.fusion_tokens(features.last_hidden_state).cpu())
+        for start in tqdm(range(0, len(items), batch_size), desc="videos", unit="batch", disable=not progress):
+            prepared, prepared_names = [], []
+            for item, name in zip(items[start : start + batch_size], names[start : start + batch_size]):
+                try:  # one video at a time, so that a bad one is left out alone
+                    prepared.append(prepare_media(processor, item, modality, num_frames))
+                except INPUT_ERRORS as error:
+                    if on_error == "fail":
+                        raise
+                    skipped.append((name, f"{type(error).__name__}: {error}"))
+                    logger.warning("skipped video %s: %s", name, skipped[-1][1])
+                    continue
+                prepared_names.append(name)
+                if prepared[-1].has_audio_track is False:
+                    silent.append(name)
+            if not prepared:
+                continue
+            kept.extend(prepared_names)
+            if prepared[0].pixel_values is not None:
+                frames_used = prepared[0].pixel_values.shape[1]
+            features = encode_media(model, prepared, modality, keep_memory=keep_tokens)
+            embeds.append(features.embeds)
+            if features.pooled is not None:
+                pooled.append(features.pooled)
+            if keep_tokens:
+                tokens.append(features.memory)
     finally:
         model.train(model_was_training)
     if not kept:
@@ -305,10 +310,12 @@ def embed_videos(
     return VideoCollectionEmbeddings(
         names=kept,
         video_embeds=torch.cat(embeds),
-        pooler_output=torch.cat(pooled),
+        pooler_output=torch.cat(pooled) if pooled else None,
         video_tokens=torch.cat(tokens) if keep_tokens else None,
         num_frames=frames_used,
         skipped=skipped,
+        modality=modality,
+        no_audio_track=silent,
     )
 
 
@@ -365,6 +372,7 @@ def search_index(
 ) -> list[list[dict]]:
     """Top-`k` clips of a FAISS index (:class:`~.index.VideoIndex` or its folder) for text queries (text-to-video)
     or video queries (video-to-video), encoded by `model` -- the video-text model the indexed embeddings came from.
+    Video queries are encoded in the modality the index records (`audio`: their sound; `audio_video`: both).
 
     Returns, per query, `{"id", "source_path", "span", "score"}` best first (score: cosine similarity).
     """
@@ -376,8 +384,9 @@ def search_index(
         raise ValueError("Give either texts (text-to-video) or videos (video-to-video) as queries.")
     if texts is not None:
         queries = embed_texts(model, processor, texts, progress=False).text_embeds
-    else:
-        embedded = embed_videos(model, processor, videos, num_frames=num_frames, progress=False)
+    else:  # the query file is encoded in the modality of the indexed embeddings (its sound for an audio index)
+        modality = index.metadata.get("modality") or "video"
+        embedded = embed_videos(model, processor, videos, num_frames=num_frames, progress=False, modality=modality)
         queries = embedded.video_embeds if index.metadata.get("feature") != "pooler_output" else embedded.pooler_output
     return index.search(queries.numpy(), k)
 
@@ -393,6 +402,7 @@ def retrieve(
     text_batch_size: int = 256,
     num_frames: int | None = None,
     progress: bool = True,
+    modality: str = "video",
 ) -> RetrievalResults:
     """Score every caption against every video, as the original stage-2 retrieval evaluation.
 
@@ -404,26 +414,42 @@ def retrieve(
        `rerank_k` captions by cosine, and for every caption its top `rerank_k` videos, are re-scored by the matching
        head ("match" logit); everything else gets -100 ([`rerank`]). `rerank_k` defaults to 128, as the original.
 
+    `modality` (audio-video-text models): the rows are the videos' `"video"`, `"audio"` or fused `"audio_video"`
+    embeddings ([`embed_videos`]), re-ranked by that modality's matching head (`matching_head`, `audio_matching_head`
+    = the original `atm_head`, `audio_video_matching_head` = `avtm_head`); `rerank=None` re-ranks when the model
+    has that head. Pre-computed embeddings must be of `modality` (mixing them is an error).
+
     Returns:
         [`RetrievalResults`]; use `.text_to_video(k)`, `.video_to_text(k)`, `.metrics(ground_truth)`.
     """
+    from .modalities import require_modality
+
     if rerank_k is not None and rerank_k < 1:
         raise ValueError(f"rerank_k must be >= 1 (candidates re-ranked per query), got {rerank_k}")
+    require_modality(model, modality)
     if rerank is None:
-        rerank = hasattr(model, "matching_head")
+        rerank = has_matching_head(model, modality)
     if rerank and not hasattr(model, "matching_head"):
         raise TypeError(
             f"Re-ranking needs the matching head (InternVideo2ForRetrieval); {type(model).__name__} has none. Pass "
             "rerank=False for cosine-only retrieval."
         )
+    if rerank and modality != "video":
+        model.matching_head_for(modality)  # a model without this modality's head: an error that says so
     if isinstance(videos, VideoCollectionEmbeddings):
         video_embeddings = videos
+        if video_embeddings.modality != modality:
+            raise ValueError(
+                f"These embeddings are {video_embeddings.modality} embeddings, but modality={modality!r} was asked: "
+                f"embed with modality={modality!r} (or pass modality={video_embeddings.modality!r})."
+            )
         if rerank and video_embeddings.video_tokens is None:
             raise ValueError("Re-ranking needs video tokens: embed the videos with keep_tokens=True")
     else:
         video_embeddings = embed_videos(
-            model, processor, videos, video_batch_size, num_frames, keep_tokens=rerank, progress=progress
-        )
+            model, processor, videos, video_batch_size, num_frames, keep_tokens=rerank, progress=progress,
+            modality=modality,
+        )  # fmt: skip
     text_embeddings = (
         captions
         if isinstance(captions, TextCollectionEmbeddings)
@@ -431,8 +457,9 @@ def retrieve(
     )
     similarity = video_embeddings.video_embeds @ text_embeddings.text_embeds.t()
     results = RetrievalResults(
-        video_names=list(video_embeddings.names), captions=list(text_embeddings.texts), similarity=similarity
-    )
+        video_names=list(video_embeddings.names), captions=list(text_embeddings.texts), similarity=similarity,
+        modality=modality,
+    )  # fmt: skip
     if rerank:
         model_was_training = model.training
         model.eval()
@@ -444,6 +471,7 @@ def retrieve(
                 text_ids=text_embeddings.input_ids,
                 text_mask=text_embeddings.attention_mask,
                 k=RERANK_K if rerank_k is None else rerank_k,
+                modality=modality,
             )
         finally:
             model.train(model_was_training)
@@ -459,6 +487,14 @@ def retrieve(
 # Re-ranking with the matching head, and the original evaluation's score matrices
 # ----------------------------------------------------------------------------------------------------------------
 RERANK_K = 128  # candidates per query re-scored by the matching head (the original evaluation's `k_test`)
+
+
+def has_matching_head(model, modality: str = "video") -> bool:
+    """Whether `model` can re-rank `modality`: `InternVideo2ForRetrieval` with that modality's head (video: always;
+    audio+video: audio-video-text models; audio: only those trained with `atm_head`)."""
+    if not hasattr(model, "matching_head"):
+        return False
+    return modality == "video" or bool(getattr(model, "has_matching_head", lambda _: False)(modality))
 
 
 @dataclass
@@ -591,37 +627,67 @@ def _npy_siblings(path: Path) -> tuple[Path, Path]:
 def save_video_embeddings(embeddings: VideoCollectionEmbeddings, path: str | os.PathLike) -> list[Path]:
     """Save embeddings; the format follows the extension:
 
-    * `.safetensors`: tensors `video_embeds` and `pooler_output`; the names and frame count in the metadata.
-    * `.npz`: arrays `video_embeds`, `pooler_output`, `names`.
-    * `.npy`: `video_embeds` in `path`, `pooler_output` in `<stem>_pooled.npy`, names in `<stem>_names.json`.
+    * `.safetensors`: tensors `<modality>_embeds` (`video_embeds`, `audio_embeds`, `audio_video_embeds`) and
+      `pooler_output` (absent for audio_video); the names, frame count and modality in the metadata.
+    * `.npz`: arrays `<modality>_embeds`, `pooler_output`, `names`, `modality`.
+    * `.npy`: the embeddings in `path`, `pooler_output` in `<stem>_pooled.npy`, names (and modality) in
+      `<stem>_names.json`.
 
     Video tokens are not saved (re-ranking recomputes them). Returns the written paths.
     """
+    from .modalities import embeddings_field
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    embeds = embeddings.video_embeds.float().contiguous()
-    pooled = embeddings.pooler_output.float().contiguous()
+    field_name = embeddings_field(embeddings.modality)
+    arrays = {field_name: embeddings.video_embeds.float().contiguous()}
+    if embeddings.pooler_output is not None:
+        arrays["pooler_output"] = embeddings.pooler_output.float().contiguous()
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        metadata = {"names": json.dumps(list(embeddings.names)), "num_frames": str(embeddings.num_frames)}
-        save_file({"video_embeds": embeds, "pooler_output": pooled}, str(path), metadata=metadata)
+        metadata = {"names": json.dumps(list(embeddings.names)), "num_frames": str(embeddings.num_frames),
+                    "modality": embeddings.modality}  # fmt: skip
+        save_file(arrays, str(path), metadata=metadata)
         return [path]
     if suffix == ".npz":
-        np.savez(path, video_embeds=embeds.numpy(), pooler_output=pooled.numpy(), names=np.array(embeddings.names))
+        np.savez(path, **{k: v.numpy() for k, v in arrays.items()}, names=np.array(embeddings.names),
+                 modality=np.array(embeddings.modality))  # fmt: skip
         return [path]
     if suffix == ".npy":
         pooled_path, names_path = _npy_siblings(path)
-        np.save(path, embeds.numpy())
-        np.save(pooled_path, pooled.numpy())
-        names_path.write_text(json.dumps({"names": list(embeddings.names), "num_frames": embeddings.num_frames}))
-        return [path, pooled_path, names_path]
+        np.save(path, arrays[field_name].numpy())
+        written = [path]
+        if "pooler_output" in arrays:
+            np.save(pooled_path, arrays["pooler_output"].numpy())
+            written.append(pooled_path)
+        info = {"names": list(embeddings.names), "num_frames": embeddings.num_frames, "modality": embeddings.modality}
+        names_path.write_text(json.dumps(info))
+        return [*written, names_path]
     raise ValueError(f"Unsupported output format {suffix!r}: use .safetensors, .npz or .npy")
 
 
+def _recorded_modality(path: Path, found: str | None, fields: Sequence[str]) -> str:
+    """The modality a file records (files written before audio existed record none: video). Checked against the
+    embedding it holds, so that a file can never be read as another modality's embeddings."""
+    from .modalities import MEDIA_MODALITIES, embeddings_field
+
+    modality = found or "video"
+    if modality not in MEDIA_MODALITIES:
+        raise ValueError(f"{path} records an unknown modality {modality!r} (expected one of {MEDIA_MODALITIES}).")
+    if embeddings_field(modality) not in fields:
+        raise ValueError(f"{path} records modality {modality!r} but holds no {embeddings_field(modality)!r} (it has "
+                         f"{sorted(fields)}): not a file written by `internvideo2 embed` or save_video_embeddings.")  # fmt: skip
+    return modality
+
+
 def load_video_embeddings(path: str | os.PathLike) -> VideoCollectionEmbeddings:
-    """Read back what [`save_video_embeddings`] wrote."""
+    """Read back what [`save_video_embeddings`] wrote, or the `.safetensors` output of `internvideo2 embed` with a
+    video-text model; the result's `modality` is the one the file records (`retrieve` refuses to use it as another
+    modality's embeddings)."""
+    from .modalities import embeddings_field
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
@@ -629,29 +695,37 @@ def load_video_embeddings(path: str | os.PathLike) -> VideoCollectionEmbeddings:
 
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            embeds, pooled = f.get_tensor("video_embeds"), f.get_tensor("pooler_output")
+            settings = json.loads(metadata.get("settings", "{}"))
+            modality = _recorded_modality(path, metadata.get("modality") or settings.get("modality"), list(f.keys()))
+            embeds = f.get_tensor(embeddings_field(modality))
+            pooled = f.get_tensor("pooler_output") if "pooler_output" in f.keys() else None
         frames = metadata.get("num_frames")
         return VideoCollectionEmbeddings(
             names=json.loads(metadata.get("names", "[]")),
             video_embeds=embeds,
             pooler_output=pooled,
             num_frames=int(frames) if frames not in (None, "None") else None,
+            modality=modality,
         )
     if suffix == ".npz":
         with np.load(path) as data:
+            modality = _recorded_modality(path, str(data["modality"]) if "modality" in data else None, data.files)
             return VideoCollectionEmbeddings(
                 names=[str(n) for n in data["names"]],
-                video_embeds=torch.from_numpy(data["video_embeds"]),
-                pooler_output=torch.from_numpy(data["pooler_output"]),
+                video_embeds=torch.from_numpy(data[embeddings_field(modality)]),
+                pooler_output=torch.from_numpy(data["pooler_output"]) if "pooler_output" in data else None,
+                modality=modality,
             )
     if suffix == ".npy":
         pooled_path, names_path = _npy_siblings(path)
         info = json.loads(names_path.read_text())
+        modality = info.get("modality", "video")
         return VideoCollectionEmbeddings(
             names=info["names"],
             video_embeds=torch.from_numpy(np.load(path)),
-            pooler_output=torch.from_numpy(np.load(pooled_path)),
+            pooler_output=torch.from_numpy(np.load(pooled_path)) if pooled_path.is_file() else None,
             num_frames=info.get("num_frames"),
+            modality=_recorded_modality(path, modality, [embeddings_field(modality)]),
         )
     raise ValueError(f"Unsupported format {suffix!r}: use .safetensors, .npz or .npy")
 
@@ -702,6 +776,14 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
         processor = InternVideo2Processor.for_stage2(
             num_frames=vision.num_frames, image_size=vision.image_size, tokenizer=load_bert_uncased_tokenizer()
         )
+    if getattr(config, "has_audio", False) and getattr(processor, "feature_extractor", None) is None:
+        # An audio-video-text folder whose processor was saved without the audio part (the stage-2 converter writes
+        # the video-text processor): the original's audio preprocessing has fixed settings, BeatsFeatureExtractor().
+        from ..models.beats import BeatsFeatureExtractor
+
+        logger.info("%s: the processor has no audio feature extractor; using BeatsFeatureExtractor() (the "
+                    "original's audio preprocessing).", model_path)  # fmt: skip
+        processor.feature_extractor = BeatsFeatureExtractor()
     return model, processor
 
 
@@ -785,9 +867,13 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Text-to-video and video-to-text retrieval over a collection, with and without matching-head "
-        "re-ranking (as the original stage-2 evaluation).",
+        "re-ranking (as the original stage-2 evaluation). With an audio-video-text model, --modality audio ranks "
+        "the sound of the files (or audio files) and --modality audio_video their fused frames and sound.",
     )
-    parser.add_argument("--videos", nargs="+", required=True, help="video files and/or folders")
+    parser.add_argument("--videos", nargs="+", required=True,
+                        help="video files and/or folders (with --modality audio: audio files too, e.g. wav, flac, "
+                        "mp3)")  # fmt: skip
+    add_modality_argument(parser, "ranked against the captions")
     captions = parser.add_mutually_exclusive_group(required=True)
     captions.add_argument("--captions", nargs="+", help="captions (quoted strings)")
     captions.add_argument("--captions-file", help="text file, one caption per line")
@@ -799,8 +885,9 @@ def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.Argum
     parser.add_argument("--top-k", type=positive_int, default=5, help="results listed per query (>= 1)")
     rerank_choice = parser.add_mutually_exclusive_group()
     rerank_choice.add_argument("--rerank", dest="rerank", action="store_true", default=None,
-                               help="re-rank with the matching head even where the model's metrics.json says it does "
-                               "not beat cosine")  # fmt: skip
+                               help="re-rank with the modality's matching head (video: itm, audio: atm, audio_video: "
+                               "avtm) even where the model's metrics.json says it does not beat cosine; an error "
+                               "where the model has no such head (default: re-rank where it has one)")  # fmt: skip
     rerank_choice.add_argument("--no-rerank", dest="rerank", action="store_false",
                                help="cosine similarity only (no matching head)")  # fmt: skip
     parser.add_argument("--rerank-k", type=positive_int, default=None,
@@ -851,13 +938,27 @@ ORDER_DESCRIPTIONS = {
     "reranked": "ordered by the matching head's match logit (match) among the re-ranked candidates, then by cosine "
     "(cos) for the rest",
 }
+# the matching head of each modality and the name its logit has in printed lists (video keeps the plain `match`)
+MATCH_SCORE_NAMES = {"video": "match", "audio": "atm", "audio_video": "avtm"}
+_HEAD_DESCRIPTIONS = {
+    "audio": "the audio-text matching head's match logit (atm)",
+    "audio_video": "the audio+video-text matching head's match logit (avtm)",
+}
 
 
-def _shown_hit(hit: dict) -> str:
-    """`name (match=..., cos=...)` for re-ranked hits, `name (cos=...)` otherwise: the ranking score first."""
+def order_description(label: str, modality: str = "video") -> str:
+    """What a printed list is ordered by, naming the score (and, for audio modalities, the head)."""
+    if label == "reranked" and modality in _HEAD_DESCRIPTIONS:
+        return f"ordered by {_HEAD_DESCRIPTIONS[modality]} among the re-ranked candidates, then by cosine (cos) for the rest"
+    return ORDER_DESCRIPTIONS[label]
+
+
+def _shown_hit(hit: dict, modality: str = "video") -> str:
+    """`name (match=..., cos=...)` for re-ranked hits (`atm=` / `avtm=` for the audio heads), `name (cos=...)`
+    otherwise: the ranking score first."""
     scores = f"cos={hit['similarity']:.3f}"
     if hit.get("match_logit") is not None:
-        scores = f"match={hit['match_logit']:.3f}, {scores}"
+        scores = f"{MATCH_SCORE_NAMES[modality]}={hit['match_logit']:.3f}, {scores}"
     return f"{Path(hit['name']).name} ({scores})"
 
 
@@ -881,14 +982,41 @@ def _is_clip_folder(model_path) -> bool:
     return is_clip_config(AutoConfig.from_pretrained(model_path))
 
 
+def _rerank_for_modality(model_path, modality: str, rerank: bool, asked: bool | None) -> bool:
+    """Audio modalities: re-rank only where the folder has the modality's head; asking for it otherwise is an error
+    (checked on the config, before loading the weights)."""
+    from transformers import AutoConfig
+
+    from .modalities import require_modality
+
+    config = AutoConfig.from_pretrained(model_path)
+    require_modality(config, modality, Path(model_path).name)
+    if modality != "audio" or not rerank or getattr(config, "use_audio_matching_head", False):
+        return rerank
+    if asked:
+        raise ValueError(f"--rerank --modality audio needs an audio-text matching head (atm_head), which "
+                         f"{Path(model_path).name} does not have (the released 6B checkpoint has none): rank by "
+                         "cosine similarity (--no-rerank).")  # fmt: skip
+    print(f"note: {Path(model_path).name} has no audio-text matching head (atm_head): audio is ranked by cosine "
+          "similarity.", file=sys.stderr)  # fmt: skip
+    return False
+
+
 def retrieve_main(argv: Sequence[str] | None = None) -> int:
-    """`internvideo2 retrieve --model DIR --videos ... --captions ...`; prints the rankings, returns the exit code."""
+    """`internvideo2 retrieve --model DIR --videos ... --captions ... [--modality audio|video|audio_video]`; prints
+    the rankings, returns the exit code."""
+    from .modalities import media_extensions, modality_label, refuse_audio_files_for_audio_video
+
     parser = build_retrieve_parser()
     args = parser.parse_args(argv)
     if args.model is None:
         parser.error("--model is required here (`internvideo2 retrieve` defaults to the bundled model)")
     if args.output:  # checked before any work; written atomically at the end
         prepare_output(args.output, (".json",), overwrite=args.overwrite)
+    modality = args.modality
+    video_paths = list_videos(args.videos, media_extensions(modality))
+    if modality == "audio_video":
+        refuse_audio_files_for_audio_video(video_paths)
     rerank = args.rerank is not False
     if args.rerank is None and rerank and reranking_hurts(args.model):
         print(f"warning: {Path(args.model).name}'s metrics.json records that matching-head re-ranking does not beat "
@@ -897,18 +1025,21 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
     if rerank and _is_clip_folder(args.model):
         print("note: InternVideo2-CLIP models rank by cosine similarity only (no matching head), as the original.")
         rerank = False
+    rerank = _rerank_for_modality(args.model, modality, rerank, args.rerank)
     model, processor = load_model_and_processor(
         args.model, need_matching_head=rerank, device=resolve_device(args.device), dtype=_dtype(args.dtype)
     )
-    video_paths = list_videos(args.videos)
     if args.annotations:  # read (and checked against the given videos) before any decoding
         _read_annotations(args.annotations, video_paths)
     videos = embed_videos(
         model, processor, video_paths, args.video_batch_size, args.num_frames, keep_tokens=rerank,
-        progress=not args.no_progress, on_error=args.on_error,
+        progress=not args.no_progress, on_error=args.on_error, modality=modality,
     )  # fmt: skip
     for name, reason in videos.skipped:
         print(f"skipped {name}: {reason}", file=sys.stderr)
+    for name in videos.no_audio_track:
+        print(f"note: {Path(name).name} has no audio track: its audio features are all zeros (as in the original "
+              "InternVideo2), so its audio scores say nothing about its content")  # fmt: skip
     truth = None
     if args.annotations:
         captions, truth = _read_annotations(args.annotations, videos.names, skipped=[n for n, _ in videos.skipped])
@@ -927,8 +1058,12 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
         text_batch_size=args.text_batch_size,
         num_frames=args.num_frames,
         progress=not args.no_progress,
+        modality=modality,
     )
-    report = {"text_to_video": {}, "video_to_text": {}}
+    report = {"modality": modality, "text_to_video": {}, "video_to_text": {}}
+    if modality != "video":
+        report["no_audio_track"] = list(videos.no_audio_track)
+    media = modality_label(modality)
     for label, ranked in (("cosine", False), ("reranked", True)):
         if ranked and not results.has_rerank:
             continue
@@ -936,10 +1071,9 @@ def retrieve_main(argv: Sequence[str] | None = None) -> int:
         v2t = results.video_to_text(args.top_k, reranked=ranked)
         report["text_to_video"][label] = {caption: hits for caption, hits in zip(results.captions, t2v)}
         report["video_to_text"][label] = {name: hits for name, hits in zip(results.video_names, v2t)}
-        order = ORDER_DESCRIPTIONS[label]
-        print(f"== text -> video ({label}) == {order}")
+        print(f"== text -> {media} ({label}) == {order_description(label, modality)}")
         for caption, hits in zip(results.captions, t2v):
-            print(f"{caption!r}: " + ", ".join(_shown_hit(h) for h in hits))
+            print(f"{caption!r}: " + ", ".join(_shown_hit(h, modality) for h in hits))
         if truth is not None:
             metrics = results.metrics(truth, reranked=ranked)
             report.setdefault("metrics", {})[label] = metrics

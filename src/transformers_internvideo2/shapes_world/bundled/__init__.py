@@ -9,6 +9,8 @@ and the command that reproduces it, and a `metrics.json`. They are what `internv
   (`left`, `right`, `up`, `down`: the direction in which the shape moves), 8 frames of 32x32.
 * `shapes-video-text`: [`InternVideo2ForRetrieval`] + [`InternVideo2Processor`] (pruned uncased WordPiece
   vocabulary), trained on the shapes world's captions.
+* `shapes-audio-video-text`: the video-text model with a tiny BEATs audio encoder, trained on the shapes world with
+  sound (`recipes.audio_video_text`, docs/audio.md); [`load_bundled_audio_video_text`].
 * `shapes-chat`: the trained parts of a tiny [`InternVideo2ForConditionalGeneration`] (vision encoder, Q-Former,
   projector, LoRA adapter) around SmolLM2-135M-Instruct from the offline asset, instruction-tuned on shapes-world
   questions (`recipes.shapes_world_chat`, docs/videochat_shapes.md); [`load_bundled_chat`].
@@ -27,6 +29,8 @@ from pathlib import Path
 
 
 __all__ = [
+    "AUDIO_REPRODUCE_COMMAND",
+    "BUNDLED_AUDIO_VIDEO_TEXT",
     "BUNDLED_CHAT",
     "BUNDLED_CLASSIFIER",
     "BUNDLED_DIR",
@@ -35,6 +39,7 @@ __all__ = [
     "bundled_metrics",
     "bundled_model_dir",
     "export_bundled",
+    "load_bundled_audio_video_text",
     "load_bundled_chat",
     "load_bundled_classifier",
     "load_bundled_video_text",
@@ -43,10 +48,17 @@ __all__ = [
 BUNDLED_DIR = Path(__file__).resolve().parent
 BUNDLED_CLASSIFIER = "shapes-direction-classifier"
 BUNDLED_VIDEO_TEXT = "shapes-video-text"
+BUNDLED_AUDIO_VIDEO_TEXT = "shapes-audio-video-text"
 BUNDLED_CHAT = "shapes-chat"  # trained parts only; see load_bundled_chat
 REPRODUCE_COMMAND = (
     "python -m transformers_internvideo2.shapes_world.recipes.three_stage --output-dir runs/shapes"
     " && python scripts/install_bundled.py runs/shapes/bundle"
+)
+
+
+AUDIO_REPRODUCE_COMMAND = (
+    "python -m transformers_internvideo2.shapes_world.recipes.audio_video_text --output-dir runs/shapes-av"
+    " && python scripts/install_bundled.py runs/shapes-av/bundle"
 )
 
 
@@ -102,6 +114,17 @@ def load_bundled_video_text(device=None, dtype=None, folder=None):
     model = InternVideo2ForRetrieval.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     processor = InternVideo2Processor.from_pretrained(folder, local_files_only=True)
     return _place(model, device, dtype), processor
+
+
+def load_bundled_audio_video_text(device=None, dtype=None, folder=None):
+    """`(InternVideo2ForRetrieval, InternVideo2Processor)` of the bundled audio-video-text model (float16 storage,
+    float32 parameters); the processor has its `BeatsFeatureExtractor` (1 s of 16 kHz sound). `folder`: another
+    copy of it."""
+    model, processor = load_bundled_video_text(device, dtype, folder or bundled_model_dir(BUNDLED_AUDIO_VIDEO_TEXT))
+    if not model.config.has_audio or processor.feature_extractor is None:
+        raise ValueError(f"{folder or BUNDLED_AUDIO_VIDEO_TEXT} is not an audio-video-text folder (no audio_config or "
+                         "no feature extractor).")  # fmt: skip
+    return model, processor
 
 
 def load_bundled_chat(device=None, dtype=None):

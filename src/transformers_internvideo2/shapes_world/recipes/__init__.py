@@ -28,3 +28,15 @@ def apply_setting_options(settings, args, names: tuple[str, ...]) -> None:
     for name in names:
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
+
+
+def recipe_argument_parser(module: str, description: str):
+    """The options every recipe has: `--output-dir`, `--quick`, `--seed`, `--threads`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test; meaningless metrics)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    return parser

@@ -35,8 +35,8 @@ import torch
 
 from . import StageClock, add_setting_options, apply_setting_options
 from .three_stage import (
+    VideoCaptionCollator,
     _ShapesTensors,
-    caption_id,
     distinct_caption_clips,
     retrieval_evaluation,
 )
@@ -78,23 +78,6 @@ class ClipStepResult:
     trainable_parameters: list[str] = field(default_factory=list)
     model: object = None
     processor: object = None
-
-
-class ClipCaptionCollator:
-    """Stacks `pixel_values` and tokenises captions in the CLIP (LLaMA) text format; equal captions share a sample id
-    (all positives of each other)."""
-
-    def __init__(self, processor):
-        self.processor = processor
-
-    def __call__(self, rows: list[dict]) -> dict:
-        text = self.processor.tokenize([row["caption"] for row in rows], padding="longest")
-        return {
-            "pixel_values": torch.stack([row["pixel_values"] for row in rows]),
-            "input_ids": text["input_ids"],
-            "attention_mask": text["attention_mask"],
-            "sample_ids": torch.tensor([caption_id(row["caption"]) for row in rows], dtype=torch.long),
-        }
 
 
 def build_shapes_clip_model(settings: ClipStepSettings):
@@ -188,7 +171,7 @@ def run(settings: ClipStepSettings | None = None, output_dir: str | os.PathLike 
         dataloader_drop_last=True, disable_tqdm=True, train_text_projection=settings.train_text_projection,
     )  # fmt: skip
     trainer = InternVideo2ClipTrainer(model=model, args=args, train_dataset=train,
-                                      data_collator=ClipCaptionCollator(processor))  # fmt: skip
+                                      data_collator=VideoCaptionCollator(processor))  # fmt: skip
     trainer.train()
     clock.lap("training")
     model.eval()

@@ -114,9 +114,9 @@ class RecipeResult:
 # ----------------------------------------------------------------------------------------------------------------
 def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 folder of the offline asset package the recipe's text encoder starts from."""
-    from ...assets import _packaged_file
+    from ...assets import packaged_file
 
-    weights = _packaged_file(_MINILM_DIST, f"{_MINILM_SUBDIR}/model.safetensors", "The recipe's all-MiniLM-L6-v2")
+    weights = packaged_file(_MINILM_DIST, f"{_MINILM_SUBDIR}/model.safetensors", "The recipe's all-MiniLM-L6-v2")
     return weights.parent
 
 
@@ -215,7 +215,8 @@ def caption_id(caption: str) -> int:
 
 
 class VideoCaptionCollator:
-    """Stacks `pixel_values` and tokenises the captions in the stage-2 format (`[CLS] tokens`, no `[SEP]`)."""
+    """Stacks `pixel_values` and tokenises the captions with the processor's own text format (stage 2: `[CLS] tokens`,
+    no `[SEP]`; CLIP: its LLaMA format); equal captions share a sample id (all positives of each other)."""
 
     def __init__(self, processor):
         self.processor = processor
