@@ -6,9 +6,14 @@ FLOPs-based projection for a GPU cluster.
 
 * **Local / Ray runs**: `--clips` shapes-world clips (written here as mp4) embedded with the bundled video-text
   model by the same job code (`tasks.inference.load_batch_job`): the local engine (`run_batch`, model loaded before the
-  clock starts) and `run_ray_job` on a local Ray (`ray.init(num_cpus=--ray-cpus)`) with 1 and 2 actors. Ray times are
-  wall clock of the whole run (actor start, model load per actor, decode, forward, Parquet write), so they include
-  the fixed start-up cost that a long run amortises; each Ray row therefore also gives the rate once started.
+  clock starts) and `run_ray_job` on a local Ray (`ray.init(num_cpus=--ray-cpus)`) with 1 and 2 actors, each actor
+  reserving `--ray-cpus / workers` CPUs (and as many torch threads) unless `--cpus-per-worker` says otherwise. A Ray
+  run's wall clock is split with timestamps the actors write (a `ClipWorker` subclass defined here): **start-up**
+  (run start -> first batch starts: Ray Data plan, actor processes spawned, Python + torch + transformers + this
+  package imported, model loaded), **steady state** (first batch start -> last batch end: the rate a long run
+  approaches) and **tail** (last batch end -> Parquet files written, pool gone).
+* **Local cold start**: a fresh Python process that imports the package and loads the model (what each Ray actor
+  pays too), and `ray.init` itself, timed separately.
 * **Ray overhead per batch**: a no-op `map_batches` actor pipeline whose batches stamp their arrival; the median gap
   between arrivals is what Ray adds per batch once running (scheduling, object store, serialisation), the rest of
   the wall clock its fixed start-up.
@@ -62,6 +67,8 @@ def run_local(model: str, paths: list[str], batch_size: int) -> dict:
     from transformers_internvideo2.tasks.batch import MemoryOutput, run_batch
     from transformers_internvideo2.tasks.inference import load_batch_job
 
+    import torch
+
     job = load_batch_job("embed", model, device="cpu")
     load = load_average()
     began = time.perf_counter()
@@ -69,7 +76,8 @@ def run_local(model: str, paths: list[str], batch_size: int) -> dict:
     seconds = time.perf_counter() - began
     return {"engine": "local", "workers": 1, "clips": summary.computed, "seconds": seconds,
             "clips_per_second": summary.computed / seconds, "decode_seconds": summary.prepare_seconds,
-            "forward_seconds": summary.compute_seconds, "load_average": f"{load} -> {load_average()}"}  # fmt: skip
+            "forward_seconds": summary.compute_seconds, "torch_threads": torch.get_num_threads(),
+            "load_average": f"{load} -> {load_average()}"}  # fmt: skip
 
 
 def local_cold_start(model: str) -> dict:
@@ -202,6 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--ray-cpus", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--local-threads", type=int, default=None,
+                        help="torch threads of the local engine (default: torch's, one per core)")
     parser.add_argument("--cpus-per-worker", type=float, default=None,
                         help="CPUs reserved per actor (default: --ray-cpus / workers, so every run uses all of them)")
     parser.add_argument("--model", default=None, help="default: the bundled shapes-world video-text model")
@@ -216,6 +226,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     report = {"cpu_count": os.cpu_count(), "settings": vars(args), "runs": []}
+    if args.local_threads:
+        import torch
+
+        torch.set_num_threads(args.local_threads)
     if not args.skip_runs:
         from transformers_internvideo2.shapes_world.bundled import bundled_model_dir
 
@@ -228,8 +242,8 @@ def main(argv=None) -> int:
         print(f"cold start : {cold['process_seconds']:.1f} s for a fresh process (imports {cold['import_seconds']:.1f} s, "
               f"model load {cold['model_load_seconds']:.1f} s) load {cold['load_average']}", flush=True)  # fmt: skip
         row = run_local(model, paths, args.batch_size)
-        print(f"local      : {row['clips_per_second']:6.2f} clips/s ({row['clips']} clips in {row['seconds']:.1f} s) "
-              f"load {row['load_average']}", flush=True)  # fmt: skip
+        print(f"local      : {row['clips_per_second']:6.2f} clips/s ({row['clips']} clips in {row['seconds']:.1f} s, "
+              f"{row['torch_threads']} torch thread(s)) load {row['load_average']}", flush=True)  # fmt: skip
         report["runs"].append(row)
         load = load_average()
         began = time.perf_counter()
@@ -247,6 +261,12 @@ def main(argv=None) -> int:
                   f"{row['torch_threads_per_actor']} torch thread(s) per actor; load {row['load_average']}",
                   flush=True)  # fmt: skip
             report["runs"].append(row)
+        # the local engine again after the Ray runs: the machine's load moves, so the Ray rows are bracketed
+        row = run_local(model, paths, args.batch_size)
+        row["engine"] = "local (after the Ray runs)"
+        print(f"local again: {row['clips_per_second']:6.2f} clips/s ({row['clips']} clips in {row['seconds']:.1f} s) "
+              f"load {row['load_average']}", flush=True)  # fmt: skip
+        report["runs"].append(row)
         report["ray_overhead"] = overhead = ray_overhead(batch_size=args.batch_size)
         print(f"ray overhead: {overhead['overhead_ms_per_batch_median']:.1f} ms per batch (median; p90 "
               f"{overhead['overhead_ms_per_batch_p90']:.1f} ms), fixed start-up {overhead['fixed_startup_seconds']:.1f} "

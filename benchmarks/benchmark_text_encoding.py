@@ -52,7 +52,7 @@ CAPTIONS = (
 )
 STAGE2_TEXT_PRESET = "internvideo2-stage2-1b"
 # The vision tower is not used by text encoding: one layer at the preset's width keeps the model valid and small.
-SMALL_VISION = dict(num_hidden_layers=1, image_size=28, patch_size=14, num_frames=4)
+SMALL_VISION = dict(num_hidden_layers=1, image_size=28, patch_size=14, num_frames=4, clip_num_return_layers=1)
 TINY_TEXT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, fusion_layer=1)
 
 
@@ -107,7 +107,7 @@ def main(argv=None, log=print) -> dict:
         "preset": args.model,
         "text_path_layers": text_config.fusion_layer,
         "hidden_size": text_config.hidden_size,
-        "text_path_parameters": sum(p.numel() for p in model.text_model.parameters()),
+        "text_model_parameters": sum(p.numel() for p in model.text_model.parameters()),  # fusion layers included
     }
     models = {"fp32": model}
     for name in args.dtypes:

@@ -67,6 +67,11 @@ def compute_dtype(mode: str) -> torch.dtype:
     return AUTOCAST_MODES.get(mode) or DTYPES[mode]
 
 
+def compute_dtype_name(mode: str) -> str:
+    """`fp32` / `bf16` / `fp16`: the name of the dtype the matmuls of `mode` run in."""
+    return next(name for name, dtype in DTYPES.items() if dtype == compute_dtype(mode))
+
+
 def forward_context(mode: str, device: torch.device):
     if mode in AUTOCAST_MODES:
         return torch.autocast(device.type, dtype=AUTOCAST_MODES[mode])
@@ -295,6 +300,8 @@ class BenchmarkRow:
     achieved_flops_per_second: float | None = None
     matmul_peak_flops_per_second: float | None = None
     fraction_of_matmul_peak: float | None = None
+    # --datasheet-peak-tflops: achieved FLOP/s over the vendor's dense peak of the compute dtype (MFU as papers quote it)
+    fraction_of_datasheet_peak: float | None = None
     # --compile: the same forward through torch.compile(fullgraph=True)
     compile_seconds: float | None = None
     compiled_latency_median_s: float | None = None
@@ -504,6 +511,9 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
                     row.peak_memory_bytes, row.forward_memory_bytes = peak, increase
                     row.achieved_flops_per_second = row.flops_per_clip * row.batch_size / row.latency_median_s
                     row.fraction_of_matmul_peak = row.achieved_flops_per_second / peaks[dtype_name]
+                    datasheet = args.datasheet_peak_tflops.get(compute_dtype_name(dtype_name))
+                    if datasheet:
+                        row.fraction_of_datasheet_peak = row.achieved_flops_per_second / (datasheet * 1e12)
                     achieved_rate = row.achieved_flops_per_second
                     if args.compile:
                         row.compile_seconds, row.compiled_latency_median_s = time_compiled(
@@ -540,6 +550,7 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
             "batch_size": args.batch_size,
             "max_seconds": args.max_seconds if math.isfinite(args.max_seconds) else None,
             "matmul_size": matmul_size,
+            "datasheet_peak_tflops": args.datasheet_peak_tflops or None,
         },
         "matmul_peak_flops_per_second": peaks,
         "results": [asdict(row) for row in rows],
@@ -611,7 +622,12 @@ def format_progress(row: BenchmarkRow) -> str:
     head = f"{row.model} {row.attn_implementation} {row.dtype} {row.frames}f x{row.batch_size}"
     if row.status != "ok":
         return f"  {head}: {row.status}"
-    return f"  {head}: {row.latency_median_s * 1e3:.1f} ms, {row.clips_per_second:.2f} clips/s"
+    line = f"  {head}: {row.latency_median_s * 1e3:.1f} ms, {row.clips_per_second:.2f} clips/s"
+    if row.fraction_of_matmul_peak is not None:
+        line += f", MFU {100 * row.fraction_of_matmul_peak:.0f} % of the measured matmul peak"
+    if row.fraction_of_datasheet_peak is not None:
+        line += f", {100 * row.fraction_of_datasheet_peak:.0f} % of the datasheet peak"
+    return line
 
 
 def _format_gflop(flops: int) -> str:
@@ -638,7 +654,8 @@ def format_table(report: dict) -> str:
         "+fwd MiB",
         f"achieved {unit}",
         f"matmul peak {unit}",
-        "% of peak",
+        # on a GPU this is the model FLOPs utilisation against the matmul peak measured in the same run
+        "MFU %" if device.type == "cuda" else "% of peak",
     ]
     lines = []
     for row in report["results"]:
@@ -678,6 +695,14 @@ def format_table(report: dict) -> str:
 
     out = [render(headers), "-+-".join("-" * width for width in widths)]
     out += [render(cells) for cells in lines]
+    datasheet = [row for row in report["results"] if row.get("fraction_of_datasheet_peak")]
+    if datasheet:
+        out += ["", "MFU against the datasheet peak (--datasheet-peak-tflops): model | attn | dtype | frames | MFU %"]
+        out += [
+            f"{r['model']} | {r['attn_implementation']} | {r['dtype']} | {r['frames']} | "
+            f"{100 * r['fraction_of_datasheet_peak']:.1f}"
+            for r in datasheet
+        ]
     compiled = [row for row in report["results"] if row.get("compile_speedup")]
     if compiled:
         out += ["", "torch.compile(fullgraph=True): model | attn | dtype | frames | compile s | eager ms | compiled ms | speed-up"]
@@ -744,6 +769,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--matmul-size", type=int, default=None, help="Side of the peak matmul (8192 CUDA, 4096 CPU).")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU).")
+    parser.add_argument(
+        "--datasheet-peak-tflops", nargs="+", default=[], metavar="DTYPE=TFLOPS",
+        help="The vendor's dense peak per compute dtype (e.g. H100 SXM: bf16=989 fp32=67): also report MFU against "
+        "it. Without it, MFU is against the matmul peak measured in the same run.",
+    )  # fmt: skip
     parser.add_argument("--json", metavar="OUT", help="Also write the machine description and all rows as JSON.")
     args = parser.parse_args(argv)
     for name, value in (("--batch-size", args.batch_size), ("--repeats", args.repeats)):
@@ -753,6 +783,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--warmup must be non-negative, got {args.warmup}.")
     if any(frames < 1 for frames in args.frames):
         parser.error(f"--frames must be positive, got {args.frames}.")
+    peaks = {}
+    for item in args.datasheet_peak_tflops:
+        name, _, value = item.partition("=")
+        try:
+            peaks[name] = float(value)
+        except ValueError:
+            parser.error(f"--datasheet-peak-tflops takes DTYPE=TFLOPS items (e.g. bf16=989); got {item!r}.")
+        if name not in DTYPES or peaks[name] <= 0:
+            parser.error(f"--datasheet-peak-tflops: dtype must be one of {sorted(DTYPES)} and the peak positive; "
+                         f"got {item!r}.")  # fmt: skip
+    args.datasheet_peak_tflops = peaks
     if args.autocast and "autocast-bf16" not in args.dtypes:
         args.dtypes.append("autocast-bf16")
     if args.peers is not None and not args.peers:

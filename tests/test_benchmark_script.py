@@ -137,3 +137,22 @@ def test_peer_flop_count_matches_the_flop_counter(bench):
         with torch.no_grad(), counter:
             model(**inputs)
         assert counter.get_total_flops() == pytest.approx(flops, rel=0.02), peer
+
+
+def test_mfu_against_a_datasheet_peak_and_the_cuda_table_header(bench, capsys):
+    report = bench.main(["--models", "tiny", "--frames", "4", "--dtypes", "fp32", "autocast-bf16", "--attn", "sdpa",
+                         "--datasheet-peak-tflops", "fp32=0.5", "bf16=2", *FAST])  # fmt: skip
+    fp32, autocast = report["results"]
+    assert fp32["fraction_of_datasheet_peak"] == pytest.approx(fp32["achieved_flops_per_second"] / 0.5e12)
+    # autocast runs its matmuls in bf16: its MFU is against the bf16 peak
+    assert autocast["fraction_of_datasheet_peak"] == pytest.approx(autocast["achieved_flops_per_second"] / 2e12)
+    assert report["settings"]["datasheet_peak_tflops"] == {"fp32": 0.5, "bf16": 2.0}
+    printed = capsys.readouterr().out
+    assert "MFU against the datasheet peak" in printed and "% of the measured matmul peak" in printed
+    as_gpu = {**report, "machine": {**report["machine"], "device": "cuda"}}
+    assert "MFU %" in bench.format_table(as_gpu).splitlines()[0]
+    assert "MFU %" not in bench.format_table(report).splitlines()[0]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--datasheet-peak-tflops", "bf16"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--datasheet-peak-tflops", "int8=100"])

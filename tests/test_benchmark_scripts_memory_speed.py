@@ -87,7 +87,7 @@ def test_trainer_overhead_rows(tmp_path):
     # 3 steps, the first left out: 2 step times per run
     assert [len(times) for times in report["step_seconds"]["trainer"]] == [2]
     assert [len(times) for times in report["step_seconds"]["plain"]] == [2]
-    assert report["trainer_over_plain"]["median"] > 0
+    assert report["trainer_over_plain"]["median"] > 0 and report["trainer_over_plain_fastest_step"]["median"] > 0
     assert json.loads(out.read_text())["trainer_over_plain"] == report["trainer_over_plain"]
 
 
@@ -115,12 +115,13 @@ def test_trainer_and_plain_loop_train_the_same_way():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
+@pytest.mark.slow  # loads and runs the real 135M SmolLM2 (about 10 s of CPU time)
 @requires_smollm2
 def test_chat_generation_rows(tmp_path):
     bench = _load("benchmark_chat_generation")
     out = tmp_path / "chat.json"
     report = bench.main(["--new-tokens", "2", "--rounds", "1", "--num-query-tokens", "2",
-                         "--num-extra-query-tokens", "2", "--threads", "2", "--json", str(out)], log=_quiet)  # fmt: skip
+                         "--num-extra-query-tokens", "2", "--threads", "1", "--json", str(out)], log=_quiet)  # fmt: skip
     assert report["video_tokens"] == 4 and report["new_tokens"] == 2
     assert set(report["decode_tokens_per_second"]) == {"ours", "plain"}
     assert all(rate > 0 for rate in report["decode_tokens_per_second"].values())

@@ -13,7 +13,7 @@ from transformers_internvideo2 import (
     InternVideo2QFormerConfig,
     InternVideo2QFormerModel,
 )
-from transformers_internvideo2.models.internvideo2_chat.modeling_internvideo2_chat import hd_grid, split_video_into_hd_views
+from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import hd_grid, split_video_into_hd_views
 
 
 VIDEO_TOKEN_ID = 5

@@ -11,7 +11,7 @@ import torch
 
 from transformers_internvideo2 import InternVideo2ChatConfig, InternVideo2ForConditionalGeneration
 from transformers_internvideo2.models.internvideo2_chat.chat_templates import CHATML_VIDEO_CHAT_TEMPLATE, MISTRAL_VIDEO_CHAT_TEMPLATE
-from transformers_internvideo2.models.internvideo2_chat.modeling_internvideo2_chat import split_video_into_hd_views
+from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import split_video_into_hd_views
 from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import (
     InternVideo2ChatProcessor,
     decode_clip,

@@ -43,6 +43,7 @@ folded and the decomposition stays trainable. Checkpoints saved by a newer PyTor
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Mapping
@@ -453,8 +454,6 @@ def convert_and_save_beats(
 
 def build_argument_parser(parser=None):
     """Arguments of `--family beats` (the conversion script and `internvideo2 convert`)."""
-    import argparse
-
     parser = parser or argparse.ArgumentParser(
         description="Convert a BEATs audio encoder (beats.pth, or the audio_encoder of a stage-2 audio-video-text "
         "checkpoint) to a Transformers folder with its Kaldi-fbank feature extractor."

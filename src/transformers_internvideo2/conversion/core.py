@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 
 
 __all__ = [
@@ -152,9 +154,6 @@ def read_checkpoint_file(path: str | Path):
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint file at {path}.")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as error:
@@ -346,8 +345,6 @@ def expected_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def verify_saved_weights(output_dir: Path, model: torch.nn.Module) -> list[str]:
     """Re-read every saved safetensors shard and compare it bit-exactly with the converted tensors."""
-    from safetensors import safe_open
-
     reference = model.state_dict()
     seen = set()
     files = sorted(p.name for p in output_dir.glob("*.safetensors"))

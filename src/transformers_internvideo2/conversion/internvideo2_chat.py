@@ -30,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from transformers import AutoConfig
 
 from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
 from .core import (
     ConversionError,
+    KeyMapping,
     check_finite,
     check_output_dir,
     conversion_failed,
@@ -43,6 +45,8 @@ from .core import (
     unwrap_state_dict,
 )
 from ..models.model_card import push_folder_to_hub
+from .internvideo2_video_text import _IMAGE_POSITION_RULE
+from .internvideo2_vision import _BACKBONE_RULES
 
 
 LLM_PREFIX = "lm.base_model.model."
@@ -50,82 +54,74 @@ LANGUAGE_MODEL_PREFIX = "language_model."
 DEFAULT_LORA_ALPHA = 32.0  # the released models: r=16, alpha=32
 DEFAULT_LORA_DROPOUT = 0.1
 
-# Keys dropped on purpose, with the reason reported for each.
-DROPPED_KEYS: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"^project_down\.(weight|bias)$"), "LLM->Q-Former projection, used only by the disabled "
-     "vision-regression loss (`use_vision_regression_loss=False`); dead at inference and in instruction tuning"),
-    (re.compile(r"^qformer\.bert\.embeddings\.position_ids$"), "non-learned buffer arange(512), recomputed"),
-    (re.compile(r"^qformer\.cls\..*$"), "BERT MLM head of the Q-Former; the original deletes it (`qformer.cls = None`)"),
-    (re.compile(r"^lm\.base_model\.model\..*rotary_emb\.inv_freq$"), "non-learned RoPE buffer, recomputed"),
+# Keys dropped on purpose, with the reason reported for each (`core.KeyMapping` templates).
+DROPPED_KEYS: list[tuple[str, str]] = [
+    ("project_down.*", "LLM->Q-Former projection, used only by the disabled vision-regression loss "
+     "(`use_vision_regression_loss=False`); dead at inference and in instruction tuning"),
+    ("qformer.bert.embeddings.position_ids", "non-learned buffer arange(512), recomputed"),
+    ("qformer.cls.*", "BERT MLM head of the Q-Former; the original deletes it (`qformer.cls = None`)"),
+]
+_ROTARY_BUFFER = re.compile(r"^lm\.base_model\.model\..*rotary_emb\.inv_freq$")
+_ROTARY_BUFFER_REASON = "non-learned RoPE buffer, recomputed"
+
+# The vision encoder is the stage-2 backbone under `vision_encoder.` -> `vision_model.` (its rules, reused), plus
+# the image position table and the chat encoder's raw `ls1`/`ls2` layer-scale parameters (`ls1.gamma` in stage 2).
+_VISION_RULES: list[tuple[str, str]] = [
+    (f"vision_encoder.{src}", f"vision_model.{dst}") for src, dst in [*_BACKBONE_RULES, _IMAGE_POSITION_RULE]
+] + [
+    ("vision_encoder.blocks.{i}.ls1", "vision_model.encoder.layer.{i}.layer_scale1.lambda1"),
+    ("vision_encoder.blocks.{i}.ls2", "vision_model.encoder.layer.{i}.layer_scale2.lambda1"),
+    ("vision_layernorm.*", "vision_layernorm.*"),
+    ("project_up.*", "multi_modal_projector.*"),
 ]
 
-_VISION_RULES: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"^vision_encoder\.cls_token$"), "vision_model.embeddings.cls_token"),
-    (re.compile(r"^vision_encoder\.pos_embed$"), "vision_model.embeddings.position_embeddings.joint"),
-    (re.compile(r"^vision_encoder\.img_pos_embed$"), "vision_model.embeddings.position_embeddings.image"),
-    (re.compile(r"^vision_encoder\.patch_embed\.proj\.(weight|bias)$"),
-     r"vision_model.embeddings.patch_embeddings.projection.\1"),
-    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.norm([12])\.weight$"), r"vision_model.encoder.layer.\1.norm\2.weight"),
-    # `ls1`/`ls2` are raw parameters in the chat encoder, `ls1.gamma` in the stage-2 encoder
-    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.ls([12])(?:\.gamma)?$"),
-     r"vision_model.encoder.layer.\1.layer_scale\2.lambda1"),
-    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)$"),
-     r"vision_model.encoder.layer.\1.attention.qkv.\2"),
-    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.attn\.proj\.(weight|bias)$"),
-     r"vision_model.encoder.layer.\1.attention.proj.\2"),
-    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.attn\.([qk]_norm)\.weight$"),
-     r"vision_model.encoder.layer.\1.attention.\2.weight"),
-    (re.compile(r"^vision_encoder\.blocks\.(\d+)\.mlp\.(fc[12])\.(weight|bias)$"),
-     r"vision_model.encoder.layer.\1.mlp.\2.\3"),
-    (re.compile(r"^vision_layernorm\.(weight|bias)$"), r"vision_layernorm.\1"),
-    (re.compile(r"^project_up\.(weight|bias)$"), r"multi_modal_projector.\1"),
+# The BERT-layout Q-Former of the original -> `InternVideo2QFormerModel` names.
+_QFORMER_LAYER_RULES = [
+    ("attention.self.query.*", "self_attention.query.*"),
+    ("attention.self.key.*", "self_attention.key.*"),
+    ("attention.self.value.*", "self_attention.value.*"),
+    ("attention.output.dense.*", "self_attention.dense.*"),
+    ("attention.output.LayerNorm.*", "self_attention.layer_norm.*"),
+    ("crossattention.self.query.*", "cross_attention.query.*"),
+    ("crossattention.self.key.*", "cross_attention.key.*"),
+    ("crossattention.self.value.*", "cross_attention.value.*"),
+    ("crossattention.output.dense.*", "cross_attention.dense.*"),
+    ("crossattention.output.LayerNorm.*", "cross_attention.layer_norm.*"),
+    ("intermediate.dense.*", "text_mlp.fc1.*"),
+    ("output.dense.*", "text_mlp.fc2.*"),
+    ("output.LayerNorm.*", "text_mlp.layer_norm.*"),
+    ("intermediate_query.dense.*", "query_mlp.fc1.*"),
+    ("output_query.dense.*", "query_mlp.fc2.*"),
+    ("output_query.LayerNorm.*", "query_mlp.layer_norm.*"),
 ]
+_QFORMER_RULES: list[tuple[str, str]] = [
+    ("qformer.bert.embeddings.word_embeddings.weight", "qformer.embeddings.word_embeddings.weight"),
+    ("qformer.bert.embeddings.position_embeddings.weight", "qformer.embeddings.position_embeddings.weight"),
+    ("qformer.bert.embeddings.LayerNorm.*", "qformer.embeddings.layer_norm.*"),
+] + [(f"qformer.bert.encoder.layer.{{i}}.{src}", f"qformer.layers.{{i}}.{dst}") for src, dst in _QFORMER_LAYER_RULES]
 
-_QFORMER_RULES: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"^qformer\.bert\.embeddings\.(word|position)_embeddings\.weight$"),
-     r"qformer.embeddings.\1_embeddings.weight"),
-    (re.compile(r"^qformer\.bert\.embeddings\.LayerNorm\.(weight|bias)$"), r"qformer.embeddings.layer_norm.\1"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.(weight|bias)$"),
-     r"qformer.layers.\1.self_attention.\2.\3"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)$"),
-     r"qformer.layers.\1.self_attention.dense.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.(weight|bias)$"),
-     r"qformer.layers.\1.self_attention.layer_norm.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.crossattention\.self\.(query|key|value)\.(weight|bias)$"),
-     r"qformer.layers.\1.cross_attention.\2.\3"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.crossattention\.output\.dense\.(weight|bias)$"),
-     r"qformer.layers.\1.cross_attention.dense.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.crossattention\.output\.LayerNorm\.(weight|bias)$"),
-     r"qformer.layers.\1.cross_attention.layer_norm.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)$"),
-     r"qformer.layers.\1.text_mlp.fc1.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)$"),
-     r"qformer.layers.\1.text_mlp.fc2.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias)$"),
-     r"qformer.layers.\1.text_mlp.layer_norm.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.intermediate_query\.dense\.(weight|bias)$"),
-     r"qformer.layers.\1.query_mlp.fc1.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output_query\.dense\.(weight|bias)$"),
-     r"qformer.layers.\1.query_mlp.fc2.\2"),
-    (re.compile(r"^qformer\.bert\.encoder\.layer\.(\d+)\.output_query\.LayerNorm\.(weight|bias)$"),
-     r"qformer.layers.\1.query_mlp.layer_norm.\2"),
-]
+
+def chat_key_mapping() -> KeyMapping:
+    """The renaming of the chat model's vision encoder, bridge and Q-Former (the LLM and the query tokens are
+    handled apart: LoRA merging, the InternLM2 split, the query concatenation)."""
+    return KeyMapping(_VISION_RULES + _QFORMER_RULES, DROPPED_KEYS)
+
 
 # LoRA parameter names: peft 0.5 (`lora_A.default.weight`), unnamed (`lora_A.weight`)
 _LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(?:\.(?P<adapter>[A-Za-z0-9_]+))?\.weight$")
 
 # InternLM2 (remote-code layout) -> Llama layout, relative to the causal LM.
-_INTERNLM2_RENAMES: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"^model\.tok_embeddings\.weight$"), "model.embed_tokens.weight"),
-    (re.compile(r"^output\.weight$"), "lm_head.weight"),
-    (re.compile(r"^model\.norm\.weight$"), "model.norm.weight"),
-    (re.compile(r"^model\.layers\.(\d+)\.attention_norm\.weight$"), r"model.layers.\1.input_layernorm.weight"),
-    (re.compile(r"^model\.layers\.(\d+)\.ffn_norm\.weight$"), r"model.layers.\1.post_attention_layernorm.weight"),
-    (re.compile(r"^model\.layers\.(\d+)\.attention\.wo\.weight$"), r"model.layers.\1.self_attn.o_proj.weight"),
-    (re.compile(r"^model\.layers\.(\d+)\.feed_forward\.w1\.weight$"), r"model.layers.\1.mlp.gate_proj.weight"),
-    (re.compile(r"^model\.layers\.(\d+)\.feed_forward\.w3\.weight$"), r"model.layers.\1.mlp.up_proj.weight"),
-    (re.compile(r"^model\.layers\.(\d+)\.feed_forward\.w2\.weight$"), r"model.layers.\1.mlp.down_proj.weight"),
-]
+_INTERNLM2_RENAMES = KeyMapping([
+    ("model.tok_embeddings.weight", "model.embed_tokens.weight"),
+    ("output.weight", "lm_head.weight"),
+    ("model.norm.weight", "model.norm.weight"),
+    ("model.layers.{i}.attention_norm.weight", "model.layers.{i}.input_layernorm.weight"),
+    ("model.layers.{i}.ffn_norm.weight", "model.layers.{i}.post_attention_layernorm.weight"),
+    ("model.layers.{i}.attention.wo.weight", "model.layers.{i}.self_attn.o_proj.weight"),
+    ("model.layers.{i}.feed_forward.w1.weight", "model.layers.{i}.mlp.gate_proj.weight"),
+    ("model.layers.{i}.feed_forward.w3.weight", "model.layers.{i}.mlp.up_proj.weight"),
+    ("model.layers.{i}.feed_forward.w2.weight", "model.layers.{i}.mlp.down_proj.weight"),
+])
 _INTERNLM2_WQKV = re.compile(r"^model\.layers\.(\d+)\.attention\.wqkv\.weight$")
 
 
@@ -188,15 +184,19 @@ def split_language_model(
             lora.setdefault(match["module"].replace(".base_layer", ""), {})[match["which"]] = tensor
             continue
         if ".lora_" in key:
-            raise ValueError(f"Unsupported LoRA parameter {LLM_PREFIX}{key} (only Linear lora_A/lora_B are known).")
+            raise ConversionError(
+                f"Unsupported LoRA parameter {LLM_PREFIX}{key} (only Linear lora_A/lora_B are known)."
+            )
         base[key.replace(".base_layer.", ".")] = tensor
     if len(adapters) > 1:
-        raise ValueError(f"The checkpoint holds several LoRA adapters {sorted(map(str, adapters))}; expected one.")
+        raise ConversionError(
+            f"The checkpoint holds several LoRA adapters {sorted(map(str, adapters))}; expected one."
+        )
     for module, pair in lora.items():
         if set(pair) != {"A", "B"}:
-            raise ValueError(f"LoRA of {module} is incomplete: has {sorted(pair)}, needs A and B.")
+            raise ConversionError(f"LoRA of {module} is incomplete: has {sorted(pair)}, needs A and B.")
         if f"{module}.weight" not in base:
-            raise ValueError(f"LoRA on {module} but the checkpoint has no base weight {module}.weight.")
+            raise ConversionError(f"LoRA on {module} but the checkpoint has no base weight {module}.weight.")
     return base, lora
 
 
@@ -204,7 +204,7 @@ def lora_scaling(lora: dict[str, dict[str, torch.Tensor]], lora_alpha: float) ->
     """The rank (from the tensors) and `alpha / r`; all modules must share the rank."""
     ranks = {pair["A"].shape[0] for pair in lora.values()}
     if len(ranks) != 1:
-        raise ValueError(f"LoRA modules have different ranks {sorted(ranks)}; expected one.")
+        raise ConversionError(f"LoRA modules have different ranks {sorted(ranks)}; expected one.")
     rank = ranks.pop()
     return rank, lora_alpha / rank
 
@@ -216,7 +216,7 @@ def merge_lora(base: dict[str, torch.Tensor], lora: dict[str, dict[str, torch.Te
         weight = base[key]
         delta = pair["B"].float() @ pair["A"].float()
         if delta.shape != weight.shape:
-            raise ValueError(f"LoRA of {module}: B@A is {tuple(delta.shape)}, the weight {tuple(weight.shape)}.")
+            raise ConversionError(f"LoRA of {module}: B@A is {tuple(delta.shape)}, the weight {tuple(weight.shape)}.")
         base[key] = (weight.float() + scaling * delta).to(weight.dtype)
 
 
@@ -232,7 +232,7 @@ def split_internlm2_wqkv(wqkv: torch.Tensor, num_heads: int, num_kv_heads: int, 
     groups = num_heads // num_kv_heads
     expected_rows = num_kv_heads * (groups + 2) * head_dim
     if wqkv.shape[0] != expected_rows:
-        raise ValueError(
+        raise ConversionError(
             f"wqkv has {wqkv.shape[0]} rows; {num_heads} heads / {num_kv_heads} KV heads of {head_dim} need "
             f"{expected_rows}."
         )
@@ -270,12 +270,10 @@ def internlm2_to_llama(
             converted[f"model.layers.{layer}.self_attn.k_proj.weight"] = k
             converted[f"model.layers.{layer}.self_attn.v_proj.weight"] = v
             continue
-        for pattern, target in _INTERNLM2_RENAMES:
-            if pattern.match(key):
-                converted[pattern.sub(target, key)] = tensor
-                break
-        else:
-            raise ValueError(f"Unknown InternLM2 weight {LLM_PREFIX}{key}.")
+        new_key = _INTERNLM2_RENAMES.to_ours(key)
+        if new_key is None:
+            raise ConversionError(f"Unknown InternLM2 weight {LLM_PREFIX}{key}.")
+        converted[new_key] = tensor
     converted_lora = {}
     for module, pair in lora.items():
         match = _INTERNLM2_WQKV.match(f"{module}.weight")
@@ -285,12 +283,10 @@ def internlm2_to_llama(
             for name, rows in (("q_proj", q), ("k_proj", k), ("v_proj", v)):
                 converted_lora[f"model.layers.{layer}.self_attn.{name}"] = {"A": pair["A"], "B": rows}
             continue
-        for pattern, target in _INTERNLM2_RENAMES:
-            if pattern.match(f"{module}.weight"):
-                converted_lora[pattern.sub(target, f"{module}.weight")[: -len(".weight")]] = pair
-                break
-        else:
-            raise ValueError(f"LoRA on an unknown InternLM2 module {module}.")
+        new_key = _INTERNLM2_RENAMES.to_ours(f"{module}.weight")
+        if new_key is None:
+            raise ConversionError(f"LoRA on an unknown InternLM2 module {module}.")
+        converted_lora[new_key[: -len(".weight")]] = pair
     return converted, converted_lora
 
 
@@ -351,8 +347,9 @@ def convert_chat_state_dict(
     unmapped = []
     num_blocks = config.vision_config.num_hidden_layers
 
+    mapping = chat_key_mapping()
     for key, tensor in original.items():
-        reason = next((why for pattern, why in DROPPED_KEYS if pattern.match(key)), None)
+        reason = mapping.drop_reason(key) or (_ROTARY_BUFFER_REASON if _ROTARY_BUFFER.match(key) else None)
         if reason is not None:
             report.append((key, f"dropped: {reason}"))
             continue
@@ -367,20 +364,18 @@ def convert_chat_state_dict(
             report.append((key, f"dropped: vision block {block[1]} is past the {num_blocks} blocks the chat model "
                                 "builds (the original drops the stage-2 encoder's last block)"))
             continue
-        for pattern, target in _VISION_RULES + _QFORMER_RULES:
-            if pattern.match(key):
-                new_key = pattern.sub(target, key)
-                converted[new_key] = tensor
-                report.append((key, f"-> {new_key}"))
-                break
-        else:
+        new_key = mapping.to_ours(key)
+        if new_key is None:
             unmapped.append(key)
+            continue
+        converted[new_key] = tensor
+        report.append((key, f"-> {new_key}"))
     if unmapped:
-        raise ValueError(f"{len(unmapped)} checkpoint keys have no mapping: {sorted(unmapped)[:20]}")
+        raise ConversionError(f"{len(unmapped)} checkpoint keys have no mapping: {sorted(unmapped)[:20]}")
 
     # queries: one parameter, the 32 `query_tokens` first, then the 64 `extra_query_tokens`
     if "query_tokens" not in queries:
-        raise ValueError("The checkpoint has no query_tokens.")
+        raise ConversionError("The checkpoint has no query_tokens.")
     parts = [queries["query_tokens"]] + ([queries["extra_query_tokens"]] if "extra_query_tokens" in queries else [])
     converted["query_tokens"] = torch.cat(parts, dim=1)
     report.append(("query_tokens", "-> query_tokens[:, :num_query_tokens]"))
@@ -388,7 +383,9 @@ def convert_chat_state_dict(
         report.append(("extra_query_tokens", "-> query_tokens[:, num_query_tokens:]"))
 
     if not llm_state:
-        raise ValueError(f"The checkpoint has no language-model weights (keys starting with {LLM_PREFIX!r}).")
+        raise ConversionError(
+            f"The checkpoint has no language-model weights (keys starting with {LLM_PREFIX!r})."
+        )
     base, lora_pairs = split_language_model(llm_state)
     for key in llm_state:
         report.append((f"{LLM_PREFIX}{key}", "-> language model" + (" (LoRA)" if ".lora_" in key else "")))
@@ -549,8 +546,6 @@ def convert_chat_checkpoint(
 
     The folder is built aside and moved into place only when complete (`core.save_and_verify`), with a model card
     (`base_model` defaults to the preset's OpenGVLab repository); `push_to_hub` uploads it to that Hub repository."""
-    from safetensors.torch import save_file
-
     from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
 
     checkpoint, output_dir = Path(checkpoint), check_output_dir(output_dir)
@@ -696,6 +691,7 @@ __all__ = [
     "convert_chat_state_dict",
     "convert_chat_checkpoint",
     "chat_config_from_original",
+    "chat_key_mapping",
     "chat_model_card",
     "load_qformer_tokenizer",
     "save_chat_processor",

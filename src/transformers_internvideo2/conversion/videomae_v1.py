@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 from ..models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification
 from .core import (
     DTYPES,
@@ -151,12 +152,7 @@ def convert_and_save_videomae_v1(
     id2label: dict[int, str] | None = None,
     dtype: str = "float32",
 ) -> tuple[InternVideoMAEForVideoClassification, list[str]]:
-    """Convert a v1 classifier file into a `save_pretrained` folder with its video processor. NaN/inf source
-    tensors (and float16 overflow) are refused by name; the folder is built aside and moved into place only when
-    complete and verified bit-exactly (`core.save_and_verify`): a failure leaves `output_dir` as it was."""
-    if dtype not in DTYPES:
-        raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
-    output_dir = check_output_dir(output_dir)
+    check_output_dir(output_dir)
     state_dict = load_original_checkpoint(checkpoint)
     overrides = {"id2label": id2label} if id2label else {}
     config = videomae_v1_config_from_state_dict(state_dict, image_size, num_frames, **overrides)
@@ -165,18 +161,17 @@ def convert_and_save_videomae_v1(
     model.load_state_dict(result.state_dict, strict=True)
     model.eval()
 
-    def write_processor(folder: Path) -> None:
+    def write_video_processor(folder: Path) -> None:
         # The evaluation transform the `classify` command then uses: short side to the input size, centre crop,
         # ImageNet mean/std (as the original); frames by segment sampling (the original's Kinetics protocol samples
         # 16 consecutive-stride-4 frames per view, which is not one of the package's sampling modes).
-        from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
-
         InternVideo2VideoProcessor(
-            num_frames=num_frames, size={"shortest_edge": image_size},
+            num_frames=num_frames,
+            size={"shortest_edge": image_size},
             crop_size={"height": image_size, "width": image_size},
-        ).save_pretrained(str(folder))  # fmt: skip
+        ).save_pretrained(folder)
 
-    files = save_and_verify(model, output_dir, write_processor)
+    files = save_and_verify(model, output_dir, write_video_processor)
     return model, files
 
 

@@ -55,7 +55,6 @@ __all__ = [
 RAY_EXTRA_HINT = "pip install 'transformers-internvideo2[ray]'"
 STATUS_OK, STATUS_ERROR = "ok", "error"
 JOB_KINDS = ("embed", "classify")
-WRITE_TASK_CPUS = 0.1
 
 
 def require_ray():
@@ -400,9 +399,12 @@ def run_actor_pool(
             max_restarts=max_restarts,
             max_task_retries=max_restarts,
         )
-    # The write tasks only move finished Arrow tables to files: a small CPU share lets them run while the actors
-    # hold every reserved CPU, instead of waiting for the pool to end (measured: the tail of a run, docs/scale_out.md).
-    results.write_parquet(str(folder), ray_remote_args={"num_cpus": WRITE_TASK_CPUS})
+    # The write tasks only move finished Arrow tables to files. Measured (docs/scale_out.md): with a CPU each they
+    # wait behind the actors' reservation until the pool ends, then Ray spawns fresh worker processes for them, and
+    # with a fraction of a CPU each it spawns one process per concurrent task (a storm of imports on a small node):
+    # the run's tail grew to most of its wall clock. One write task at a time, reserving no CPU, starts while the
+    # actors compute and reuses one worker process.
+    results.write_parquet(str(folder), ray_remote_args={"num_cpus": 0}, concurrency=1)
     return time.perf_counter() - began
 
 

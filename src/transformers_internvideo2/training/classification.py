@@ -55,7 +55,7 @@ class InternVideo2ClassificationArguments(VideoTrainingArguments):
     mixup_prob (`float`, defaults to 1.0): probability to mix a batch at all.
     mixup_switch_prob (`float`, defaults to 0.5): probability to use cutmix instead of mixup when both are enabled.
     smoothing (`float`, defaults to 0.1): label smoothing folded into the soft training targets.
-    remove_unused_columns: defaults to `False` here.
+    remove_unused_columns: defaults to `False` ([`VideoTrainingArguments`]).
     """
 
     layer_decay: float = field(default=1.0, metadata={"help": "Layer-wise lr decay (1.0 = off)."})
@@ -64,7 +64,6 @@ class InternVideo2ClassificationArguments(VideoTrainingArguments):
     mixup_prob: float = field(default=1.0, metadata={"help": "Probability of mixing a batch."})
     mixup_switch_prob: float = field(default=0.5, metadata={"help": "Probability of cutmix when both are on."})
     smoothing: float = field(default=0.1, metadata={"help": "Label smoothing of the training targets."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()

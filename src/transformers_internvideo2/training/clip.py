@@ -54,7 +54,7 @@ class InternVideo2ClipArguments(VideoTrainingArguments):
     text_lora (`bool`, defaults to `False`): add LoRA adapters to the text tower and train them (`open_text_lora`).
     text_lora_rank, text_lora_alpha, text_lora_dropout: the adapters' settings (the original: 16, 32, 0.1).
     The vision alignment layers of the S/B/L14 models are always trained (as the original, which never freezes them).
-    remove_unused_columns: defaults to `False` here.
+    remove_unused_columns: defaults to `False` ([`VideoTrainingArguments`]).
     """
 
     train_vision_pooler: bool = field(default=True, metadata={"help": "Train the vision attention pooler."})
@@ -66,7 +66,6 @@ class InternVideo2ClipArguments(VideoTrainingArguments):
     text_lora_rank: int = field(default=16, metadata={"help": "LoRA rank."})
     text_lora_alpha: float = field(default=32.0, metadata={"help": "LoRA alpha."})
     text_lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()

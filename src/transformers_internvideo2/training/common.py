@@ -36,8 +36,10 @@ __all__ = ["UndecodableSamplesMixin", "VideoTrainerMixin", "VideoTrainingArgumen
 
 @dataclass
 class VideoTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus what every trainer of the package shares.
+    """The base of the package's `TrainingArguments` subclasses: what every trainer of the package shares.
 
+    remove_unused_columns (`bool`, defaults to `False`): the collators read raw columns (`video`, captions, labels)
+        that the model forwards do not name.
     max_failure_fraction (`float`, defaults to 0.05): the largest fraction of training samples whose video cannot be
         decoded before training stops with `TooManyUndecodableSamplesError` (0 stops at the first); such samples are
         dropped from their batch with a warning. Given to the data collators (`VideoCollator`,
@@ -45,6 +47,7 @@ class VideoTrainingArguments(TrainingArguments):
         non-default value on both sides is an error (see `training.data.apply_max_failure_fraction`).
     """
 
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
     max_failure_fraction: float = field(
         default=DEFAULT_MAX_FAILURE_FRACTION,
         metadata={"help": "Largest fraction of undecodable training samples (skipped) before training stops; 0 = "

@@ -64,7 +64,7 @@ class InternVideo2PretrainingArguments(VideoTrainingArguments):
     attention_mask_per_frame (`bool`, *optional*): sample the attention-guided mask per frame (`True`) or over the
         whole clip (`False`). Default: per frame for an image CLIP teacher (stage 1), whole clip for an InternVideo2
         teacher (distillation), as the original.
-    remove_unused_columns: defaults to `False` here (the batch carries only what the trainer needs).
+    remove_unused_columns: defaults to `False` ([`VideoTrainingArguments`]; the batch carries only what the trainer needs).
     """
 
     mask_type: str = field(default="attention", metadata={"help": f"One of {MASK_TYPES}."})
@@ -75,7 +75,6 @@ class InternVideo2PretrainingArguments(VideoTrainingArguments):
     clip_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the intermediate CLIP alignment loss."})
     clip_final_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the final CLIP alignment loss."})
     mae_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the MAE alignment loss."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()

@@ -78,7 +78,7 @@ class InternVideo2VideoTextArguments(VideoTrainingArguments):
     atc_loss_weight, avc_loss_weight, avtc_loss_weight, atm_loss_weight, avtm_loss_weight, amlm_loss_weight,
         avmlm_loss_weight (`float`): weights of the audio losses (audio-video-text models, batches with
         `input_features`); defaults = the released 6B recipe: 0, 0, 1, 0, 1, 0, 1.
-    remove_unused_columns: defaults to `False` here.
+    remove_unused_columns: defaults to `False` ([`VideoTrainingArguments`]).
     """
 
     video_mask_type: str = field(default="random", metadata={"help": f"One of {VIDEO_MASK_TYPES}."})
@@ -99,7 +99,6 @@ class InternVideo2VideoTextArguments(VideoTrainingArguments):
     avtm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the audio+video-text matching loss."})
     amlm_loss_weight: float = field(default=0.0, metadata={"help": "Weight of the MLM loss with audio memory."})
     avmlm_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the MLM loss with audio+video memory."})
-    remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
 
     def __post_init__(self):
         super().__post_init__()

@@ -124,7 +124,7 @@ _MISTRAL_7B_V03 = dict(
     eos_token_id=2,
 )
 
-# InternLM2.5-7B-Chat-1M expressed in the Llama layout (see convert_original_chat.py for the weight split).
+# InternLM2.5-7B-Chat-1M expressed in the Llama layout (see conversion/internvideo2_chat.py for the weight split).
 _INTERNLM2_5_7B_AS_LLAMA = dict(
     model_type="llama",
     vocab_size=92544,

@@ -37,11 +37,13 @@ the Q-Former.
 """
 
 
+import math
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import PILImageResampling
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
@@ -49,7 +51,6 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from ...media.frame_sampling import sample_frame_indices
 from .chat_templates import HD_VIEW_SEPARATORS, MISTRAL_VIDEO_CHAT_TEMPLATE, chat_template_for
-from .modeling_internvideo2_chat import hd_grid, split_video_into_hd_views
 from ..internvideo2_vision.video_processing_internvideo2 import (
     EXPECTED_VIDEO_INPUT,
     InternVideo2VideoProcessor,
@@ -60,7 +61,13 @@ from ..internvideo2_vision.video_processing_internvideo2 import (
 from ..remote_code import RemoteCodeMixin
 
 
-__all__ = ["InternVideo2ChatProcessor", "InternVideo2ChatProcessorKwargs", "decode_clip"]
+__all__ = [
+    "InternVideo2ChatProcessor",
+    "InternVideo2ChatProcessorKwargs",
+    "decode_clip",
+    "hd_grid",
+    "split_video_into_hd_views",
+]
 
 
 def decode_clip(
@@ -78,6 +85,65 @@ def decode_clip(
 
     frames, _ = decode_video_frames(path, indices=indices, backend=backend)
     return frames
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# HD views
+# ------------------------------------------------------------------------------------------------------------------
+def hd_grid(height: int, width: int, local_size: int, hd_num: int, fix_ratio=None) -> tuple[int, int]:
+    """The `(cols, rows)` tile grid for a `height x width` frame.
+
+    With `fix_ratio` the grid is fixed. Otherwise every grid with `cols * rows <= hd_num` is a candidate, visited from
+    the fewest tiles up; the one whose `cols / rows` is closest to the frame's aspect ratio wins, and an equally close
+    larger grid replaces it when the frame has more than half that grid's pixel area (the InternVL-1.5 rule the
+    original HD preprocessing uses)."""
+    if fix_ratio is not None:
+        return int(fix_ratio[0]), int(fix_ratio[1])
+    aspect = width / height
+    candidates = sorted(
+        {(c, r) for c in range(1, hd_num + 1) for r in range(1, hd_num + 1) if c * r <= hd_num},
+        key=lambda grid: grid[0] * grid[1],
+    )
+    best, best_diff = (1, 1), math.inf
+    for cols, rows in candidates:
+        diff = abs(aspect - cols / rows)
+        if diff < best_diff:
+            best, best_diff = (cols, rows), diff
+        elif diff == best_diff and height * width > 0.5 * local_size * local_size * cols * rows:
+            best = (cols, rows)
+    return best
+
+
+def split_video_into_hd_views(
+    pixel_values_videos: torch.Tensor,
+    local_size: int = 224,
+    hd_num: int = 6,
+    fix_ratio=None,
+    add_global_view: bool = True,
+) -> torch.Tensor:
+    """Tile videos `(..., T, C, H, W)` into HD views `(..., N, T, C, local_size, local_size)`.
+
+    Every frame is resized (bicubic, no crop, aspect ratio not preserved) to the `rows x cols` tile grid chosen by
+    [`hd_grid`], cut into tiles in row-major order (top-left first) and, with `add_global_view`, followed by the whole
+    resized frame downsized to one tile. All videos of the batch share H and W, hence the grid and N.
+
+    The original tiles the raw 0-255 frames and normalises afterwards; bicubic resizing is linear with weights summing
+    to one, so tiling normalised frames gives the same views."""
+    *lead, frames, channels, height, width = pixel_values_videos.shape
+    cols, rows = hd_grid(height, width, local_size, hd_num, fix_ratio)
+    flat = pixel_values_videos.reshape(-1, channels, height, width)
+    dtype = flat.dtype
+    # bicubic kernels are not implemented for every low-precision dtype on CPU: resize in float32
+    resized = F.interpolate(flat.float(), size=(rows * local_size, cols * local_size), mode="bicubic", align_corners=False)
+    tiles = resized.reshape(-1, channels, rows, local_size, cols, local_size).permute(0, 2, 4, 1, 3, 5)
+    views = [tiles.reshape(-1, rows * cols, channels, local_size, local_size)]
+    if add_global_view:
+        whole = F.interpolate(resized, size=(local_size, local_size), mode="bicubic", align_corners=False)
+        views.append(whole[:, None])
+    views = torch.cat(views, dim=1).to(dtype)  # (videos * T, N, C, s, s)
+    num_views = views.shape[1]
+    views = views.reshape(-1, frames, num_views, channels, local_size, local_size).transpose(1, 2)
+    return views.reshape(*lead, num_views, frames, channels, local_size, local_size)
 
 
 class InternVideo2ChatProcessorKwargs(ProcessingKwargs, total=False):

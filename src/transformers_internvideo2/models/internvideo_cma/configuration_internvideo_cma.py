@@ -27,6 +27,12 @@ class InternVideoCMAConfig(PreTrainedConfig):
         hidden_dropout_prob, attention_dropout (`float`, defaults to 0.0), layer_norm_eps (`float`, defaults to 1e-6).
         freeze_encoders (`bool`, defaults to `True`): the encoders take no gradient and stay in eval mode (the paper
             trains the fusion with frozen backbones).
+        standardize_encoder_tokens (`bool`, defaults to `True`): standardise each encoder's tokens per channel over
+            the batch and the tokens (a `BatchNorm1d` without affine parameters, running statistics at inference)
+            before the projections, as MAE's linear-probing protocol does with frozen features. Frozen encoders can
+            output badly scaled tokens (VideoMAE with mean pooling has no final norm) whose channels are dominated by
+            what every clip shares; without it the fusion's pooled feature is mostly that shared part and training
+            barely moves (see `docs/internvideo1.md`).
         initializer_range (`float`, defaults to 0.02).
     """
 
@@ -46,6 +52,7 @@ class InternVideoCMAConfig(PreTrainedConfig):
     attention_dropout: float | int = 0.0
     layer_norm_eps: float = 1e-6
     freeze_encoders: bool = True
+    standardize_encoder_tokens: bool = True
     initializer_range: float = 0.02
 
     def validate_architecture(self):

@@ -9,6 +9,8 @@ a port and no number of the paper can be reproduced with it; the structure follo
     block K-1:      V <- CMA(queries = V, keys/values = M)      (the reverse, as the paper says for the last block)
     logits = classifier(LayerNorm(mean of V))
 
+Each encoder's tokens are first standardised per channel (`config.standardize_encoder_tokens`, a BatchNorm without
+affine parameters, our addition: frozen encoders' raw tokens are dominated by what all clips share).
 A CMA block is `q + MHCA(LN(q), LN(kv))`, then `q + FFN(LN(q))` (GELU). Both encoders are frozen (no gradient, eval
 mode) unless `config.freeze_encoders=False`; the paper post-pretrains the fusion with frozen backbones.
 """
@@ -85,6 +87,17 @@ class InternVideoCMABlock(GradientCheckpointingLayer):
         return queries + self.dropout(self.ffn(self.ffn_norm(queries)))
 
 
+class InternVideoCMATokenStandardization(nn.BatchNorm1d):
+    """Per-channel standardisation of a token sequence `(B, N, D)` over the batch and the tokens (no affine
+    parameters; running statistics in eval mode)."""
+
+    def __init__(self, width: int):
+        super().__init__(width, affine=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return super().forward(tokens.reshape(-1, tokens.shape[-1])).view(tokens.shape)
+
+
 class InternVideoCMAPreTrainedModel(StrictLoadingMixin, RemoteCodeMixin, PreTrainedModel):
     config: InternVideoCMAConfig
     base_model_prefix = "internvideo_cma"
@@ -118,6 +131,10 @@ class InternVideoCMAForVideoClassification(InternVideoCMAPreTrainedModel):
         super().__init__(config)
         self.masked_encoder = InternVideoMAEModel(config.masked_encoder_config)
         self.multimodal_encoder = InternVideoMMVisionModel(config.multimodal_encoder_config)
+        standardize = config.standardize_encoder_tokens
+        masked_width, multimodal_width = config.masked_encoder_config.hidden_size, config.multimodal_encoder_config.hidden_size
+        self.masked_token_norm = InternVideoCMATokenStandardization(masked_width) if standardize else nn.Identity()
+        self.multimodal_token_norm = InternVideoCMATokenStandardization(multimodal_width) if standardize else nn.Identity()
         self.masked_projection = nn.Linear(config.masked_encoder_config.hidden_size, config.hidden_size)
         self.multimodal_projection = nn.Linear(config.multimodal_encoder_config.hidden_size, config.hidden_size)
         self.blocks = nn.ModuleList(InternVideoCMABlock(config) for _ in range(config.num_hidden_layers))
@@ -153,8 +170,8 @@ class InternVideoCMAForVideoClassification(InternVideoCMAPreTrainedModel):
 
     def fuse(self, masked_tokens: torch.Tensor, multimodal_tokens: torch.Tensor, **kwargs) -> torch.Tensor:
         """The CMA blocks on (pre-computed) encoder tokens; returns the pooled feature `(B, hidden_size)`."""
-        masked = self.masked_projection(masked_tokens)
-        multimodal = self.multimodal_projection(multimodal_tokens)
+        masked = self.masked_projection(self.masked_token_norm(masked_tokens))
+        multimodal = self.multimodal_projection(self.multimodal_token_norm(multimodal_tokens))
         for block in self.blocks[:-1]:
             multimodal = block(multimodal, masked, **kwargs)
         masked = self.blocks[-1](masked, multimodal, **kwargs)

@@ -30,7 +30,7 @@ def apply_setting_options(settings, args, names: tuple[str, ...]) -> None:
             setattr(settings, name, getattr(args, name))
 
 
-def recipe_argument_parser(module: str, description: str):
+def recipe_argument_parser(module: str, description: str, default_threads: str = "torch's"):
     """The options every recipe has: `--output-dir`, `--quick`, `--seed`, `--threads`."""
     import argparse
 
@@ -38,5 +38,5 @@ def recipe_argument_parser(module: str, description: str):
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test; meaningless metrics)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help=f"torch threads (default: {default_threads})")
     return parser

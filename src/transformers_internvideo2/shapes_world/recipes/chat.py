@@ -554,7 +554,7 @@ def format_accuracy_table(evaluation: dict) -> str:
 # Bundle
 # ----------------------------------------------------------------------------------------------------------------
 def save_bundle(peft_model, processor, folder: str | os.PathLike, settings: ChatRecipeSettings, metrics: dict) -> Path:
-    """Write the trained parts without the language model (see `bundled_chat.py` for the layout)."""
+    """Write the trained parts without the language model (see `shapes_world/chat_bundle.py` for the layout)."""
     from ..chat_bundle import save_chat_bundle
 
     return save_chat_bundle(peft_model, processor, folder, recipe_settings=asdict(settings), metrics=metrics)
