@@ -58,7 +58,9 @@ def test_results_in_input_order_bad_inputs_skipped_every_format(tmp_path, suffix
         value = int(Path(record["video"]).stem.split("_")[-1])
         np.testing.assert_array_equal(record["vector"], np.array([value, value / 3, -value], dtype=np.float32))
     assert not (tmp_path / f"out{suffix}.partial").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}"]  # no temporary file left
+    # no temporary file left; JSON lines hold records only, their settings go to a sidecar
+    sidecar = [f"out{suffix}.settings.json"] if suffix == ".jsonl" else []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}", *sidecar]
 
 
 def test_on_error_fail_stops_at_the_bad_input_and_keeps_the_results_for_resume(tmp_path):
@@ -112,10 +114,41 @@ def test_resume_of_a_finished_output_adds_new_inputs_only(tmp_path):
     assert (tmp_path / "out.safetensors").read_bytes() == (tmp_path / "full.safetensors").read_bytes()
 
 
-def test_resume_with_other_settings_is_refused(tmp_path):
-    _run(tmp_path / "out.safetensors", _names(3))
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet", ".safetensors"])
+def test_resume_with_other_settings_is_refused(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    _run(path, _names(3))
     with pytest.raises(ValueError, match=r"other settings \(model: 'm' there, 'other' now\)"):
-        BatchOutput(tmp_path / "out.safetensors", vector_fields=("vector",), settings={"model": "other"}, resume=True)
+        BatchOutput(path, vector_fields=("vector",), settings={"model": "other"}, resume=True)
+    assert not (tmp_path / f"out{suffix}.partial").exists()  # the refused resume left nothing behind
+    BatchOutput(path, vector_fields=("vector",), settings={"model": "m"}, resume=True)  # the same settings: accepted
+
+
+def test_jsonl_settings_sidecar_lines_stay_records_and_unknown_settings_are_refused(tmp_path):
+    path = tmp_path / "out.jsonl"
+    _run(path, _names(4))
+    sidecar = engine.settings_sidecar(path)
+    assert sidecar == tmp_path / "out.jsonl.settings.json"
+    assert json.loads(sidecar.read_text()) == {"output": "out.jsonl", "settings": {"model": "m"}}
+    # every line is still a record (any JSON-lines reader keeps working)
+    assert [json.loads(line)["video"] for line in path.read_text().splitlines()] == _names(4)
+    # a partial run, resumed with other settings, is refused too (its manifest)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "part.jsonl", _names(9), compute=lambda n, p: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(ValueError, match="other settings"):
+        BatchOutput(tmp_path / "part.jsonl", vector_fields=("vector",), settings={"model": "x"}, resume=True)
+    # an output whose settings are unknown (sidecar lost, or the run stopped between the two files) is not resumed
+    sidecar.unlink()
+    with pytest.raises(ValueError, match=r"records no settings \(no out\.jsonl\.settings\.json next to it\)"):
+        BatchOutput(path, vector_fields=("vector",), settings={"model": "m"}, resume=True)
+    # a sidecar of another output (copied along with a renamed file) does not count
+    sidecar.write_text(json.dumps({"output": "other.jsonl", "settings": {"model": "m"}}))
+    with pytest.raises(ValueError, match="records no settings"):
+        BatchOutput(path, vector_fields=("vector",), settings={"model": "m"}, resume=True)
+    # --overwrite replaces both; a failure while writing the output leaves no stale sidecar describing it
+    summary = _run(path, _names(2), overwrite=True)
+    assert summary.exit_code == 0 and json.loads(sidecar.read_text())["output"] == "out.jsonl"
+    assert len(path.read_text().splitlines()) == 2
 
 
 def test_output_checks_before_any_work(tmp_path):

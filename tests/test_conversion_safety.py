@@ -189,3 +189,132 @@ def test_output_folder_checks(sm01, tmp_path):
     with pytest.raises(ConversionError, match="non-empty folder"):
         vision.convert_and_save(folder / "checkpoint.pth", notes, original_kwargs=kwargs)
     assert (notes / "todo.txt").read_text() == "keep me"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The same contract for the converters of InternVideo (v1), the shot-boundary detectors and CLIP
+# ---------------------------------------------------------------------------------------------------------------------
+def _videomae_v1_original() -> dict:
+    """A random VideoMAE v1 classifier in the original key names (width 384, a released size, one block)."""
+    from transformers_internvideo2.conversion.videomae_v1 import videomae_v1_key_mapping
+    from transformers_internvideo2.models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification
+
+    config = InternVideoMAEConfig(
+        image_size=32, patch_size=16, num_frames=2, tubelet_size=2, hidden_size=384, num_hidden_layers=1,
+        num_attention_heads=6, intermediate_size=64, qv_bias=True, use_mean_pooling=True, num_labels=3,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = InternVideoMAEForVideoClassification(config)
+    mapping = videomae_v1_key_mapping()
+    return {mapping.to_original(key): value.detach().clone() for key, value in model.state_dict().items()
+            if mapping.to_original(key) is not None}  # fmt: skip
+
+
+def _family_source(family: str) -> tuple[dict, list[str], callable]:
+    """(original state dict, extra CLI arguments, convert(path, output, dtype)) of a tiny model of the family."""
+    if family == "internvideo-mm":
+        from test_conversion_internvideo_mm import _tiny_original
+
+        from transformers_internvideo2.conversion.internvideo_mm import convert_and_save_internvideo_mm
+
+        state, _ = _tiny_original(num_layers=2)
+        return state, ["--no-processor"], lambda path, output, dtype: convert_and_save_internvideo_mm(
+            path, output, dtype=dtype, save_processor=False
+        )
+    if family == "autoshot":
+        from test_shot_boundary import _autoshot_original_state_dict
+
+        from transformers_internvideo2.conversion.shot_boundary import convert_and_save_shot_boundary
+        from transformers_internvideo2.models.shot_boundary import ShotBoundaryConfig
+
+        state = _autoshot_original_state_dict(ShotBoundaryConfig.from_preset("autoshot"))
+        return state, [], lambda path, output, dtype: convert_and_save_shot_boundary(path, output, family, dtype)
+    from transformers_internvideo2.conversion.videomae_v1 import convert_and_save_videomae_v1
+
+    return _videomae_v1_original(), ["--image-size", "32", "--num-frames", "2"], (
+        lambda path, output, dtype: convert_and_save_videomae_v1(path, output, 32, 2, dtype=dtype)
+    )
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("family", ["internvideo-mm", "autoshot", "videomae-v1"])
+def test_every_family_refuses_non_finite_weights_and_keeps_the_previous_output(family, tmp_path, capsys):
+    state, extra, convert = _family_source(family)
+    good = tmp_path / "good.pth"
+    torch.save(state, good)
+    output = tmp_path / "out"
+    convert(good, output, "float32")
+    assert (output / "config.json").is_file() and _leftovers(tmp_path) == []
+    before = _snapshot(output)
+    name = next(k for k in sorted(state) if state[k].is_floating_point() and state[k].numel() > 1 and "norm" not in k)
+
+    damaged = {key: value.clone() for key, value in state.items()}
+    damaged[name].view(-1)[0] = float("nan")
+    torch.save(damaged, tmp_path / "nan.pth")
+    with pytest.raises(ConversionError, match=r"NaN or infinite values in 1 tensor\(s\) of the source file .*"
+                       + name.replace(".", r"\.")):  # fmt: skip
+        convert(tmp_path / "nan.pth", output, "float32")
+    # one `error:` line through `internvideo2 convert`, the previous conversion untouched
+    capsys.readouterr()  # (the progress bars of the first conversion)
+    code = cli.main(["convert", "--family", family, "--checkpoint", str(tmp_path / "nan.pth"),
+                     "--output", str(output), *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and name in err and len(err.strip().splitlines()) == 1, err
+    assert _snapshot(output) == before and _leftovers(tmp_path) == []
+
+    big = {key: value.clone() for key, value in state.items()}
+    big[name].view(-1)[0] = 1e6  # finite in float32, infinite once cast to float16
+    torch.save(big, tmp_path / "big.pth")
+    with pytest.raises(ConversionError, match="the converted model"):
+        convert(tmp_path / "big.pth", output, "float16")
+    # (the check of the converted tensors is part of `core.save_and_verify`: the save goes through it)
+    assert _snapshot(output) == before and _leftovers(tmp_path) == []
+
+    # a truncated file is a one-line error too (never unpickled), and a folder that holds no model is not replaced
+    with pytest.raises(ConversionError, match="truncated or corrupt"):
+        convert(_truncated(good, tmp_path / "truncated.pth"), tmp_path / "other", "float32")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    with pytest.raises(ConversionError, match="non-empty folder"):
+        convert(good, notes, "float32")
+    assert not (tmp_path / "other").exists() and sorted(p.name for p in notes.iterdir()) == ["todo.txt"]
+
+
+def test_openai_clip_file_to_merge_is_checked_too(tmp_path):
+    from test_conversion_internvideo_mm import _openai_clip_from, _tiny_original
+
+    from transformers_internvideo2.conversion.internvideo_mm import convert_and_save_internvideo_mm
+
+    original, _ = _tiny_original(num_layers=2)
+    clip = _openai_clip_from(original)
+    clip["visual.transformer.resblocks.0.mlp.c_fc.weight"][0, 0] = float("inf")
+    torch.save({"state_dict": original}, tmp_path / "mm.ckpt")
+    torch.save(clip, tmp_path / "clip.pt")
+    with pytest.raises(ConversionError, match=r"OpenAI CLIP file .*visual\.transformer\.resblocks\.0\.mlp\.c_fc"):
+        convert_and_save_internvideo_mm(tmp_path / "mm.ckpt", tmp_path / "out", merge_clip_weights=tmp_path / "clip.pt",
+                                        save_processor=False)  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_clip_converter_refuses_non_finite_sources_before_writing(tmp_path):
+    from test_conversion_clip import _mm05, _split_into_sources
+
+    from transformers_internvideo2.conversion.internvideo2_clip import convert_and_save_clip
+
+    config, checkpoint, _, _ = _mm05(_fixture("mm05_clip_llama_lora").parent)
+    vision, text, delta = _split_into_sources(config, checkpoint)
+    tensors = dict(vision["module"])
+    name = next(k for k in sorted(tensors) if tensors[k].is_floating_point() and ".blocks.0." in k)
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[0] = float("nan")
+    vision = {"module": tensors}
+    for file_name, source in (("vision.pth", vision), ("text.pth", text), ("clip.pth", delta)):
+        torch.save(source, tmp_path / file_name)
+    with pytest.raises(ConversionError, match=r"source file .*vision\.pth.*" + name.replace(".", r"\.")):
+        convert_and_save_clip(tmp_path / "out", config, tmp_path / "vision.pth", tmp_path / "text.pth",
+                              tmp_path / "clip.pth")  # fmt: skip
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []

@@ -297,6 +297,14 @@ def test_load_video_table_checks_decodability(clips, tmp_path):
 
 
 def test_classification_trainer_trains_past_an_undecodable_file(clips, tmp_path):
+    collator = VideoCollator(processor(), mode="train", max_failure_fraction=0.2)
+    trainer = _trainer_with_bad_files(clips, tmp_path, collator, num_bad=1, dataloader_num_workers=0)  # 7 samples
+    result = trainer.train()
+    assert np.isfinite(result.training_loss) and result.global_step == 4
+    assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 7
+
+
+def _trainer_with_bad_files(clips, tmp_path, collator, num_bad=2, **arguments):
     from transformers_internvideo2 import InternVideo2ForVideoClassification, InternVideo2VisionConfig
     from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
 
@@ -305,20 +313,78 @@ def test_classification_trainer_trains_past_an_undecodable_file(clips, tmp_path)
     for row in rows:
         (folder / row["video"]).parent.mkdir(parents=True, exist_ok=True)
         (folder / row["video"]).symlink_to(root / row["video"])
-    _corrupt(folder / "up" / "bad.mp4")
-    ds = load_video_folder(folder, class_names=list(DIRECTIONS))  # 7 samples, 1 undecodable
+    for index in range(num_bad):
+        _corrupt(folder / "up" / f"bad_{index}.mp4")
+    ds = load_video_folder(folder, class_names=list(DIRECTIONS))
     config = InternVideo2VisionConfig(
         hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, image_size=32, patch_size=8,
         num_frames=8, pooler_output_size=16, pooler_num_attention_heads=4, num_labels=4,
     )  # fmt: skip
     args = InternVideo2ClassificationArguments(
         output_dir=str(tmp_path), per_device_train_batch_size=2, num_train_epochs=1, report_to=[], save_strategy="no",
-        use_cpu=True, dataloader_num_workers=0, disable_tqdm=True,
+        use_cpu=True, disable_tqdm=True, **arguments,
     )  # fmt: skip
-    collator = VideoCollator(processor(), mode="train", max_failure_fraction=0.2)
-    trainer = InternVideo2ClassificationTrainer(
+    return InternVideo2ClassificationTrainer(
         model=InternVideo2ForVideoClassification(config), args=args, train_dataset=ds, data_collator=collator
     )
-    result = trainer.train()
-    assert np.isfinite(result.training_loss) and result.global_step == 4
-    assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 7
+
+
+def test_max_failure_fraction_is_a_training_argument(clips, tmp_path):
+    from transformers_internvideo2.training import InternVideo2ClassificationArguments, InternVideo2ChatTrainingArguments
+    from transformers_internvideo2.training.data import TooManyUndecodableSamplesError
+
+    assert InternVideo2ClassificationArguments(output_dir=str(tmp_path), report_to=[]).max_failure_fraction == 0.05
+    for arguments in (InternVideo2ClassificationArguments, InternVideo2ChatTrainingArguments):
+        with pytest.raises(ValueError, match=r"max_failure_fraction must be in \[0, 1\]"):
+            arguments(output_dir=str(tmp_path), report_to=[], max_failure_fraction=1.5)
+    # the argument reaches a collator left at its default: 0 stops training at the first undecodable sample
+    collator = VideoCollator(processor(), mode="train")
+    trainer = _trainer_with_bad_files(clips, tmp_path / "strict", collator, dataloader_num_workers=0,
+                                      max_failure_fraction=0.0)  # fmt: skip
+    assert collator.failure_budget.max_failure_fraction == 0.0
+    with pytest.raises(TooManyUndecodableSamplesError, match=r"max_failure_fraction=0\.0"):
+        trainer.train()
+    # a collator built with its own value keeps it when the argument is left at its default ...
+    own = VideoCollator(processor(), mode="train", max_failure_fraction=0.5)
+    _trainer_with_bad_files(clips, tmp_path / "own", own, dataloader_num_workers=0)
+    assert own.failure_budget.max_failure_fraction == 0.5
+    # ... and two different values set on purpose are refused before any work
+    with pytest.raises(ValueError, match=r"max_failure_fraction=0\.3 but the data collator VideoCollator was built "
+                       r"with max_failure_fraction=0\.5"):  # fmt: skip
+        _trainer_with_bad_files(clips, tmp_path / "both", own, dataloader_num_workers=0, max_failure_fraction=0.3)
+
+
+def test_training_summary_counts_skipped_samples_over_all_dataloader_workers(clips, tmp_path, caplog):
+    collator = VideoCollator(processor(), mode="train")
+    # (1.0: whatever order the shuffled samples come in, training goes on; the counts are what is checked)
+    trainer = _trainer_with_bad_files(clips, tmp_path, collator, num_bad=2, dataloader_num_workers=2,
+                                      max_failure_fraction=1.0)  # fmt: skip
+    with caplog.at_level("WARNING", logger="transformers_internvideo2.training"):
+        result = trainer.train()
+    # 8 samples, 2 undecodable, decoded in two worker processes: the totals reach the main process
+    assert result.metrics["train_undecodable_samples"] == 2
+    assert result.metrics["train_undecodable_fraction"] == pytest.approx(2 / 8)
+    assert collator.failure_budget.num_failed == 2 and collator.failure_budget.num_seen == 8
+    assert "Training skipped 2 of 8 samples whose video could not be decoded (over all DataLoader workers" in caplog.text
+
+
+# (a spawned process imports the package again: tens of seconds on a busy machine, hence slow)
+@pytest.mark.parametrize("start_method", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_failure_counts_are_shared_with_worker_processes_of_any_start_method(start_method):
+    import copy
+    import multiprocessing
+
+    from transformers_internvideo2.training.data import DecodeFailureBudget
+
+    budget = DecodeFailureBudget(1.0)
+    budget.failed_sample("main.mp4", ValueError("corrupt"))
+    workers = [multiprocessing.get_context(start_method).Process(target=budget.succeeded) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    assert (budget.num_seen, budget.num_failed) == (3, 1)  # the workers' counts reached the main process
+    copied = copy.deepcopy(budget)  # any other copy starts from the current counts, then counts on its own
+    copied.succeeded()
+    assert (copied.num_seen, budget.num_seen) == (4, 3)

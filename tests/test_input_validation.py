@@ -389,6 +389,13 @@ def test_empty_chat_question_is_refused(question, sample_video_path):
         answer_question(None, None, str(sample_video_path), question)  # refused before the model is touched
     with pytest.raises(ValueError, match="The question is empty"):
         chat_main([str(sample_video_path), question])  # before loading any model
+    # the mirror of the original `model.chat(...)` API too (before the processor or the model is touched)
+    from transformers_internvideo2.tasks.chat import chat
+
+    with pytest.raises(ValueError, match="The question is empty"):
+        chat(None, None, question, str(sample_video_path))
+    with pytest.raises(ValueError, match="The question is empty"):
+        chat(None, None, question, str(sample_video_path), chat_history=[("What is it?", "A ball.")])
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -247,6 +247,35 @@ def test_bundled_video_text_model_records_that_reranking_loses():
     assert reranking_hurts(bundled_model_dir("shapes-video-text"))
 
 
+def test_embed_main_skips_and_names_bad_videos_through_the_batch_engine(tmp_path, model, processor, video_paths,
+                                                                        capsys):  # fmt: skip
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    videos = [video_paths[0], str(corrupt), video_paths[1]]
+    common = ["--model", str(folder), "--num-frames", "4", "--video-batch-size", "2", "--no-progress"]
+    for suffix in (".safetensors", ".npz"):
+        output = tmp_path / f"feats{suffix}"
+        assert embed_main([*videos, *common, "--output", str(output)]) == 3  # done, one video skipped
+        err = capsys.readouterr().err
+        assert f"skipped {corrupt}: VideoDecodingError" in err and f"skipped 1: {corrupt}" in err
+        loaded = load_video_embeddings(output)
+        assert loaded.names == [video_paths[0], video_paths[1]]
+    reference = embed_videos(model, processor, video_paths[:2], num_frames=4, progress=False)
+    torch.testing.assert_close(loaded.video_embeds, reference.video_embeds, atol=1e-5, rtol=0)
+    torch.testing.assert_close(loaded.pooler_output, reference.pooler_output, atol=1e-5, rtol=0)
+    # --on-error fail: one error line naming the video, exit 1, nothing written
+    assert embed_main([*videos, *common, "--on-error", "fail", "--output", str(tmp_path / "fail.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("error: ") and str(corrupt) in err
+    assert not (tmp_path / "fail.safetensors").exists()
+    assert embed_main([str(corrupt), *common, "--output", str(tmp_path / "none.npz")]) == 1
+    assert "none of the 1 video(s) could be decoded" in capsys.readouterr().err
+    assert not (tmp_path / "none.npz").exists()
+
+
 def test_bad_videos_are_left_out_of_the_index_and_named(tmp_path, model, processor, video_paths, capsys):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)

@@ -241,3 +241,15 @@ def test_collator_skips_an_undecodable_video(smol, sample_video_path, tmp_path):
     assert collator.failure_budget.num_failed == 1 and collator.failure_budget.num_seen == 3
     with pytest.raises(TooManyUndecodableSamplesError, match="bad.mp4"):
         InternVideo2ChatDataCollator(processor, max_failure_fraction=0.0)([good[0], dict(good[2], video=str(bad))])
+
+
+@requires_smollm2
+def test_trainer_gives_max_failure_fraction_to_the_collator(smol, sample_video_path, tmp_path):
+    processor, config = smol
+    args = _args(tmp_path, max_failure_fraction=0.25)
+    trainer = InternVideo2ChatTrainer(model=tiny_chat_model(config), args=args, train_dataset=records(sample_video_path),
+                                      processing_class=processor)  # fmt: skip
+    assert trainer.data_collator.failure_budget.max_failure_fraction == 0.25 == trainer.data_collator.max_failure_fraction
+    with pytest.raises(ValueError, match=r"max_failure_fraction=0\.25 but the data collator .* with max_failure_fraction=0\.5"):
+        InternVideo2ChatTrainer(model=tiny_chat_model(config), args=args, train_dataset=records(sample_video_path),
+                                data_collator=InternVideo2ChatDataCollator(processor, max_failure_fraction=0.5))  # fmt: skip

@@ -47,6 +47,7 @@ from .core import (
     ConversionError,
     KeyMapping,
     check_against,
+    check_output_dir,
     conversion_failed,
     load_original_checkpoint,
     print_dropped_reasons,
@@ -490,6 +491,7 @@ def convert_and_save_clip(
     1B/6B, the CLIP BPE of the `open_clip` package for S/B/L14."""
     if dtype not in DTYPES:
         raise ConversionError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
+    check_output_dir(output_dir)  # before any work
     sources = {}
     for name, path in (("vision", vision_checkpoint), ("text", text_checkpoint), ("clip", clip_checkpoint)):
         sources[name] = load_original_checkpoint(path) if path is not None else None

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from ..models.internvideo_mm.configuration_internvideo_mm import InternVideoMMConfig
 from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
@@ -51,6 +50,7 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_finite,
     check_output_dir,
     conversion_failed,
     expected_shapes,
@@ -181,8 +181,11 @@ def _unwrap(checkpoint: Mapping) -> dict[str, torch.Tensor]:
 def load_internvideo_mm_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Read an original InternVideo-MM file (lightning `.ckpt`, retrieval `pytorch_model.bin`, `.pth`,
     `.safetensors`) and return its state dict with the `clip.` / `caption_decoder.` keys as stored; bare
-    `VideoIntern` dicts get the `clip.` prefix so that every source looks the same."""
-    return add_clip_prefix_if_bare(_unwrap(read_checkpoint_file(path)))
+    `VideoIntern` dicts get the `clip.` prefix so that every source looks the same. Truncated or non-tensor files
+    and NaN/inf tensors are refused with a one-line `ConversionError`."""
+    state_dict = _unwrap(read_checkpoint_file(path))
+    check_finite(state_dict, f"the source file {path}")
+    return add_clip_prefix_if_bare(state_dict)
 
 
 def add_clip_prefix_if_bare(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -329,13 +332,14 @@ def load_openai_clip_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No OpenAI CLIP file at {path}.")
-    if path.suffix == ".safetensors":
-        return dict(load_file(str(path)))
     if _is_torchscript_archive(path):
         with warnings.catch_warnings():  # torch.jit.load is deprecated, but it is the format OpenAI released
             warnings.simplefilter("ignore", FutureWarning)
-            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-    return _unwrap(torch.load(path, map_location="cpu", weights_only=True))
+            state_dict = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+    else:  # a state dict (.pth / .bin / .safetensors): one-line errors for truncated or non-tensor files
+        state_dict = _unwrap(read_checkpoint_file(path))
+    check_finite(state_dict, f"the OpenAI CLIP file {path}")
+    return state_dict
 
 
 def _is_torchscript_archive(path: Path) -> bool:

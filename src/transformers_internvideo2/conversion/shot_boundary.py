@@ -34,6 +34,7 @@ from .core import (
     ConversionResult,
     KeyMapping,
     check_against,
+    check_finite,
     check_output_dir,
     conversion_failed,
     expected_shapes,
@@ -154,13 +155,15 @@ def _mapping_for(family: str, config: ShotBoundaryConfig) -> KeyMapping:
 
 def load_shot_boundary_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of an original file: `{"net": sd, ...}` (AutoShot's training checkpoints, whose other entries
-    such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed."""
+    such as the epoch are ignored), `{"model"|"module": sd}` or `sd`; a DataParallel `module.` prefix is removed.
+    NaN/inf tensors are refused (`ConversionError` naming them)."""
     checkpoint = read_checkpoint_file(path)
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("net"), Mapping):
         checkpoint = checkpoint["net"]
     state_dict = unwrap_state_dict(checkpoint)
     if all(key.startswith("module.") for key in state_dict):
         state_dict = {key[len("module.") :]: value for key, value in state_dict.items()}
+    check_finite(state_dict, f"the source file {path}")
     return state_dict
 
 

@@ -22,6 +22,11 @@ Output formats, by extension: ``.jsonl`` (one JSON object per input), ``.json`` 
 ``.parquet`` (one row per input, vectors as fixed-size float lists), ``.safetensors`` (one ``(N, D)`` float32 tensor
 per vector field, the input names as a JSON list in the metadata ``names``). Which of them a command accepts is its
 choice (``formats=``).
+
+The settings a run's numbers depend on (model, frame count, ...) travel with its output, so that ``--resume`` can
+refuse to mix results made with other settings: in the document (``.json``), the metadata (``.parquet``,
+``.safetensors``), and for ``.jsonl`` -- whose every line is a record, so that any JSON-lines reader keeps working --
+in a sidecar ``<output>.settings.json`` (:func:`settings_sidecar`), written atomically after the output itself.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ __all__ = [
     "prepare_output",
     "read_records",
     "run_batch",
+    "settings_sidecar",
 ]
 
 # Exit code of a batch command that finished but skipped inputs (documented in docs/cli.md).
@@ -228,9 +234,23 @@ def read_records(path: str | os.PathLike, id_key: str = "video", vector_fields: 
     return records
 
 
+def settings_sidecar(path: str | os.PathLike) -> Path:
+    """The file that records the settings of a `.jsonl` output: `<output>.settings.json` next to it (JSON lines hold
+    records only). Written atomically after the output (an older one is removed first), so that an interruption
+    between the two leaves an output without settings -- refused by `--resume` -- never one with another run's."""
+    path = Path(path)
+    return path.with_name(path.name + ".settings.json")
+
+
 def _final_settings(path: Path) -> dict | None:
-    """The settings a finished output was made with, where its format can hold them."""
+    """The settings a finished output was made with (`None` when it records none)."""
     suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        sidecar = settings_sidecar(path)
+        if not sidecar.is_file():
+            return None
+        recorded = json.loads(sidecar.read_text(encoding="utf-8"))
+        return recorded.get("settings") if recorded.get("output") == path.name else None
     if suffix == ".json":
         return json.loads(path.read_text(encoding="utf-8")).get("settings")
     if suffix == ".safetensors":
@@ -243,7 +263,7 @@ def _final_settings(path: Path) -> dict | None:
 
         metadata = pq.read_schema(path).metadata or {}
         return json.loads(metadata[b"settings"]) if b"settings" in metadata else None
-    return None  # JSON lines carry records only
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -256,8 +276,9 @@ class BatchOutput:
         path: the final output (checked by [`prepare_output`]).
         id_key: the record field naming the input (`"video"`).
         vector_fields: record fields that are float vectors (stored as tensors / fixed-size lists).
-        settings: what the numbers depend on (model, frame count, ...). Stored with the partial results and in the
-            final file where the format allows; `resume` refuses results made with other settings.
+        settings: what the numbers depend on (model, frame count, ...). Stored with the partial results and with the
+            final file (in it, or for `.jsonl` in [`settings_sidecar`]); `resume` refuses results made with other
+            settings, and a finished output that records none.
         header: extra top-level fields of a `.json` document / metadata of `.safetensors` and `.parquet`.
         overwrite, resume: see [`prepare_output`].
         flush_every, flush_seconds: write a shard after this many new results or this many seconds.
@@ -315,11 +336,20 @@ class BatchOutput:
                 for row, record in enumerate(_read_shard(shard, self.vector_fields)):
                     self._index[record[self.id_key]] = (shard, row)
             return
+        resume_finished = resume and self.path.is_file()
+        if resume_finished:  # checked before the partial folder exists: a refused resume leaves nothing behind
+            found = _final_settings(self.path)
+            if found is None:  # written by something else, or interrupted before its settings were recorded
+                where = f" (no {settings_sidecar(self.path).name} next to it)" if self.path.suffix == ".jsonl" else ""
+                raise ValueError(
+                    f"Cannot resume {self.path}: it records no settings{where}, so its results may come from another "
+                    "model or settings; pass --overwrite to start over."
+                )
+            self._check_settings(found, self.path)
         self.partial.mkdir(parents=True, exist_ok=True)
         with atomic_write(manifest, "w") as stream:
             json.dump({"output": self.path.name, "settings": self.settings}, stream)
-        if resume and self.path.is_file():  # a finished output: its records become the first shards
-            self._check_settings(_final_settings(self.path), self.path)
+        if resume_finished:  # a finished output: its records become the first shards
             records = read_records(self.path, self.id_key, self.vector_fields, self.records_key)
             for start in range(0, len(records), self.flush_every):
                 self._pending = records[start : start + self.flush_every]
@@ -379,9 +409,15 @@ class BatchOutput:
         return self.path
 
     def _write_jsonl(self, names: Sequence[str]) -> None:
+        sidecar = settings_sidecar(self.path)
         with atomic_write(self.path, "w") as stream:
             for record in self._ordered(names):
                 stream.write(json.dumps(_jsonable(record, self.vector_fields)) + "\n")
+            # the previous output's settings go just before the new output replaces it (see `settings_sidecar`)
+            with contextlib.suppress(FileNotFoundError):
+                sidecar.unlink()
+        with atomic_write(sidecar, "w") as stream:
+            json.dump({**self.header, "output": self.path.name, "settings": self.settings}, stream, indent=2)
 
     def _write_json(self, names: Sequence[str]) -> None:
         records = [_jsonable(r, self.vector_fields) for r in self._ordered(names)]

@@ -12,7 +12,15 @@ import torch
 from transformers import AutoProcessor
 
 
-__all__ = ["ORIGINAL_GENERATION_DEFAULTS", "ChatAnswer", "answer_question", "chat", "chat_messages", "load_chat_model"]
+__all__ = [
+    "ORIGINAL_GENERATION_DEFAULTS",
+    "ChatAnswer",
+    "answer_question",
+    "chat",
+    "chat_messages",
+    "check_question",
+    "load_chat_model",
+]
 
 # `generate_caption`'s defaults in the original remote code: note do_sample=True (the model cards pass
 # generation_config={"do_sample": False} for greedy answers).
@@ -46,6 +54,12 @@ class ChatAnswer:
         self.preprocess_seconds, self.generate_seconds = preprocess_s, generate_s
 
 
+def check_question(question) -> None:
+    """Refuse an empty or blank question (a model would answer it with whatever it generates unprompted)."""
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"The question is empty; ask something about the video (got {question!r}).")
+
+
 def answer_question(
     model,
     processor,
@@ -62,8 +76,7 @@ def answer_question(
 
     Raises `ValueError` for an empty question, and (from the model's `generate`) for a prompt that, with
     `max_new_tokens`, does not fit in the language model's positions (`max_position_embeddings`)."""
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError(f"The question is empty; ask something about the video (got {question!r}).")
+    check_question(question)
     trained_frames = model.config.vision_config.num_frames
     num_frames = num_frames or trained_frames
     if num_frames < 1:
@@ -149,8 +162,10 @@ def chat(
 
     Returns the decoded answer, or `(answer, history)` with `return_history`: the history is a new list, the input
     `chat_history` plus `(user_prompt, answer)` (the original appends to the list it was given). As in the original, the
-    next turn re-tokenises the decoded answer text (its ids may differ from the generated ones).
+    next turn re-tokenises the decoded answer text (its ids may differ from the generated ones). An empty or blank
+    `user_prompt` raises `ValueError` (as [`answer_question`]).
     """
+    check_question(user_prompt)  # before the processor or the model is touched
     chat_history = list(chat_history or [])
     messages = chat_messages(user_prompt, media_type, msg, instruction, chat_history)
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False,

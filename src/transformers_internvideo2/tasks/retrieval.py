@@ -13,8 +13,9 @@ Python API (see ``docs/video_text_tasks.md`` for a walk-through):
   :class:`RetrievalResults` with rankings in both directions and metrics against a ground truth.
 * :func:`save_video_embeddings` / :func:`load_video_embeddings` -- ``.safetensors``, ``.npz`` or ``.npy``.
 
-Command-line entry points: :func:`embed_main` (``internvideo2 embed``) and :func:`retrieve_main`
-(``internvideo2 retrieve``).
+Command-line entry points: :func:`retrieve_main` (``internvideo2 retrieve``) and :func:`embed_main` (the Python entry
+point older than ``internvideo2 embed``; it runs the same batch engine, in its own ``.safetensors`` / ``.npz`` /
+``.npy`` formats).
 """
 
 from __future__ import annotations
@@ -810,24 +811,47 @@ def build_embed_parser(prog: str = "internvideo2 embed") -> argparse.ArgumentPar
     )
     parser.add_argument("videos", nargs="+", help="video files and/or folders")
     parser.add_argument("--output", required=True, help="output file: .safetensors, .npz or .npy")
+    parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
+                        help="a video that cannot be decoded: leave it out (named on stderr; exit code 3 at the end) "
+                        "or stop with exit code 1, writing nothing (default: skip)")  # fmt: skip
     _common_arguments(parser)
     return parser
 
 
 def embed_main(argv: Sequence[str] | None = None) -> int:
-    """`internvideo2 embed VIDEOS... --model DIR --output FILE [--num-frames T]`; returns the exit code."""
+    """`VIDEOS... --model DIR --output FILE [--num-frames T] [--on-error skip|fail]`, the Python entry point that
+    predates the `internvideo2 embed` command; returns the exit code.
+
+    It runs the batch engine ([`~tasks.batch.run_batch`], the job of `internvideo2 embed` for a stage-2 folder): an
+    undecodable video is skipped -- named on stderr with the reason, listed in the summary line, every other video
+    written, exit code 3 -- or, with `--on-error fail`, stops the run (one `error:` line, exit 1, nothing written).
+    It keeps its own formats (`.safetensors`, `.npz`, `.npy`, written by [`save_video_embeddings`] once all videos are
+    done); for resumable outputs and `.parquet` / `.jsonl` use `internvideo2 embed`."""
+    from .batch import BatchInputError, MemoryOutput, run_batch
+    from .inference import VideoTextEmbeddingJob, collect_video_paths
+
     parser = build_embed_parser()
     args = parser.parse_args(argv)
     if args.model is None:
         parser.error("--model is required here (`internvideo2 embed` defaults to the bundled model)")
+    videos = collect_video_paths(args.videos)  # a missing path fails before the model is loaded
     model, processor = load_model_and_processor(args.model, device=resolve_device(args.device), dtype=_dtype(args.dtype))
-    embeddings = embed_videos(
-        model,
-        processor,
-        args.videos,
-        batch_size=args.video_batch_size,
-        num_frames=args.num_frames,
-        progress=not args.no_progress,
+    job = VideoTextEmbeddingJob(model, processor, str(args.model), num_frames=args.num_frames)
+    output = MemoryOutput()
+    try:
+        summary = run_batch(videos, job.prepare, job.compute, output, batch_size=args.video_batch_size,
+                            on_error=args.on_error, progress=not args.no_progress, description="embedding")  # fmt: skip
+    except BatchInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not output.records:
+        print(f"error: none of the {len(videos)} video(s) could be decoded; nothing written.", file=sys.stderr)
+        return 1
+    embeddings = VideoCollectionEmbeddings(
+        names=[record["video"] for record in output.records],
+        video_embeds=torch.from_numpy(np.stack([record["video_embeds"] for record in output.records])),
+        pooler_output=torch.from_numpy(np.stack([record["pooler_output"] for record in output.records])),
+        num_frames=job.num_frames,
     )
     written = save_video_embeddings(embeddings, args.output)
     print(
@@ -835,7 +859,8 @@ def embed_main(argv: Sequence[str] | None = None) -> int:
         f"{tuple(embeddings.video_embeds.shape)}, pooler_output {tuple(embeddings.pooler_output.shape)} -> "
         + ", ".join(str(p) for p in written)
     )
-    return 0
+    print(summary.line("embedded"), file=sys.stderr)
+    return summary.exit_code
 
 
 def build_retrieve_parser(prog: str = "internvideo2 retrieve") -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from .classification import (
     top_k_accuracy,
 )
 from .clip import InternVideo2ClipArguments, InternVideo2ClipTrainer, apply_clip_trainable_set, merge_text_lora
-from .common import VideoTrainerMixin
+from .common import UndecodableSamplesMixin, VideoTrainerMixin, VideoTrainingArguments
 from .data import VideoCollator, load_video_folder, load_video_table
 from .pretraining import (
     InternVideo2PretrainingArguments,
@@ -41,7 +41,9 @@ __all__ = [
     "TeacherTargets",
     "VIDEO_MASK_TYPES",
     "VideoCollator",
+    "UndecodableSamplesMixin",
     "VideoTrainerMixin",
+    "VideoTrainingArguments",
     "apply_clip_trainable_set",
     "merge_text_lora",
     "classification_metrics",

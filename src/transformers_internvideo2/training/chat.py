@@ -32,11 +32,12 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 from transformers.utils import logging
 
 from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor, decode_clip
-from .data import DecodeFailureBudget, TooManyUndecodableSamplesError
+from .common import UndecodableSamplesMixin, VideoTrainingArguments
+from .data import DEFAULT_MAX_FAILURE_FRACTION, DecodeFailureBudget, TooManyUndecodableSamplesError
 
 
 logger = logging.get_logger(__name__)
@@ -141,7 +142,7 @@ class InternVideo2ChatDataCollator:
     max_length: int | None = None
     seed: int | None = None
     videos_kwargs: dict = field(default_factory=dict)
-    max_failure_fraction: float = 0.05
+    max_failure_fraction: float = DEFAULT_MAX_FAILURE_FRACTION
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
@@ -297,7 +298,7 @@ class InternVideo2ChatDataCollator:
 # Training switches
 # ----------------------------------------------------------------------------------------------------------------------
 @dataclass
-class InternVideo2ChatTrainingArguments(TrainingArguments):
+class InternVideo2ChatTrainingArguments(VideoTrainingArguments):
     """`TrainingArguments` plus the switches of the original instruction tuning (defaults = the released models:
     everything trained, the LLM through LoRA r=16 / alpha=32 / dropout 0.1)."""
 
@@ -419,14 +420,15 @@ def load_instruction_tuned(model, checkpoint_dir: str | os.PathLike, is_trainabl
     return peft_model
 
 
-class InternVideo2ChatTrainer(Trainer):
+class InternVideo2ChatTrainer(UndecodableSamplesMixin, Trainer):
     """`Trainer` for instruction tuning [`InternVideo2ForConditionalGeneration`].
 
     Applies the freezing / LoRA switches of [`InternVideo2ChatTrainingArguments`] to the model, defaults the data
     collator to an [`InternVideo2ChatDataCollator`] of `processing_class` (the chat processor), and optimises three
     parameter groups (vision encoder at `vision_learning_rate`, LLM/LoRA at `llm_learning_rate`, the rest at
     `learning_rate`; no weight decay on biases and norms). The loss is the model's (mean over supervised answer
-    tokens, exact under gradient accumulation through `num_items_in_batch`).
+    tokens, exact under gradient accumulation through `num_items_in_batch`). `args.max_failure_fraction` goes to the
+    collator, and `train()` reports the undecodable samples skipped over all workers ([`UndecodableSamplesMixin`]).
     """
 
     def __init__(self, model=None, args: InternVideo2ChatTrainingArguments | None = None, data_collator=None, **kwargs):
@@ -437,8 +439,10 @@ class InternVideo2ChatTrainer(Trainer):
         if data_collator is None:
             if not isinstance(processor, InternVideo2ChatProcessor):
                 raise ValueError("Pass data_collator, or processing_class=<InternVideo2ChatProcessor> to build one.")
-            data_collator = InternVideo2ChatDataCollator(processor, seed=args.seed)
+            data_collator = InternVideo2ChatDataCollator(processor, seed=args.seed,
+                                                         max_failure_fraction=args.max_failure_fraction)
         super().__init__(model=model, args=args, data_collator=data_collator, **kwargs)
+        self.apply_max_failure_fraction()  # a user collator: its value is checked against the arguments
 
     def create_optimizer(self, model=None):
         if self.optimizer is not None:

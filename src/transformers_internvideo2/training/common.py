@@ -10,10 +10,15 @@ to the forward, and combines the returned components with the weights of its `Tr
 already a sum over all processes' items divided by their count, so the combined loss is multiplied by the number of
 processes, as Transformers' `Trainer.compute_loss` does. Accumulating 2 micro-batches of B/2 then gives the gradients
 of 1 batch of B; `loss_is_scaled_for_ga = True` tells the Trainer not to divide again.
+
+**Undecodable samples.** [`VideoTrainingArguments`] (the base of every trainer's arguments) holds
+`max_failure_fraction`; [`UndecodableSamplesMixin`] gives it to the collators (`training.data.apply_max_failure_fraction`)
+and ends `train()` with a summary of the samples skipped, totalled over the `DataLoader` workers (and processes).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,21 +26,83 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TrainingArguments
 
+from .data import DEFAULT_MAX_FAILURE_FRACTION, apply_max_failure_fraction
 
-__all__ = ["VideoTrainerMixin", "VideoTrainingArguments"]
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["UndecodableSamplesMixin", "VideoTrainerMixin", "VideoTrainingArguments"]
 
 
 @dataclass
 class VideoTrainingArguments(TrainingArguments):
-    """The base of the package's `TrainingArguments` subclasses: `remove_unused_columns` defaults to `False`, since
-    the collators read raw columns (`video`, captions, labels) that the model forwards do not name."""
+    """The base of the package's `TrainingArguments` subclasses: what every trainer of the package shares.
+
+    remove_unused_columns (`bool`, defaults to `False`): the collators read raw columns (`video`, captions, labels)
+        that the model forwards do not name.
+    max_failure_fraction (`float`, defaults to 0.05): the largest fraction of training samples whose video cannot be
+        decoded before training stops with `TooManyUndecodableSamplesError` (0 stops at the first); such samples are
+        dropped from their batch with a warning. Given to the data collators (`VideoCollator`,
+        `InternVideo2ChatDataCollator`): a collator built with its own non-default value keeps it; a different
+        non-default value on both sides is an error (see `training.data.apply_max_failure_fraction`).
+    """
 
     remove_unused_columns: bool = field(default=False, metadata={"help": "Drop dataset columns not in forward."})
+    max_failure_fraction: float = field(
+        default=DEFAULT_MAX_FAILURE_FRACTION,
+        metadata={"help": "Largest fraction of undecodable training samples (skipped) before training stops; 0 = "
+                  "stop at the first."},
+    )  # fmt: skip
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.max_failure_fraction <= 1.0:
+            raise ValueError(f"max_failure_fraction must be in [0, 1]; got {self.max_failure_fraction}.")
 
 
-class VideoTrainerMixin:
+class UndecodableSamplesMixin:
+    """Mix into a `transformers.Trainer` subclass (before `Trainer`) whose arguments are [`VideoTrainingArguments`]:
+    `TrainingArguments.max_failure_fraction` reaches the collators, and `train()` logs how many training samples
+    were skipped as undecodable -- the total over every `DataLoader` worker (the collators count in shared memory)
+    and, in distributed training, over the processes -- and returns it in its metrics
+    (`train_undecodable_samples`, `train_undecodable_fraction`)."""
+
+    def _collators_with_budgets(self) -> list:
+        collators = []
+        for collator in (getattr(self, "data_collator", None), getattr(self, "eval_data_collator", None)):
+            if getattr(collator, "failure_budget", None) is not None and all(collator is not c for c in collators):
+                collators.append(collator)
+        return collators
+
+    def apply_max_failure_fraction(self) -> None:
+        fraction = getattr(self.args, "max_failure_fraction", DEFAULT_MAX_FAILURE_FRACTION)
+        for collator in self._collators_with_budgets():
+            apply_max_failure_fraction(collator, fraction)
+
+    def train(self, *args, **kwargs):
+        self.apply_max_failure_fraction()  # again: the collators may have been replaced since __init__
+        budget = getattr(self.data_collator, "failure_budget", None)
+        before = (budget.num_seen, budget.num_failed) if budget is not None else (0, 0)
+        output = super().train(*args, **kwargs)
+        if budget is None:
+            return output
+        counts = torch.tensor([budget.num_seen - before[0], budget.num_failed - before[1]], device=self.args.device)
+        if self.args.world_size > 1:  # every process runs train(): a valid collective
+            counts = self.accelerator.gather(counts[None]).sum(0)
+        seen, failed = (int(value) for value in counts.tolist())
+        output.metrics["train_undecodable_samples"] = failed
+        output.metrics["train_undecodable_fraction"] = failed / seen if seen else 0.0
+        level = logging.WARNING if failed else logging.INFO
+        logger.log(level, "Training skipped %d of %d samples whose video could not be decoded (over all DataLoader "
+                   "workers%s; max_failure_fraction=%s).", failed, seen,
+                   " and processes" if self.args.world_size > 1 else "", budget.max_failure_fraction)  # fmt: skip
+        return output
+
+
+class VideoTrainerMixin(UndecodableSamplesMixin):
     """Mix into a `transformers.Trainer` subclass (before `Trainer`): counts videos for exact gradient accumulation,
-    weights loss components, and logs them (`loss_<name>`) averaged over the logging interval and over processes."""
+    weights loss components, and logs them (`loss_<name>`) averaged over the logging interval and over processes;
+    applies `max_failure_fraction` and reports skipped samples ([`UndecodableSamplesMixin`])."""
 
     loss_is_scaled_for_ga = True
     video_input_name = "pixel_values"
@@ -45,6 +112,7 @@ class VideoTrainerMixin:
         augmentation, or `"multi_view"`); `data_collator` then serves training only. Default: one collator."""
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator
+        self.apply_max_failure_fraction()  # a conflict with the collators is refused before any work
 
     def _get_dataloader(self, *args, **kwargs):
         # Trainer builds every loader here; `is_training` tells the training loader from evaluation/prediction ones.

@@ -13,14 +13,18 @@ main process never decodes video.
 **Undecodable samples.** A file that exists but cannot be decoded does not stop training: the collators
 ([`VideoCollator`], the chat collator) drop it from its batch with a logged warning and count it
 ([`DecodeFailureBudget`]); once more than `max_failure_fraction` of the samples seen so far failed, training stops with
-[`TooManyUndecodableSamplesError`] naming the last files. `load_video_table(..., check_decodable=True)` finds such
-files before training (see docs/reliability.md).
+[`TooManyUndecodableSamplesError`] naming the last files. The counts are shared by the `DataLoader` worker processes
+(each holds a copy of the collator, the counters live in shared memory), so the fraction is judged over all of them
+and the collator of the main process reports the totals (the trainers' end-of-training summary). The trainers set the
+fraction from `TrainingArguments.max_failure_fraction` ([`apply_max_failure_fraction`]).
+`load_video_table(..., check_decodable=True)` finds such files before training (see docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,8 +40,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DecodeFailureBudget",
+    "DEFAULT_MAX_FAILURE_FRACTION",
     "TooManyUndecodableSamplesError",
     "VideoCollator",
+    "apply_max_failure_fraction",
     "check_videos_decodable",
     "clip_span_frames",
     "load_video_folder",
@@ -49,10 +55,17 @@ __all__ = [
 # A sample that fails with one of these while being decoded / preprocessed is undecodable (VideoDecodingError is a
 # ValueError); other exceptions are bugs and propagate.
 SAMPLE_ERRORS = (ValueError, OSError, RuntimeError, IndexError)
+DEFAULT_MAX_FAILURE_FRACTION = 0.05
 
 
 class TooManyUndecodableSamplesError(RuntimeError):
     """More than the allowed fraction of the training samples could not be decoded."""
+
+
+def _shared_counts(values: list[int]):
+    # A lock of the spawn context can be inherited by forked workers and pickled to spawned or forkserver ones (one of
+    # the default fork context refuses the latter), so the counts work with every `multiprocessing_context`.
+    return multiprocessing.Array("q", values, lock=multiprocessing.get_context("spawn").RLock())
 
 
 class DecodeFailureBudget:
@@ -63,43 +76,72 @@ class DecodeFailureBudget:
             fraction is judged once enough samples were seen for one failure to fit (`ceil(1 / fraction)`), so that
             an early bad file does not stop a run whose overall rate is fine.
 
-    Counts are per process: each `DataLoader` worker holds its own copy of the collator.
+    The two counts live in shared memory: the `DataLoader` worker processes, which each get a copy of the collator
+    (forked, or pickled while a worker is being spawned), count into the same numbers, so `num_seen` / `num_failed`
+    are totals over every worker, read from any of them or from the main process. Any other copy (`copy.deepcopy`,
+    `pickle.dumps`) starts its own counts from the current ones. The last failures kept for messages (`failed`) are
+    per process.
     """
 
-    def __init__(self, max_failure_fraction: float = 0.05):
-        if not 0.0 <= max_failure_fraction <= 1.0:
-            raise ValueError(f"max_failure_fraction must be in [0, 1]; got {max_failure_fraction}.")
-        self.max_failure_fraction = max_failure_fraction
-        self.num_seen = 0
-        self.num_failed = 0
+    def __init__(self, max_failure_fraction: float = DEFAULT_MAX_FAILURE_FRACTION):
+        self.max_failure_fraction = _checked_fraction(max_failure_fraction)
+        self._counts = _shared_counts([0, 0])  # [seen, failed], with its lock
         self.failed: list[tuple[str, str]] = []  # the last few (name, reason), for the final error
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if multiprocessing.context.get_spawning_popen() is None:  # a plain copy, not a worker being started
+            state["_counts"] = list(self._counts[:])
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state["_counts"], list):
+            state["_counts"] = _shared_counts(state["_counts"])
+        self.__dict__.update(state)
+
+    @property
+    def num_seen(self) -> int:
+        return self._counts[0]
+
+    @property
+    def num_failed(self) -> int:
+        return self._counts[1]
 
     @property
     def failure_fraction(self) -> float:
-        return self.num_failed / self.num_seen if self.num_seen else 0.0
+        with self._counts.get_lock():
+            seen, failed = self._counts[:]
+        return failed / seen if seen else 0.0
 
     def succeeded(self) -> None:
-        self.num_seen += 1
+        with self._counts.get_lock():
+            self._counts[0] += 1
 
     def failed_sample(self, name: str, error: BaseException) -> None:
         """Count a skipped sample, log it, and raise once the budget is exceeded."""
-        self.num_seen += 1
-        self.num_failed += 1
+        with self._counts.get_lock():
+            self._counts[0] += 1
+            self._counts[1] += 1
+            seen, failed = self._counts[:]
         reason = f"{type(error).__name__}: {error}"
         self.failed = [*self.failed[-4:], (name, reason)]
-        logger.warning("Skipped an undecodable training sample %s (%d of %d samples skipped so far): %s",
-                       name, self.num_failed, self.num_seen, reason)  # fmt: skip
+        info = torch.utils.data.get_worker_info()
+        where = f" in DataLoader worker {info.id}" if info is not None else ""  # the counts are over every worker
+        logger.warning("Skipped an undecodable training sample %s (%d of %d samples skipped so far)%s: %s",
+                       name, failed, seen, where, reason)  # fmt: skip
         self.check()
 
     def check(self) -> None:
         limit = self.max_failure_fraction
-        judged = limit == 0.0 or self.num_seen >= math.ceil(1.0 / limit)
-        if self.num_failed and judged and self.failure_fraction > limit:
+        with self._counts.get_lock():
+            seen, failed = self._counts[:]
+        judged = limit == 0.0 or seen >= math.ceil(1.0 / limit)
+        if failed and judged and failed / seen > limit:
             last = "; ".join(f"{name} ({reason})" for name, reason in self.failed)
             raise TooManyUndecodableSamplesError(
-                f"{self.num_failed} of {self.num_seen} training samples could not be decoded "
-                f"({self.failure_fraction:.1%}, more than max_failure_fraction={limit}). Last ones: {last}. Fix or "
-                "remove them (load_video_table(..., check_decodable=True) lists them) or raise max_failure_fraction."
+                f"{failed} of {seen} training samples could not be decoded ({failed / seen:.1%}, more than "
+                f"max_failure_fraction={limit}). Last ones: {last}. Fix or remove them (load_video_table(..., "
+                "check_decodable=True) lists them) or raise max_failure_fraction."
             )
 
     def keep_decodable(self, items: Sequence, load: Callable, name: Callable) -> tuple[list, list]:
@@ -115,6 +157,33 @@ class DecodeFailureBudget:
             kept.append(item)
             loaded.append(value)
         return kept, loaded
+
+def _checked_fraction(fraction: float) -> float:
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"max_failure_fraction must be in [0, 1]; got {fraction}.")
+    return float(fraction)
+
+
+def apply_max_failure_fraction(collator, fraction: float) -> None:
+    """Give `collator` (one with a [`DecodeFailureBudget`] as `failure_budget`; others are left alone) the trainer's
+    `TrainingArguments.max_failure_fraction`. The value set on purpose wins: the arguments' when the collator kept
+    the default ([`DEFAULT_MAX_FAILURE_FRACTION`]), the collator's when the arguments kept it; two different values
+    set on both sides raise `ValueError` (which one is meant cannot be guessed)."""
+    budget = getattr(collator, "failure_budget", None)
+    if not isinstance(budget, DecodeFailureBudget) or budget.max_failure_fraction == fraction:
+        return
+    if fraction == DEFAULT_MAX_FAILURE_FRACTION:  # the arguments' default: the collator's own setting stands
+        return
+    if budget.max_failure_fraction != DEFAULT_MAX_FAILURE_FRACTION:
+        raise ValueError(
+            f"TrainingArguments.max_failure_fraction={fraction} but the data collator {type(collator).__name__} was "
+            f"built with max_failure_fraction={budget.max_failure_fraction}; set it in one place (or the same value "
+            "in both)."
+        )
+    budget.max_failure_fraction = _checked_fraction(fraction)
+    if hasattr(collator, "max_failure_fraction"):  # the chat collator keeps its argument as a field
+        collator.max_failure_fraction = budget.max_failure_fraction
+
 
 _SPLIT_NAMES = ("train", "validation", "val", "test")
 
@@ -297,7 +366,8 @@ class VideoCollator:
         max_failure_fraction (`float`, defaults to 0.05): a sample whose video cannot be decoded is dropped from its
             batch (logged, counted in `failure_budget`); more than this fraction of failed samples stops training
             with [`TooManyUndecodableSamplesError`]. 0 stops at the first. A batch whose every sample failed is
-            replaced by the last good sample this collator saw (there is no empty batch).
+            replaced by the last good sample this collator saw (there is no empty batch). The package's trainers set
+            it from `TrainingArguments.max_failure_fraction` ([`apply_max_failure_fraction`]).
         start_column, end_column (optional): columns with a clip span in seconds (`[start, end)`, as the data
             pipeline's JSON lines write them): frames are sampled inside the span only (`"train"` / `"val"`).
 
@@ -320,7 +390,7 @@ class VideoCollator:
         num_crops: int = 3,
         video_backend: str = "auto",
         seed: int | None = None,
-        max_failure_fraction: float = 0.05,
+        max_failure_fraction: float = DEFAULT_MAX_FAILURE_FRACTION,
         start_column: str | None = None,
         end_column: str | None = None,
     ):
