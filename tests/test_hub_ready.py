@@ -25,12 +25,14 @@ import transformers_internvideo2  # noqa: F401  (registers the Auto classes and 
 from transformers_internvideo2 import cli
 from transformers_internvideo2.models.remote_code import flat_code_files
 from transformers_internvideo2.shapes_world.bundled import (
+    BUNDLED_AUDIO_VIDEO_TEXT,
     BUNDLED_CHAT,
     BUNDLED_CLASSIFIER,
     BUNDLED_DIR,
     BUNDLED_VIDEO_TEXT,
     bundled_model_dir,
     export_bundled,
+    load_bundled_audio_video_text,
     load_bundled_classifier,
     load_bundled_video_text,
 )
@@ -40,6 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLES = {
     BUNDLED_CLASSIFIER: ("video-classification", "video_preprocessor_config.json", "AutoVideoProcessor"),
     BUNDLED_VIDEO_TEXT: ("zero-shot-video-classification", "processor_config.json", "AutoProcessor"),
+    BUNDLED_AUDIO_VIDEO_TEXT: ("zero-shot-audio-classification", "processor_config.json", "AutoProcessor"),
 }
 
 
@@ -169,9 +172,10 @@ CHILD_SCRIPT = textwrap.dedent(
 
     import numpy as np
     import torch
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor, pipeline
+    from transformers import AutoModelForPreTraining, AutoModelForVideoClassification, AutoProcessor
+    from transformers import AutoVideoProcessor, pipeline
 
-    classifier_dir, video_text_dir, frames_path = sys.argv[1:4]
+    classifier_dir, video_text_dir, frames_path, audio_video_text_dir, waveform_path = sys.argv[1:6]
     frames = np.load(frames_path)
     model = AutoModelForVideoClassification.from_pretrained(classifier_dir, trust_remote_code=True).eval()
     processor = AutoVideoProcessor.from_pretrained(classifier_dir, trust_remote_code=True)
@@ -179,8 +183,14 @@ CHILD_SCRIPT = textwrap.dedent(
         logits = model(**processor(frames, return_tensors="pt")).logits
     zero_shot = pipeline("zero-shot-video-classification", model=video_text_dir, trust_remote_code=True)
     scores = zero_shot(frames, candidate_labels=["moves left", "moves right", "moves up", "moves down"])
-    print("REPORT " + json.dumps({"logits": logits.tolist(), "zero_shot": scores,
-                                  "classes": [type(model).__module__, type(zero_shot).__module__]}))
+    audio_model = AutoModelForPreTraining.from_pretrained(audio_video_text_dir, trust_remote_code=True).eval()
+    audio_processor = AutoProcessor.from_pretrained(audio_video_text_dir, trust_remote_code=True)
+    features = audio_processor(audio=np.load(waveform_path), sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        audio_embeds = audio_model.get_audio_features(features["input_features"]).pooler_output
+    print("REPORT " + json.dumps({"logits": logits.tolist(), "zero_shot": scores, "audio": audio_embeds.tolist(),
+                                  "classes": [type(model).__module__, type(zero_shot).__module__,
+                                              type(audio_model).__module__]}))
     """
 )
 
@@ -196,17 +206,26 @@ def test_exported_bundles_load_with_trust_remote_code_without_the_package(tmp_pa
         frames, candidate_labels=labels
     )
 
+    waveform = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000).astype(np.float32) * 0.3  # 1 s of a 440 Hz hum
+    np.save(tmp_path / "waveform.npy", waveform)
+    audio_model, audio_processor = load_bundled_audio_video_text()
+    with torch.no_grad():
+        features = audio_processor(audio=waveform, sampling_rate=16000, return_tensors="pt")["input_features"]
+        expected_audio = audio_model.get_audio_features(features).pooler_output
+
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
     env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"), TOKENIZERS_PARALLELISM="false")
     script = tmp_path / "child.py"
     script.write_text(CHILD_SCRIPT)
     command = [sys.executable, "-I", str(script), str(exported[BUNDLED_CLASSIFIER]), str(exported[BUNDLED_VIDEO_TEXT]),
-               str(tmp_path / "frames.npy")]  # fmt: skip
+               str(tmp_path / "frames.npy"), str(exported[BUNDLED_AUDIO_VIDEO_TEXT]),
+               str(tmp_path / "waveform.npy")]  # fmt: skip
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))[7:])
     assert all(module.startswith("transformers_modules.") for module in report["classes"]), report["classes"]
     assert torch.equal(torch.tensor(report["logits"]), expected_logits)
+    torch.testing.assert_close(torch.tensor(report["audio"]), expected_audio, atol=1e-6, rtol=0)
     assert [r["label"] for r in report["zero_shot"]] == [r["label"] for r in expected_scores]
     np.testing.assert_allclose([r["score"] for r in report["zero_shot"]], [r["score"] for r in expected_scores],
                                rtol=0, atol=1e-6)  # fmt: skip

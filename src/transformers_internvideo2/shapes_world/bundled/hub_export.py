@@ -26,7 +26,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import BUNDLED_CLASSIFIER, BUNDLED_DIR, BUNDLED_VIDEO_TEXT, load_bundled_classifier, load_bundled_video_text
+from . import (
+    BUNDLED_AUDIO_VIDEO_TEXT,
+    BUNDLED_CLASSIFIER,
+    BUNDLED_DIR,
+    BUNDLED_VIDEO_TEXT,
+    load_bundled_audio_video_text,
+    load_bundled_classifier,
+    load_bundled_video_text,
+)
 
 
 __all__ = ["HUB_BUNDLES", "export_bundled", "main", "strip_code", "write_hub_card"]
@@ -75,6 +83,17 @@ HUB_BUNDLES = {
         'text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"]).pooler_output\n'
         "similarity = video @ text.T",
         'classifier("clip.mp4", candidate_labels=["moves left", "moves right", "moves up", "moves down"])',
+    ),
+    BUNDLED_AUDIO_VIDEO_TEXT: HubBundle(
+        load_bundled_audio_video_text, "AutoModelForPreTraining", "AutoProcessor", "processor_config.json",
+        "zero-shot-audio-classification",
+        ("audio-text-retrieval", "video-text-retrieval", "zero-shot-audio-classification", "shapes-world", "tiny"),
+        "sentence-transformers/all-MiniLM-L6-v2",  # the text encoder's initialisation (through shapes-video-text)
+        'inputs = processor(text=["a metal hum, clicks at the start"], audio="sound.wav", return_tensors="pt")\n'
+        'audio = model.get_audio_features(inputs["input_features"]).pooler_output\n'
+        'text = model.get_text_features(inputs["input_ids"], inputs["attention_mask"]).pooler_output\n'
+        "similarity = audio @ text.T",
+        'classifier(waveform_16khz, candidate_labels=["a rubber hum", "a wooden hum", "a metal hum", "a glass hum"])',
     ),
 }  # fmt: skip
 
