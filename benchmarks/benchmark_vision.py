@@ -38,6 +38,9 @@ except ImportError:  # running from a source checkout without installing the pac
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     from transformers_internvideo2 import InternVideo2VisionConfig, InternVideo2VisionModel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import cpu_model_name, load_average  # noqa: E402
+
 
 # A deliberately small model, so that the whole script can be exercised in a second (smoke tests, CI).
 TINY_CONFIG = dict(
@@ -536,7 +539,7 @@ def run_benchmark(args: argparse.Namespace, log=print) -> dict:
             del model
             empty_cache(device)
 
-    machine["load_average_after"] = _load_average()
+    machine["load_average_after"] = load_average()
     log(f"# load average (1, 5, 15 min) after: {machine['load_average_after']}")
     rows.sort(
         key=lambda r: (models.index(r.model), args.attn.index(r.attn_implementation), args.dtypes.index(r.dtype), r.frames)
@@ -574,10 +577,10 @@ def describe_machine(device: torch.device) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "logical_cpus": os.cpu_count(),
-        "cpu": _cpu_model_name(),
+        "cpu": cpu_model_name(),
         "device": str(device),
         # other processes competing for the cores distort CPU timings; recorded so a reader can tell
-        "load_average_before": _load_average(),
+        "load_average_before": load_average(),
     }
     if device.type == "cuda":
         properties = torch.cuda.get_device_properties(device)
@@ -592,24 +595,6 @@ def describe_machine(device: torch.device) -> dict:
             f"torch {info['torch']}"
         )
     return info
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _cpu_model_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def format_rate(flops_per_second: float, device: torch.device) -> str:
