@@ -100,3 +100,14 @@ def write_json(report: dict, path: str | os.PathLike | None, log=print) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(report, indent=2) + "\n")
         log(f"wrote {path}")
+
+
+def start_report(script: str, argv, threads: int | None, device: str = "cpu", log=print) -> dict:
+    """Set the torch thread count (when given) and open a benchmark's JSON report: the machine, the load average
+    before the run and the command line; the load average is logged too."""
+    if threads:
+        torch.set_num_threads(threads)
+    report = {"machine": describe_machine(device), "load_average_before": load_average(),
+              "command": " ".join([script, *(argv if argv is not None else sys.argv[1:])])}  # fmt: skip
+    log(f"# load average before: {report['load_average_before']}")
+    return report

@@ -35,7 +35,7 @@ import torch
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import describe_machine, interleaved_rounds, load_average, ratio_summary, write_json  # noqa: E402
+from bench_common import interleaved_rounds, load_average, ratio_summary, start_report, write_json  # noqa: E402
 
 
 SMALL_VISION = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=56,
@@ -102,11 +102,7 @@ def parse_args(argv=None):
 
 def main(argv=None, log=print) -> dict:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    report = {"machine": describe_machine(), "load_average_before": load_average(),
-              "command": " ".join(["benchmark_chat_generation.py", *(argv if argv is not None else sys.argv[1:])])}  # fmt: skip
-    log(f"# load average before: {report['load_average_before']}")
+    report = start_report("benchmark_chat_generation.py", argv, args.threads, log=log)
     ours, plain, tokenizer = build_models(args.num_query_tokens, args.num_extra_query_tokens)
     video_tokens = args.num_query_tokens + args.num_extra_query_tokens
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "<video>" * video_tokens + QUESTION}],

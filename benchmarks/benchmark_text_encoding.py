@@ -27,7 +27,7 @@ import torch
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import describe_machine, interleaved_rounds, load_average, write_json  # noqa: E402
+from bench_common import interleaved_rounds, load_average, start_report, write_json  # noqa: E402
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -92,11 +92,7 @@ def main(argv=None, log=print) -> dict:
     from transformers_internvideo2.assets import load_bert_uncased_tokenizer
 
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    report = {"machine": describe_machine(), "load_average_before": load_average(),
-              "command": " ".join(["benchmark_text_encoding.py", *(argv if argv is not None else sys.argv[1:])])}  # fmt: skip
-    log(f"# load average before: {report['load_average_before']}")
+    report = start_report("benchmark_text_encoding.py", argv, args.threads, log=log)
     processor = InternVideo2Processor(tokenizer=load_bert_uncased_tokenizer(), max_length=args.max_length)
     captions = [CAPTIONS[index % len(CAPTIONS)] for index in range(args.captions)]
     batches = [captions[start : start + args.batch_size] for start in range(0, len(captions), args.batch_size)]

@@ -36,7 +36,14 @@ import torch
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import describe_machine, interleaved_rounds, load_average, ratio_summary, vision_config, write_json  # noqa: E402
+from bench_common import (  # noqa: E402
+    interleaved_rounds,
+    load_average,
+    ratio_summary,
+    start_report,
+    vision_config,
+    write_json,
+)
 
 
 LEARNING_RATE = 1e-4
@@ -138,11 +145,7 @@ def main(argv=None, log=print) -> dict:
     from transformers_internvideo2 import InternVideo2ForVideoClassification
 
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    report = {"machine": describe_machine(args.device), "load_average_before": load_average(),
-              "command": " ".join(["benchmark_trainer.py", *(argv if argv is not None else sys.argv[1:])])}  # fmt: skip
-    log(f"# load average before: {report['load_average_before']}")
+    report = start_report("benchmark_trainer.py", argv, args.threads, device=args.device, log=log)
     config = vision_config(args.model, num_frames=args.frames, num_labels=args.num_labels)
     dataset = RandomClips(args.batch_size * args.steps, args.frames, config.image_size, args.num_labels)
     torch.manual_seed(0)

@@ -1,28 +1,13 @@
 """Smoke test of `benchmarks/benchmark_decoding.py` on small settings: it decodes with every usable backend, makes
 the larger re-encoded clip, and times `classify` end to end. Nothing here asserts a speed."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "benchmark_decoding.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("benchmark_decoding", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_decoding_and_end_to_end_rows(tmp_path):
-    bench = _load()
+    bench = load_benchmark("benchmark_decoding")
     out = tmp_path / "decoding.json"
     report = bench.main(["--large", "--large-seconds", "1", "--large-fps", "10", "--model", "tiny", "--videos", "2",
                          "--repeats", "1", "--frames", "4", "--json", str(out)], log=lambda *_: None)  # fmt: skip

