@@ -33,6 +33,7 @@ import torch
 
 
 __all__ = [
+    "AUDIO_EXTENSIONS",
     "AudioDecodingError",
     "DecodedAudio",
     "NoAudioStreamError",
@@ -41,6 +42,9 @@ __all__ = [
     "resample_waveform",
     "validate_sampling_rate",
 ]
+
+# Audio-only containers (what a folder of sound files holds); the audio track of a video container is read too.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
 
 class AudioDecodingError(ValueError):

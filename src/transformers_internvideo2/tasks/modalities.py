@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..media.audio_decoding import AUDIO_EXTENSIONS  # read through the original's audio-file loader
 from ..media.video_decoding import VIDEO_EXTENSIONS
 
 
@@ -44,8 +45,6 @@ __all__ = [
 ]
 
 MEDIA_MODALITIES = ("video", "audio", "audio_video")
-# Audio-only containers: read through the original's audio-file loader (the waveform is padded to 10 s).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
 
 
 def add_modality_argument(parser, what: str = "encoded") -> None:
