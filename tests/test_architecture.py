@@ -1,5 +1,9 @@
 """The package layout is the architecture (docs/architecture.md): a core that imports nothing else, and wings that
-import the core (and only the wings below them). Checked on the source, function-local imports included."""
+import the core (and only the wings below them). Checked on the source, function-local imports included; and an
+import inside a function needs a reason listed in LOCAL_IMPORTS.
+
+`python tests/test_architecture.py` lists every function-local import of the package with its reason (or
+UNJUSTIFIED)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,33 @@ ALLOWED = {
     "shapes_world": CORE | {"assets", "tasks", "training"},
     "cli": CORE | {"assets", "tasks", "training", "conversion", "curation", "shapes_world"},
     "": CORE | {"tasks", "training", "shapes_world"},  # the package root re-exports public names
+}
+
+
+# An import inside a function is allowed only for a reason listed here; anything else goes at the top of its module.
+# Keys: a third-party module (its submodules included), or `"importer -> imported"` for the package's own modules
+# (names relative to the package).
+_OPTIONAL = "optional dependency (an extra of setup.py), imported where it is used and not with the package"
+LOCAL_IMPORTS = {
+    # optional dependencies: the package imports and works without them
+    "pyarrow": _OPTIONAL + " (comes with the `train` / `ray` extras: Parquet outputs)",
+    "peft": _OPTIONAL + " (`peft`: LoRA)",
+    "datasets": _OPTIONAL + " (`train`)",
+    "ray": _OPTIONAL + " (`ray`: --engine ray)",
+    "faiss": _OPTIONAL + " (`index`)",
+    "torchcodec": _OPTIONAL + " (`torchcodec`: the preferred decoder, PyAV otherwise)",
+    "scenedetect": _OPTIONAL + " (`curation`)",
+    "sentencepiece": _OPTIONAL + " (`clip`: the LLaMA tokenizer of the 1B/6B CLIP models)",
+    "ftfy": _OPTIONAL + " (`clip` / `internvideo1`: CLIP text cleaning)",
+    "open_clip": _OPTIONAL + " (`internvideo1`: CLIP's BPE merges)",
+    # heavy, or not importable everywhere
+    "av": "PyAV loads the FFmpeg libraries (hundreds of ms); the package imports without decoding anything",
+    "torch.distributed": "only importable in torch builds with distributed support; used only when running distributed",
+    # import cycles
+    "tasks.inference -> tasks.retrieval": "cycle: tasks.retrieval imports tasks.inference at module level",
+    "shapes_world.bundled -> shapes_world.bundled.hub_export": (
+        "cycle: hub_export imports the bundled models' names from this package `__init__`"
+    ),
 }
 
 
@@ -92,3 +123,77 @@ def test_every_module_imports():
         if name.endswith("__main__"):
             continue
         importlib.import_module(name)
+
+
+def _function_local_imports(path: Path) -> list[tuple[int, str, str]]:
+    """(line, function, imported module) of every import statement inside a function body of a file."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+
+    def visit(node, function):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)) and function:
+                if isinstance(child, ast.Import):
+                    names = [alias.name for alias in child.names]
+                elif child.level:
+                    base = package.split(".")
+                    base = base[: len(base) - (child.level - 1)]
+                    target = ".".join([*base, child.module] if child.module else base)
+                    names = [target] if child.module else [f"{target}.{alias.name}" for alias in child.names]
+                else:
+                    names = [child.module]
+                found.extend((child.lineno, function, name) for name in names)
+            else:
+                visit(child, function)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), None)
+    return found
+
+
+def _local_import_key(importer: str, imported: str) -> str | None:
+    """The LOCAL_IMPORTS key that allows `importer` to import `imported` inside a function, or None."""
+    if imported.split(".")[0] == PACKAGE:
+        key = f"{importer.partition('.')[2]} -> {imported.partition('.')[2]}"
+        return key if key in LOCAL_IMPORTS else None
+    parts = imported.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in LOCAL_IMPORTS:
+            return ".".join(parts[:end])
+    return None
+
+
+def _local_import_inventory() -> list[tuple[str, int, str, str, str | None]]:
+    """(file, line, function, imported module, LOCAL_IMPORTS key or None) for the whole package."""
+    return [
+        (str(path.relative_to(SOURCE)), line, function, imported, _local_import_key(_module_name(path), imported))
+        for path in SOURCES
+        for line, function, imported in _function_local_imports(path)
+    ]
+
+
+def test_function_local_imports_have_a_reason():
+    unjustified = [
+        f"{file}:{line} ({function}) imports {imported}"
+        for file, line, function, imported, key in _local_import_inventory()
+        if key is None
+    ]
+    assert not unjustified, (
+        "function-local imports without a reason: move them to the top of their module, or, for an optional or heavy "
+        f"dependency or an import cycle, list the reason in LOCAL_IMPORTS: {unjustified}"
+    )
+
+
+def test_every_local_import_reason_is_used():
+    used = {key for *_, key in _local_import_inventory()}
+    assert not set(LOCAL_IMPORTS) - used, f"LOCAL_IMPORTS entries no import needs any more: {set(LOCAL_IMPORTS) - used}"
+
+
+if __name__ == "__main__":
+    inventory = _local_import_inventory()
+    for file, line, function, imported, key in inventory:
+        print(f"{file}:{line} ({function}) {imported}: {key or 'UNJUSTIFIED'}")
+    unjustified = sum(key is None for *_, key in inventory)
+    print(f"{len(inventory)} function-local imports, {unjustified} unjustified")

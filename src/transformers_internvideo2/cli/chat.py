@@ -23,8 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from ..shapes_world.chat_bundle import SHAPES_ONLY_NOTE, bundled_chat_dir, is_chat_bundle, load_chat_bundle
 from ..tasks.chat import answer_question, load_chat_model
+from ..tasks.inference import quiet_transformers_logging, resolve_device
 from .common import DEVICE_HELP
 
 
@@ -81,10 +84,6 @@ def chat_main(argv=None) -> int:
     if args.max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be positive, got {args.max_new_tokens}.")
 
-    import torch
-
-    from ..tasks.inference import quiet_transformers_logging
-
     if args.seed is not None:
         torch.manual_seed(args.seed)
     with quiet_transformers_logging():
@@ -93,8 +92,6 @@ def chat_main(argv=None) -> int:
 
 def _chat(args) -> int:
     start = time.perf_counter()
-    from ..tasks.inference import resolve_device
-
     device = resolve_device(args.device)  # the same default as every command: cuda when available, else cpu
     model, processor, description, shapes_model = load_chat_model_or_bundle(args.model, device=device)
     load_seconds = time.perf_counter() - start

@@ -10,6 +10,8 @@ import os
 import sys
 import time
 
+from ..tasks.batch import BatchOutput, MemoryOutput, prepare_output, read_records, run_batch
+from ..tasks.inference import ClassificationJob, collect_video_paths, load_video_classifier
 from .common import (
     add_batch_arguments,
     add_engine_arguments,
@@ -62,9 +64,6 @@ def _print_table(predictions: list[dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks.batch import BatchOutput, MemoryOutput, read_records, run_batch
-    from ..tasks.inference import ClassificationJob, collect_video_paths, load_video_classifier
-
     if args.output is None and (args.resume or args.overwrite):
         raise ValueError("--resume and --overwrite apply to an output file: give --output FILE.jsonl (or .json).")
     videos = collect_video_paths(args.videos)  # fail on a bad path before loading a model
@@ -73,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
         return run_on_ray(args, "classify", videos, top_k=args.top_k)
     output = None
     if args.output is not None:  # checked before any work: format, folder, an existing file
-        from ..tasks.batch import prepare_output
-
         prepare_output(args.output, (".jsonl", ".json"), overwrite=args.overwrite, resume=args.resume)
     start = time.perf_counter()
     model, processor = load_video_classifier(args.model, device=args.device, dtype=resolve_dtype(args.dtype))

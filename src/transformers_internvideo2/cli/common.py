@@ -5,11 +5,17 @@ the bundled-model default, and the one-line error / interruption handling with i
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
+import torch
+
+from ..shapes_world.bundled import bundled_model_dir
 from ..tasks.batch import positive_int
+from ..tasks.ray_engine import JobSpec, run_ray_job
 
 
 __all__ = [
@@ -36,8 +42,6 @@ DEVICE_HELP = "cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)"
 
 
 def resolve_dtype(name: str | None):
-    import torch
-
     return None if name is None else getattr(torch, name)
 
 
@@ -80,16 +84,10 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_on_ray(args: argparse.Namespace, kind: str, videos: list[str], top_k: int = 5) -> int:
     """The `--engine ray` branch of a batch command: the same job as the local engine, on Ray Data."""
-    from ..tasks.ray_engine import JobSpec, run_ray_job
-
     if args.output is None:
         raise ValueError("--engine ray writes Parquet files into a folder: give --output FOLDER.")
-    if args.overwrite:
-        import shutil
-        from pathlib import Path
-
-        if Path(args.output).is_dir():
-            shutil.rmtree(args.output)
+    if args.overwrite and Path(args.output).is_dir():
+        shutil.rmtree(args.output)
     device = args.device if args.device is not None else ("cuda" if args.gpus_per_worker > 0 else "cpu")
     spec = JobSpec(kind=kind, model=str(args.model), num_frames=args.num_frames, device=device, dtype=args.dtype,
                    top_k=top_k)  # fmt: skip
@@ -109,8 +107,6 @@ def run_on_ray(args: argparse.Namespace, kind: str, videos: list[str], top_k: in
 def default_model(args: argparse.Namespace, bundled_name: str) -> None:
     """`--model` omitted: use the model bundled with the package (trained on the shapes world) and say so."""
     if args.model is None:
-        from ..shapes_world.bundled import bundled_model_dir
-
         args.model = str(bundled_model_dir(bundled_name))
         print(f"no --model given: using the bundled {bundled_name} model (trained on the shapes world only)",
               file=sys.stderr)  # fmt: skip

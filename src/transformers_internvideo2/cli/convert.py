@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..conversion.core import propagating_conversion_errors
+from ..conversion.families import main as convert_main
+
 
 HELP = "convert an original InternVideo2 checkpoint (options of conversion/convert_internvideo2_to_hf.py)"
 
 
 def main(argv: Sequence[str]) -> int:
-    from ..conversion.core import propagating_conversion_errors
-    from ..conversion.families import main as convert_main
-
     with propagating_conversion_errors():  # reported as one `internvideo2 convert: error:` line, like every command
         return convert_main(list(argv))

@@ -22,9 +22,25 @@ Parquet in `<output stem>.ray/` (instead of `--cache-dir`), so a rerun skips wha
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
+from pathlib import Path
 
+from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
+
+from ..curation.captions import (
+    VIDEO_CAPTION_PROMPT,
+    AsrTranscriber,
+    ChatVideoCaptioner,
+    LanguageModelFuser,
+    training_record,
+    write_training_jsonl,
+)
+from ..curation.pipeline import curate_videos
+from ..curation.ray_engine import caption_clips_on_ray
+from ..tasks.inference import collect_video_paths
+from .chat import load_chat_model_or_bundle
 from .segment import _device, add_segmentation_arguments, build_detector, print_summary, ray_dir, segment_on_ray
 
 
@@ -59,8 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
 def caption_options(args: argparse.Namespace) -> dict:
     """What the captioning components are built from (plain data: Ray sends it to every actor; it is also the
     settings a Ray captions folder is checked against)."""
-    from ..curation.captions import VIDEO_CAPTION_PROMPT
-
     def folder(path):
         return None if path is None else (os.path.abspath(path) if os.path.exists(path) else path)
 
@@ -73,9 +87,6 @@ def caption_options(args: argparse.Namespace) -> dict:
 def build_caption_components(options: dict, report: bool = False):
     """`({"video_caption": ..., "audio_caption": None, "asr": ...}, fuser)` from `caption_options` -- what both
     engines caption with (the Ray engine calls it once per actor). `report`: say on stderr which models run."""
-    from ..curation.captions import AsrTranscriber, ChatVideoCaptioner, LanguageModelFuser
-    from .chat import load_chat_model_or_bundle
-
     device = options["device"]
     model, processor, description, is_shapes = load_chat_model_or_bundle(options["chat_model"], device=device)
     if report:
@@ -88,15 +99,11 @@ def build_caption_components(options: dict, report: bool = False):
                                    max_new_tokens=options["max_new_tokens"])  # fmt: skip
     asr = None
     if options["asr_model"] is not None:
-        from transformers import pipeline
-
         asr = AsrTranscriber(pipeline("automatic-speech-recognition", model=options["asr_model"], device=device))
     fuser = None
     if options["fusion"] and options["fusion_model"] is None:
         fuser = LanguageModelFuser.from_smollm2(max_new_tokens=options["max_new_tokens"])
     elif options["fusion"]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         lm = AutoModelForCausalLM.from_pretrained(options["fusion_model"])
         fuser = LanguageModelFuser(lm, AutoTokenizer.from_pretrained(options["fusion_model"]),
                                    max_new_tokens=options["max_new_tokens"])  # fmt: skip
@@ -105,12 +112,6 @@ def build_caption_components(options: dict, report: bool = False):
 
 def _curate_on_ray(args: argparse.Namespace, videos: list[str]):
     """`--engine ray`: segmentation, cut files and captions on Ray Data, the same outputs as the local engine."""
-    import functools
-    from pathlib import Path
-
-    from ..curation.captions import training_record, write_training_jsonl
-    from ..curation.ray_engine import caption_clips_on_ray
-
     output = Path(args.output)
     summary, cut_paths = segment_on_ray(args, videos, output.with_name(output.stem + ".clips.jsonl"))
     options = caption_options(args)
@@ -130,9 +131,6 @@ def _curate_on_ray(args: argparse.Namespace, videos: list[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..curation.pipeline import curate_videos
-    from ..tasks.inference import collect_video_paths
-
     args = build_parser().parse_args(argv)
     if not args.output.endswith(".jsonl"):
         raise ValueError(f"--output must be a .jsonl file, got {args.output}")

@@ -24,7 +24,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..shapes_world.demo import run_demo
+    from ..shapes_world.demo import run_demo  # on use: the demo loads the training stack (Trainer, PEFT)
 
     return run_demo(video=args.video, num_clips=args.clips, seed=args.seed, top_k=args.top_k,
                     progress=not args.no_progress)  # fmt: skip

@@ -11,8 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..tasks.modalities import add_modality_argument
-from .common import add_batch_arguments, add_engine_arguments, add_runtime_arguments, default_model, positive_int, run_on_ray
+from ..tasks.batch import BatchOutput, prepare_output, run_batch
+from ..tasks.inference import collect_video_paths, load_batch_job
+from ..tasks.modalities import add_modality_argument, media_extensions, refuse_audio_files_for_audio_video
+from .common import (
+    add_batch_arguments,
+    add_engine_arguments,
+    add_runtime_arguments,
+    default_model,
+    positive_int,
+    run_on_ray,
+)
 
 
 FORMATS = (".safetensors", ".parquet", ".jsonl")
@@ -46,17 +55,11 @@ def add_parser(commands) -> None:
 
 
 def _load_job(args: argparse.Namespace):
-    from ..tasks.inference import load_batch_job
-
     return load_batch_job("embed", args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames,
                           modality=args.modality)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks.batch import BatchOutput, prepare_output, run_batch
-    from ..tasks.inference import collect_video_paths
-    from ..tasks.modalities import media_extensions, refuse_audio_files_for_audio_video
-
     videos = collect_video_paths(args.videos, media_extensions(args.modality))  # fail on a bad path before loading
     if args.modality == "audio_video":
         refuse_audio_files_for_audio_video(videos)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..tasks.index import index_embeddings, load_embeddings
+
 
 def add_parser(commands) -> None:
     index = commands.add_parser(
@@ -27,8 +29,6 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks.index import index_embeddings, load_embeddings
-
     table = load_embeddings(args.embeddings, feature=args.feature)
     index = index_embeddings(table, kind=args.kind)
     folder = index.save(args.output)

@@ -26,12 +26,11 @@ import sys
 from collections.abc import Sequence
 
 from . import classify, convert, curate, demo, embed, index, retrieve, search, segment
+from .chat import chat_main
 from .common import EXIT_USAGE, run_command
 
 
 def _chat_main(argv: Sequence[str]) -> int:
-    from .chat import chat_main  # imported on use: it loads the chat stack (PEFT, the chat bundle)
-
     return chat_main(list(argv))
 
 

@@ -9,19 +9,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from ..shapes_world.bundled import bundled_model_dir
+from ..tasks.retrieval import retrieve_main
+
 
 HELP = ("text <-> video retrieval with a video-text model (default: the bundled shapes-world one); --modality "
         "audio|audio_video with an audio-video-text model (default: the bundled shapes-world one)")
 
 
 def main(argv: Sequence[str]) -> int:
-    from ..tasks.retrieval import retrieve_main
-
     argv = list(argv)
     has_model = any(a == "--model" or a.startswith("--model=") for a in argv)
     if not has_model and not any(a in ("-h", "--help") for a in argv):
-        from ..shapes_world.bundled import bundled_model_dir
-
         name = "shapes-video-text" if _modality(argv) == "video" else "shapes-audio-video-text"
         argv = ["--model", str(bundled_model_dir(name)), *argv]
         print(f"no --model given: using the bundled {name} model (trained on the shapes world only)", file=sys.stderr)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..tasks.index import load_index
+from ..tasks.inference import is_video_text_folder, resolve_device
+from ..tasks.retrieval import load_model_and_processor, search_index
 from .common import DEVICE_HELP, positive_int
 
 
@@ -29,10 +32,6 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks.index import load_index
-    from ..tasks.inference import is_video_text_folder, resolve_device
-    from ..tasks.retrieval import load_model_and_processor, search_index
-
     if (args.query is None) == (args.video is None):
         raise ValueError("Give a text query or --video PATH (one of them).")
     index = load_index(args.index)

@@ -22,7 +22,13 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_engine_arguments, positive_int
+from ..curation.clips import write_clip_table
+from ..curation.pipeline import segment_videos
+from ..curation.ray_engine import cut_clips_on_ray, segment_videos_on_ray
+from ..curation.shots import get_shot_detector
+from ..tasks.batch import EXIT_SKIPPED
+from ..tasks.inference import collect_video_paths
+from .common import EXIT_ERROR, add_engine_arguments, positive_int
 
 
 __all__ = ["HELP", "add_segmentation_arguments", "build_detector", "build_parser", "detector_options", "main", "print_summary",
@@ -81,9 +87,6 @@ def ray_dir(args: argparse.Namespace) -> Path:
 def segment_on_ray(args: argparse.Namespace, videos: list[str], clip_table):
     """`--engine ray`: segmentation on Ray Data (`curation.ray_engine`), then the local engine's clip table and cut
     files from its rows; returns `(summary, {clip_id: cut file})`."""
-    from ..curation.clips import write_clip_table
-    from ..curation.ray_engine import cut_clips_on_ray, segment_videos_on_ray
-
     name, options = detector_options(args)
     summary = segment_videos_on_ray(videos, name, options, ray_dir(args) / "segments", seed=args.seed,
                                     batch_size=args.batch_size, concurrency=args.workers,
@@ -98,8 +101,6 @@ def segment_on_ray(args: argparse.Namespace, videos: list[str], clip_table):
 
 
 def build_detector(args: argparse.Namespace):
-    from ..curation.shots import get_shot_detector
-
     name, kwargs = detector_options(args)
     return get_shot_detector(name, **kwargs)
 
@@ -117,9 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
 def print_summary(summary, output: str) -> int:
     """Print the run's summary; the exit code: 1 when no video could be read, 3 (as the batch commands) when some
     videos were skipped, else 0."""
-    from ..tasks.batch import EXIT_SKIPPED
-    from .common import EXIT_ERROR
-
     for line in summary.lines():
         print(line)
     print(f"wrote {output}")
@@ -129,9 +127,6 @@ def print_summary(summary, output: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..curation.pipeline import segment_videos
-    from ..tasks.inference import collect_video_paths
-
     args = build_parser().parse_args(argv)
     if not args.output.endswith((".jsonl", ".csv")):
         raise ValueError(f"--output must end in .jsonl or .csv, got {args.output}")

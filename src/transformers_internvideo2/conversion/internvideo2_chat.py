@@ -31,9 +31,13 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoTokenizer
 
+from ..assets import load_bert_uncased_tokenizer
 from ..models.internvideo2_chat.configuration_internvideo2_chat import INTERNVIDEO2_CHAT_PRESETS, InternVideo2ChatConfig
+from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
+from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
+from ..models.model_card import build_model_card, card_metadata, install_section, push_folder_to_hub, usage_section
 from .core import (
     ConversionError,
     KeyMapping,
@@ -44,7 +48,6 @@ from .core import (
     save_and_verify,
     unwrap_state_dict,
 )
-from ..models.model_card import push_folder_to_hub
 from .internvideo2_video_text import _IMAGE_POSITION_RULE
 from .internvideo2_vision import _BACKBONE_RULES
 
@@ -486,10 +489,6 @@ def save_chat_processor(
     `tokenizer_dir` (saved with `padding_side="left"`, what batched generation needs), the chat template of its
     family, and for HD models the Q-Former's BERT tokenizer (`qformer_tokenizer_dir`, else the offline
     bert-base-uncased asset) with the original's `[DEC]` token, left truncation and left padding."""
-    from transformers import AutoTokenizer
-
-    from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
-
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=False)
     tokenizer.padding_side = "left"
     template = "mistral" if config.text_config.model_type == "mistral" else "internlm2_5"
@@ -506,8 +505,6 @@ def save_chat_processor(
 def load_qformer_tokenizer(folder: str | Path | None = None):
     """The original Q-Former tokenizer: bert-base-uncased WordPiece (`folder`, else the offline asset) plus the
     `[DEC]` token (id 30522), truncating on the left and padding on the left."""
-    from ..assets import load_bert_uncased_tokenizer
-
     tokenizer = load_bert_uncased_tokenizer(folder, truncation_side="left")
     tokenizer.add_special_tokens({"bos_token": "[DEC]"})
     tokenizer.padding_side = "left"
@@ -546,8 +543,6 @@ def convert_chat_checkpoint(
 
     The folder is built aside and moved into place only when complete (`core.save_and_verify`), with a model card
     (`base_model` defaults to the preset's OpenGVLab repository); `push_to_hub` uploads it to that Hub repository."""
-    from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
-
     checkpoint, output_dir = Path(checkpoint), check_output_dir(output_dir)
     original_config = _read_original_config(checkpoint)
     if config is None:
@@ -601,8 +596,6 @@ def chat_model_card(model, result: ChatConversionResult, checkpoint_name: str, p
                     base_model: str | None, with_processor: bool = False):  # fmt: skip
     """The README.md of a converted chat folder: Hub metadata, usage (package and `trust_remote_code`), what was
     verified at conversion and what the report holds."""
-    from ..models.model_card import build_model_card, card_metadata, install_section, usage_section
-
     config = model.config
     dropped = sum(action.startswith("dropped") for _, action in result.report)
     num_parameters = sum(parameter.numel() for parameter in model.parameters())

@@ -35,9 +35,28 @@ from pathlib import Path
 
 import torch
 
+from ..assets import load_bert_uncased_tokenizer
+from ..models.beats import BeatsFeatureExtractor
 from ..models.beats.configuration_beats import BEATS_PRESETS, BeatsConfig
+from ..models.internvideo2_video_text.configuration_internvideo2_video_text import (
+    InternVideo2Config,
+    InternVideo2TextConfig,
+)
+from ..models.internvideo2_video_text.modeling_internvideo2_video_text import (
+    InternVideo2ForRetrieval,
+    InternVideo2Model,
+)
+from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 from ..models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
-from ..models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config, InternVideo2TextConfig
+from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
+from ..models.model_card import build_model_card, card_metadata, install_section, push_folder_to_hub, usage_section
+from .beats import (
+    STAGE2_AUDIO_PREFIX,
+    beats_config_from_original,
+    beats_key_mapping,
+    drop_shared_relative_bias_copies,
+    load_beats_checkpoint,
+)
 from .core import (
     ConversionError,
     KeyMapping,
@@ -52,17 +71,7 @@ from .core import (
     save_and_verify,
     unwrap_state_dict,
 )
-from ..models.model_card import push_folder_to_hub
-from .beats import (
-    STAGE2_AUDIO_PREFIX,
-    beats_config_from_original,
-    beats_key_mapping,
-    drop_shared_relative_bias_copies,
-    load_beats_checkpoint,
-)
 from .internvideo2_vision import _BACKBONE_RULES, _CLIP_TARGET_POSITION_RULES, _decoder_rules, original_kwargs_to_config
-from ..models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
-from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
 
 
 FAMILY_STAGE2 = "stage2"
@@ -519,8 +528,6 @@ def stage2_model_card(model, result: VideoTextConversionResult, checkpoint_name:
                       base_model: str | None = None):  # fmt: skip
     """The README.md of a converted stage-2 folder: Hub metadata, usage (package and `trust_remote_code`), what was
     verified (measured at conversion, and the parity tests of the converter) and what was dropped."""
-    from ..models.model_card import build_model_card, card_metadata, install_section, usage_section
-
     config = model.config
     vision, text = config.vision_config, config.text_config
     retrieval = isinstance(model, InternVideo2ForRetrieval)
@@ -613,10 +620,6 @@ def convert_and_save_stage2(
         if not save_processor:
             return
         try:
-            from ..assets import load_bert_uncased_tokenizer
-            from ..models.beats import BeatsFeatureExtractor
-            from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-
             processor = InternVideo2Processor.for_stage2(
                 num_frames=config.vision_config.num_frames,
                 image_size=config.vision_config.image_size,
@@ -625,7 +628,7 @@ def convert_and_save_stage2(
                 feature_extractor=BeatsFeatureExtractor() if config.has_audio else None,
             )
             processor.save_pretrained(str(folder))
-        except (ImportError, OSError, FileNotFoundError) as error:  # tokenizer files or torchvision unavailable
+        except OSError as error:  # the BERT tokenizer's files are missing (FileNotFoundError: no asset package)
             print(f"note: processor not saved ({error}); save InternVideo2Processor next to the weights yourself.")
 
     def write_processor_and_card(folder: Path) -> None:

@@ -37,7 +37,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import ModelCard
 
+from ..models.internvideo2_vision.configuration_internvideo2_vision import (
+    INTERNVIDEO2_VISION_PRESETS,
+    InternVideo2VisionConfig,
+)
+from ..models.internvideo2_vision.modeling_internvideo2_vision import (
+    InternVideo2ForPreTraining,
+    InternVideo2ForVideoClassification,
+    InternVideo2VisionModel,
+    InternVideo2VisionPreTrainedModel,
+)
+from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+from ..models.model_card import card_metadata, install_section, push_folder_to_hub, usage_section
 from .core import (
     DTYPES,
     ConversionError,
@@ -52,14 +65,6 @@ from .core import (
     load_original_checkpoint,
     save_and_verify,
     unwrap_state_dict,
-)
-from ..models.model_card import push_folder_to_hub
-from ..models.internvideo2_vision.configuration_internvideo2_vision import INTERNVIDEO2_VISION_PRESETS, InternVideo2VisionConfig
-from ..models.internvideo2_vision.modeling_internvideo2_vision import (
-    InternVideo2ForPreTraining,
-    InternVideo2ForVideoClassification,
-    InternVideo2VisionModel,
-    InternVideo2VisionPreTrainedModel,
 )
 
 
@@ -629,10 +634,6 @@ def make_config(
 
 
 def _save_video_processor(output_dir: Path, config: InternVideo2VisionConfig):
-    try:
-        from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
-    except ImportError:  # the processor needs torchvision; the weights do not
-        return None
     processor = InternVideo2VideoProcessor(
         num_frames=config.num_frames,
         size={"shortest_edge": config.image_size},
@@ -643,10 +644,6 @@ def _save_video_processor(output_dir: Path, config: InternVideo2VisionConfig):
 
 
 def _model_card(saved: SavedConversion, checkpoint_name: str, config_source: str, base_model: str | None = None):
-    from huggingface_hub import ModelCard
-
-    from ..models.model_card import card_metadata, install_section, usage_section
-
     config = saved.config
     auto_class = {
         InternVideo2ForVideoClassification: "AutoModelForVideoClassification",

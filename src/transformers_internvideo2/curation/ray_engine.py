@@ -23,11 +23,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..tasks.batch import INPUT_ERRORS
 from ..tasks.ray_engine import (
     STATUS_ERROR,
     STATUS_OK,
@@ -41,7 +43,7 @@ from ..tasks.ray_engine import (
     run_actor_pool,
 )
 from .captions import STEPS, caption_one_clip
-from .clips import Clip, DroppedShot, cut_clip
+from .clips import MAX_CLIP_SECONDS, MIN_CLIP_SECONDS, Clip, DroppedShot, cut_clip
 from .pipeline import DECODE_ERRORS, CurationSummary, VideoSegments, cut_file_name, segment_one_video
 from .shots import get_shot_detector
 
@@ -135,8 +137,6 @@ def segment_videos_on_ray(
     """The local engine's `segment_videos` (without the clip table and cut files) on Ray: the per-video rows go to the
     Parquet folder `folder` (videos it already holds with status ok are not segmented again), and the summary is
     gathered from them in the order of `videos`, so its clips are the local engine's, in the same order."""
-    from .clips import MAX_CLIP_SECONDS, MIN_CLIP_SECONDS
-
     check_pool_options(batch_size, concurrency)
     require_ray()
     min_seconds = MIN_CLIP_SECONDS if min_seconds is None else min_seconds
@@ -184,8 +184,6 @@ def cut_clips_on_ray(clips: Sequence[Clip], cut_dir: str | os.PathLike, cut_mode
                      batch_size: int = 8, num_cpus: float = 1) -> tuple[dict, dict[str, str]]:  # fmt: skip
     """Write every clip to its own file in `cut_dir` with Ray tasks (cutting needs no model: no actor), named as the
     local engine names them; returns `({mode: count}, {clip_id: file})`."""
-    from collections import Counter
-
     ray = require_ray()
     if not clips:
         return Counter(), {}
@@ -212,8 +210,6 @@ class CaptionWorker:
 
     def __call__(self, batch: dict) -> "pyarrow.Table":  # noqa: F821
         import pyarrow as pa
-
-        from ..tasks.batch import INPUT_ERRORS
 
         ids, paths = [str(v) for v in batch["id"]], [str(v) for v in batch["source_path"]]
         captions, errors = {}, {}

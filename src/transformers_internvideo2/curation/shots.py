@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..conversion.shot_boundary import convert_shot_boundary_state_dict, load_shot_boundary_checkpoint, load_transnetv2
 from ..media.video_decoding import VideoDecodingError
+from ..models.shot_boundary import ShotBoundaryModel
 
 
 logger = logging.getLogger(__name__)
@@ -217,9 +219,6 @@ class AutoShotDetector(ShotNetworkDetector):
 
 
 def _load_network(family: str, weights: str | os.PathLike | None):
-    from ..conversion.shot_boundary import convert_shot_boundary_state_dict, load_shot_boundary_checkpoint, load_transnetv2
-    from ..models.shot_boundary import ShotBoundaryModel
-
     if weights is not None and Path(weights).is_dir():
         return ShotBoundaryModel.from_pretrained(weights).eval()
     if family == "transnetv2":

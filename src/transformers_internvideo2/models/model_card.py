@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub import HfApi, ModelCard, ModelCardData
+
 
 __all__ = [
     "ORIGINAL_LICENSE",
@@ -53,8 +55,6 @@ def card_metadata(
     license: CardLicense = ORIGINAL_LICENSE,
 ):
     """The `ModelCardData` of a saved folder (`library_name: transformers`; `internvideo2` and `custom_code` tags)."""
-    from huggingface_hub import ModelCardData
-
     all_tags = list(dict.fromkeys(["internvideo2", "video", "custom_code", *tags]))
     return ModelCardData(
         library_name="transformers",
@@ -129,8 +129,6 @@ Loading is strict: a missing or unexpected weight is an error naming it (see the
 
 def build_model_card(metadata, title: str, sections: Sequence[str]):
     """A `huggingface_hub.ModelCard` with the YAML metadata, a title and the given Markdown sections."""
-    from huggingface_hub import ModelCard
-
     body = "\n".join(section.strip() + "\n" for section in sections if section)
     return ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n# {title}\n\n{body}")
 
@@ -144,8 +142,6 @@ def push_folder_to_hub(
 ) -> str:
     """Create (or reuse) the model repository `repo_id` and upload every file of `folder` in one commit; returns
     the repository id the Hub resolved."""
-    from huggingface_hub import HfApi
-
     folder = Path(folder)
     if not (folder / "config.json").is_file() and not (folder / "README.md").is_file():
         raise FileNotFoundError(f"{folder} is not a finished model folder (no config.json or README.md).")

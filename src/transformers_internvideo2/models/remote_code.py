@@ -26,7 +26,9 @@ import sys
 from pathlib import Path
 from typing import ClassVar
 
+from huggingface_hub import create_repo
 from transformers import PreTrainedModel
+from transformers.pipelines import PIPELINE_REGISTRY
 
 
 __all__ = ["RemoteCodeMixin", "drop_pipelines_served_here", "flat_code_files"]
@@ -79,8 +81,6 @@ def drop_pipelines_served_here(config_kwargs: dict) -> None:
     `trust_remote_code=True`. Where this package is imported its own registration serves those tasks, so the loaded
     config drops the entries of tasks the pipeline registry knows (saving writes them again); where it is not (remote
     code), the entries stay and `trust_remote_code=True` runs the copy."""
-    from transformers.pipelines import PIPELINE_REGISTRY
-
     entries = config_kwargs.get("custom_pipelines")
     if not entries:
         return
@@ -174,8 +174,6 @@ class RemoteCodeMixin:
         self._write_remote_code(save_directory)
         result = super().save_pretrained(save_directory, *args, **kwargs)
         if push_to_hub:
-            from huggingface_hub import create_repo
-
             repo_id = hub_kwargs.get("repo_id") or Path(save_directory).name
             repo_id = create_repo(repo_id, exist_ok=True, token=hub_kwargs.get("token"),
                                   private=hub_kwargs.get("private")).repo_id  # fmt: skip

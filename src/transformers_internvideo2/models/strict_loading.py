@@ -23,6 +23,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from safetensors import safe_open
+from transformers import AutoConfig
+from transformers.utils import cached_file
+
 
 __all__ = [
     "HUB_KWARGS",
@@ -125,9 +129,6 @@ def read_renamed_weights(
 ) -> tuple[dict[str, Any], list[str]]:
     """Read the safetensors weights of a saved folder (single file or sharded), keeping the keys `rename` maps to a
     new name: `({new name: tensor}, [keys left out])`. Only the kept tensors are read."""
-    from safetensors import safe_open
-    from transformers.utils import cached_file
-
     hub_kwargs = dict(hub_kwargs or {})
     lookup = {**hub_kwargs, "_raise_exceptions_for_missing_entries": False}
     single = cached_file(pretrained_model_name_or_path, "model.safetensors", **lookup)
@@ -162,8 +163,6 @@ def from_pretrained_strictly(auto_class, pretrained_model_name_or_path, config=N
     check themselves; other classes (Transformers' own, such as the VideoMAE of InternVideo v1) get the same check
     on their loading report. `config` (the folder's, when already loaded) picks the class."""
     if config is None:
-        from transformers import AutoConfig
-
         config = AutoConfig.from_pretrained(pretrained_model_name_or_path)
     model_class = auto_class._model_mapping.get(type(config), None)
     if model_class is None or issubclass(model_class, StrictLoadingMixin):

@@ -28,7 +28,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..models.internvideo2_chat.modeling_internvideo2_chat import PARTIAL_CHAT_BUNDLE_MANIFEST
+from ..assets import add_video_token, load_smollm2
+from ..models.internvideo2_chat.configuration_internvideo2_chat import InternVideo2ChatConfig
+from ..models.internvideo2_chat.modeling_internvideo2_chat import (
+    PARTIAL_CHAT_BUNDLE_MANIFEST,
+    InternVideo2ForConditionalGeneration,
+)
+from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
+from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
 
 __all__ = [
@@ -70,8 +77,6 @@ def prepare_language_model():
     `add_video_token` grows the tied embedding table by one row, which Transformers fills with a random draw. That row
     is set to zeros so that every rebuild is identical: as an input it is always overwritten by visual features; as an
     output row it gives the placeholder a logit of 0 (and generation suppresses it)."""
-    from ..assets import add_video_token, load_smollm2
-
     llm, tokenizer = load_smollm2()
     original_rows = llm.get_input_embeddings().num_embeddings
     video_token_id = add_video_token(tokenizer, llm, VIDEO_TOKEN)
@@ -152,11 +157,6 @@ def load_chat_bundle(folder: str | os.PathLike, merge_lora: bool = True, device:
     merged into SmolLM2 and a plain [`InternVideo2ForConditionalGeneration`] is returned; otherwise a `PeftModel`."""
     from peft import LoraConfig, get_peft_model
     from peft.utils import set_peft_model_state_dict
-
-    from ..models.internvideo2_chat.configuration_internvideo2_chat import InternVideo2ChatConfig
-    from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
-    from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
-    from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 
     folder = Path(folder)
     if not is_chat_bundle(folder):

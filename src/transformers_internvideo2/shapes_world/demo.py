@@ -25,8 +25,39 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import huggingface_hub.constants
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import pipeline
+
 from ..assets import SAMPLE_VIDEO
+from ..media.video_decoding import decode_video_frames
+from ..tasks import retrieval
+from ..tasks.chat import answer_question
 from ..tasks.inference import quiet_transformers_logging
+from .bundled import (
+    BUNDLED_AUDIO_VIDEO_TEXT,
+    BUNDLED_CLASSIFIER,
+    BUNDLED_VIDEO_TEXT,
+    bundled_metrics,
+    bundled_model_dir,
+    load_bundled_audio_video_text,
+    load_bundled_classifier,
+    load_bundled_video_text,
+)
+from .chat_bundle import SHAPES_ONLY_NOTE, bundled_chat_dir, load_bundled_chat, read_bundle_manifest
+from .generator import (
+    AUDIO_SAMPLING_RATE,
+    DIRECTIONS,
+    SPLIT_SEED_OFFSETS,
+    render_audio,
+    render_clip,
+    sample_clip_spec,
+    video_to_pixel_values,
+)
+from .recipes.audio_video_text import AudioClips, audio_caption_vocabulary, audio_text_evaluation
+from .recipes.chat import QUESTION_TYPES, answer_is_correct
 
 
 __all__ = ["DemoModels", "demo_audio_section", "find_sample_video", "load_demo_models", "render_demo_clips", "run_demo"]
@@ -65,15 +96,6 @@ class DemoModels:
 
 def load_demo_models() -> DemoModels:
     """The single place that chooses the demo's models: the bundled shapes-world models (offline, float32)."""
-    from .bundled import (
-        BUNDLED_CLASSIFIER,
-        BUNDLED_VIDEO_TEXT,
-        bundled_metrics,
-        bundled_model_dir,
-        load_bundled_classifier,
-        load_bundled_video_text,
-    )
-
     classifier, video_processor = load_bundled_classifier()
     video_text, processor = load_bundled_video_text()
     return DemoModels(
@@ -84,8 +106,6 @@ def load_demo_models() -> DemoModels:
 
 def render_demo_clips(num_clips: int, seed: int, num_frames: int, image_size: int) -> list:
     """`num_clips` fresh clips of the validation split starting at index `seed * num_clips`: `(spec, uint8 video)`."""
-    from .generator import SPLIT_SEED_OFFSETS, render_clip, sample_clip_spec
-
     clips = []
     for i in range(num_clips):
         spec = sample_clip_spec(SPLIT_SEED_OFFSETS[DEMO_SPLIT] + seed * num_clips + i, num_frames, image_size, image_size)
@@ -134,8 +154,6 @@ def _force_offline() -> None:
     # The demo never needs the Hub; make any accidental request fail fast instead of waiting on the network.
     # huggingface_hub reads the variable once at import time, so its constant is set as well.
     os.environ["HF_HUB_OFFLINE"] = "1"
-    import huggingface_hub.constants
-
     huggingface_hub.constants.HF_HUB_OFFLINE = True
 
 
@@ -163,15 +181,6 @@ def run_demo(
 
 
 def _run_demo(video, num_clips, seed, top_k, progress) -> int:
-    import numpy as np
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import pipeline
-
-    from ..tasks import retrieval
-    from .generator import DIRECTIONS, video_to_pixel_values
-    from ..media.video_decoding import decode_video_frames
-
     if num_clips < 2:
         raise ValueError(f"num_clips must be at least 2; got {num_clips}.")
     started = time.perf_counter()
@@ -309,10 +318,6 @@ def demo_chat_section(clips, real_video=None, questions=None, log=print) -> dict
     fresh held-out clip of `clips` (`[(ShapesClipSpec, uint8 video), ...]`), printed next to the true answers, and one
     about `real_video`. Returns `{"answers": [(question, answer, truth)], ...}`, or None (with a printed reason)
     when no chat model can be loaded (no bundle, no SmolLM2 asset)."""
-    from ..tasks.chat import answer_question
-    from .chat_bundle import SHAPES_ONLY_NOTE, bundled_chat_dir, load_bundled_chat, read_bundle_manifest
-    from .recipes.chat import QUESTION_TYPES, answer_is_correct
-
     questions = questions or list(QUESTION_TYPES)
     start = time.perf_counter()
     try:
@@ -351,12 +356,6 @@ def demo_audio_section(clips, log=print) -> dict | None:
     sound of the fresh clips `[(ShapesClipSpec, uint8 video), ...]` against the world's 12 audio captions (material
     hum x click pattern), and text-to-clip R@1 on captions that name the material, with the video feature alone and
     with the fused audio+video one. Returns the numbers, or None (with a printed reason) without the bundle."""
-    import torch
-
-    from .bundled import BUNDLED_AUDIO_VIDEO_TEXT, bundled_metrics, load_bundled_audio_video_text
-    from .generator import AUDIO_SAMPLING_RATE, render_audio, video_to_pixel_values
-    from .recipes.audio_video_text import AudioClips, audio_caption_vocabulary, audio_text_evaluation
-
     try:
         model, processor = load_bundled_audio_video_text()
     except FileNotFoundError as error:

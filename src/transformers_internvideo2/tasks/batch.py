@@ -31,6 +31,7 @@ in a sidecar ``<output>.settings.json`` (:func:`settings_sidecar`), written atom
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -41,10 +42,13 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load, load_file, save
+from tqdm.auto import tqdm
 
 
 logger = logging.getLogger(__name__)
@@ -86,8 +90,6 @@ class BatchInputError(ValueError):
 def positive_int(text: str) -> int:
     """argparse type of counts (`--top-k`, `--batch-size`, ...): an integer >= 1; 0 and negatives are refused with
     argparse's exit code 2."""
-    import argparse
-
     try:
         value = int(text)
     except ValueError:
@@ -174,8 +176,6 @@ def _jsonable(record: dict, vector_fields: Sequence[str]) -> dict:
 
 
 def _write_shard(path: Path, records: list[dict], id_key: str, vector_fields: Sequence[str]) -> None:
-    from safetensors.numpy import save
-
     plains, vectors = zip(*(_split(r, vector_fields) for r in records))
     tensors = {name: np.stack([v[name] for v in vectors]) for name in vector_fields}
     metadata = {"records": json.dumps(list(plains)), "id_key": id_key}
@@ -184,8 +184,6 @@ def _write_shard(path: Path, records: list[dict], id_key: str, vector_fields: Se
 
 
 def _read_shard(path: Path, vector_fields: Sequence[str]) -> list[dict]:
-    from safetensors.numpy import load
-
     data = path.read_bytes()
     tensors = load(data)
     records = json.loads(_safetensors_metadata(data)["records"])
@@ -218,8 +216,6 @@ def read_records(path: str | os.PathLike, id_key: str = "video", vector_fields: 
 
         records = pq.read_table(path).to_pylist()
     elif suffix == ".safetensors":
-        from safetensors.numpy import load_file
-
         tensors = load_file(str(path))
         with open(path, "rb") as stream:
             length = int.from_bytes(stream.read(8), "little")
@@ -556,8 +552,6 @@ class _Prefetcher:
         self.executor = None
         self.futures: dict[int, list] = {}
         if num_workers > 0:
-            from concurrent.futures import ThreadPoolExecutor
-
             self.executor = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="prepare")
 
     def _submit(self, index: int) -> None:
@@ -606,8 +600,6 @@ def run_batch(
     A `KeyboardInterrupt` writes the pending results to the partial folder before it propagates, so a rerun with
     `resume=True` continues where this one stopped.
     """
-    from tqdm.auto import tqdm
-
     if on_error not in ON_ERROR_CHOICES:
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
     if batch_size < 1:

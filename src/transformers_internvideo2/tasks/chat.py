@@ -11,6 +11,8 @@ import time
 import torch
 from transformers import AutoProcessor
 
+from ..models.internvideo2_chat import InternVideo2ChatProcessor, InternVideo2ForConditionalGeneration
+
 
 __all__ = [
     "ORIGINAL_GENERATION_DEFAULTS",
@@ -33,8 +35,6 @@ ORIGINAL_GENERATION_DEFAULTS = dict(
 def load_chat_model(model: str, device: str | None = None):
     """`(model, processor)` of a converted chat folder or cached Hub id: [`InternVideo2ForConditionalGeneration`] and
     its [`InternVideo2ChatProcessor`]."""
-    from ..models.internvideo2_chat import InternVideo2ChatProcessor, InternVideo2ForConditionalGeneration
-
     chat_model = InternVideo2ForConditionalGeneration.from_pretrained(model).eval()
     processor = AutoProcessor.from_pretrained(model)
     if not isinstance(processor, InternVideo2ChatProcessor):

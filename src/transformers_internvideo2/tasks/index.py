@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .batch import atomic_write
+from .ray_engine import clip_id, read_engine_output
+
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +94,6 @@ def load_embeddings(path: str | os.PathLike, feature: str | None = None) -> Embe
     path = Path(path)
     modality = "video"  # the Ray engine embeds video only; files written before audio existed record nothing
     if path.is_dir():
-        from .ray_engine import read_engine_output
-
         rows = read_engine_output(path)
         run = json.loads((path / "_run.json").read_text()) if (path / "_run.json").is_file() else {}
         model, revision = run.get("model"), run.get("revision")
@@ -102,8 +103,6 @@ def load_embeddings(path: str | os.PathLike, feature: str | None = None) -> Embe
         ids, sources = [r["id"] for r in rows], [r["source_path"] for r in rows]
     elif path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
-
-        from .ray_engine import clip_id
 
         table = pq.read_table(path)
         rows = table.to_pylist()
@@ -170,8 +169,6 @@ class VideoIndex:
     def save(self, folder: str | os.PathLike) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
-
-        from .batch import atomic_write
 
         faiss = require_faiss()
         folder = Path(folder)

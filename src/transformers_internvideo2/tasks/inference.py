@@ -35,6 +35,9 @@ from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification,
 from transformers.utils import logging as hf_logging
 
 from ..media.video_decoding import VIDEO_EXTENSIONS
+from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+from ..models.strict_loading import from_pretrained_strictly
+from .modalities import check_modality, embeddings_field, encode_media, prepare_media, require_modality
 
 
 __all__ = [
@@ -131,8 +134,6 @@ def load_model_config(model_id: str | os.PathLike):
 def load_video_processor(model_id: str | os.PathLike, config=None):
     """The folder's saved video processor; a folder without one gets the evaluation processor for the model's
     frame count and image size (what the converter would have written)."""
-    from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
-
     try:
         return AutoVideoProcessor.from_pretrained(model_id)
     except (OSError, ValueError):
@@ -159,7 +160,6 @@ def load_video_classifier(model_id: str | os.PathLike, device=None, dtype: torch
             "`classify` needs a folder saved from InternVideo2ForVideoClassification, e.g. a converted fine-tuned "
             "checkpoint. Use `internvideo2 embed` for backbones."
         )
-    from ..models.strict_loading import from_pretrained_strictly
 
     kwargs = {"dtype": dtype} if dtype is not None else {}
     # strict whatever the class (a VideoMAE v1 classifier is Transformers' own)
@@ -455,8 +455,6 @@ class VideoTextEmbeddingJob(_VideoJob):
     """
 
     def __init__(self, model, processor, model_name: str = "", num_frames: int | None = None, modality: str = "video"):
-        from .modalities import embeddings_field, require_modality
-
         require_modality(model, modality, model_name or None)
         super().__init__(model, processor, model_name, num_frames)
         self.modality = modality
@@ -479,13 +477,9 @@ class VideoTextEmbeddingJob(_VideoJob):
         return self.processor.video_processor.num_frames
 
     def prepare(self, path: str):
-        from .modalities import prepare_media
-
         return prepare_media(self.processor, path, self.modality, self.num_frames)
 
     def compute(self, paths: Sequence[str], prepared: Sequence) -> list[dict]:
-        from .modalities import encode_media
-
         features = encode_media(self.model, prepared, self.modality)
         embeds_field = self.vector_fields[0]
         self.widths[embeds_field] = int(features.embeds.shape[-1])
@@ -516,8 +510,6 @@ def load_batch_job(kind: str, model_id: str | os.PathLike, device=None, dtype: s
     folder (of `modality`: `"audio"` / `"audio_video"` need an audio-video-text model) and a [`VisionEmbeddingJob`]
     otherwise; `kind="classify"` a [`ClassificationJob`]. Both engines (local and Ray, :mod:`.ray_engine`) build
     their jobs here, so they run the same code."""
-    from .modalities import check_modality, require_modality
-
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if kind == "classify":
         model, processor = load_video_classifier(model_id, device=device, dtype=dtype)

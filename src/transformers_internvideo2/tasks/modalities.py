@@ -23,8 +23,10 @@ from pathlib import Path
 
 import torch
 
-from ..media.audio_decoding import AUDIO_EXTENSIONS  # read through the original's audio-file loader
+# AUDIO_EXTENSIONS: the files read through the original's audio-file loader
+from ..media.audio_decoding import AUDIO_EXTENSIONS, has_audio_stream
 from ..media.video_decoding import VIDEO_EXTENSIONS
+from .pipelines import needs_position_interpolation
 
 
 __all__ = [
@@ -119,8 +121,6 @@ class MediaInputs:
 
 
 def _audio_inputs(processor, item) -> tuple[torch.Tensor, bool | None]:
-    from ..media.audio_decoding import has_audio_stream
-
     if getattr(processor, "feature_extractor", None) is None:
         raise ValueError(
             "The processor has no audio feature extractor: audio modalities need one "
@@ -168,8 +168,6 @@ def _stacked(tensors: Sequence[torch.Tensor], device, dtype) -> torch.Tensor:
 def encode_media(model, prepared: Sequence[MediaInputs], modality: str, keep_memory: bool = False) -> MediaFeatures:
     """The retrieval embeddings of prepared files with the model's feature getter of `modality`
     (`get_video_features`, `get_audio_features`, `get_audio_video_features`), normalised as the original's."""
-    from .pipelines import needs_position_interpolation
-
     require_modality(model, modality)
     parameter = next(model.parameters())
     device, dtype = parameter.device, parameter.dtype

@@ -24,9 +24,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from transformers import Pipeline
+from transformers import AutoConfig, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from ..models.internvideo2_clip.configuration_internvideo2_clip import InternVideo2ClipConfig
+from ..models.internvideo2_clip.modeling_internvideo2_clip import InternVideo2ClipModel
+from ..models.internvideo2_video_text.modeling_internvideo2_video_text import (
+    InternVideo2ForRetrieval,
+    InternVideo2Model,
+    InternVideo2PreTrainedModel,
+)
+from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
 from .prompts import DEFAULT_HYPOTHESIS_TEMPLATES, expand_templates
 
 
@@ -66,8 +74,6 @@ def needs_position_interpolation(model, pixel_values: torch.Tensor) -> bool:
 
 def is_clip_config(config) -> bool:
     """Whether a config is an InternVideo2-CLIP one (LLaMA or MobileCLIP text tower, no matching head)."""
-    from ..models.internvideo2_clip.configuration_internvideo2_clip import InternVideo2ClipConfig
-
     return getattr(config, "model_type", None) == InternVideo2ClipConfig.model_type
 
 
@@ -76,17 +82,11 @@ def dual_encoder_class_for(config):
     for stage 2 `InternVideo2ForRetrieval` when its config names it, else `InternVideo2Model`. Loading with that class
     keeps every stored weight (loading a retrieval checkpoint with `AutoModel` would leave the matching and MLM heads
     out)."""
-    from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval, InternVideo2Model
-
     if is_clip_config(config):
-        from ..models.internvideo2_clip.modeling_internvideo2_clip import InternVideo2ClipModel
-
         return InternVideo2ClipModel
 
     architectures = list(getattr(config, "architectures", None) or [])
     if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1) multimodal encoder
-        from ..models.internvideo_mm.modeling_internvideo_mm import InternVideoMMForCaptioning, InternVideoMMModel
-
         return InternVideoMMForCaptioning if "InternVideoMMForCaptioning" in architectures else InternVideoMMModel
     return InternVideo2ForRetrieval if "InternVideo2ForRetrieval" in architectures else InternVideo2Model
 
@@ -96,8 +96,6 @@ class InternVideo2DualEncoderLoader:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        from transformers import AutoConfig
-
         config = kwargs.get("config")
         if config is None or isinstance(config, str):
             hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
@@ -283,8 +281,6 @@ def register_video_text_tasks() -> None:
     saved folders (`custom_pipelines` in their config, the pipeline's code next to the modeling code), so that
     `pipeline(task, model=<folder>, trust_remote_code=True)` works where the package is not installed (idempotent;
     the package import does it)."""
-    from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2PreTrainedModel
-
     InternVideo2PreTrainedModel.remote_code_custom_pipelines = {
         ZERO_SHOT_VIDEO_CLASSIFICATION_TASK: {
             "impl": f"{ZeroShotVideoClassificationPipeline.__module__}.{ZeroShotVideoClassificationPipeline.__name__}",

@@ -28,12 +28,17 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from .batch import INPUT_ERRORS, ON_ERROR_CHOICES, BatchInputError, BatchSummary
+from .inference import load_batch_job
 
 
 logger = logging.getLogger(__name__)
@@ -128,8 +133,6 @@ class JobSpec:
 
     def build(self):
         """Load the model and return the job of :mod:`.inference` (the local engine's code)."""
-        from .inference import load_batch_job
-
         return load_batch_job(self.kind, self.model, device=self.device, dtype=self.dtype,
                               num_frames=self.num_frames, top_k=self.top_k)  # fmt: skip
 
@@ -159,8 +162,6 @@ class ClipWorker:
         os._exit(1)
 
     def __call__(self, batch: dict) -> "pyarrow.Table":  # noqa: F821
-        from .batch import INPUT_ERRORS
-
         ids, paths = [str(i) for i in batch["id"]], [str(p) for p in batch["source_path"]]
         self._maybe_crash()
         good, prepared, errors, spans = [], [], {}, {}
@@ -301,8 +302,6 @@ def run_ray_job(
         worker_class: a subclass of [`ClipWorker`] to run instead (e.g. one that records timings, as
             `benchmarks/benchmark_engines.py` does).
     """
-    from .batch import ON_ERROR_CHOICES, BatchInputError, BatchSummary
-
     if on_error not in ON_ERROR_CHOICES:
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
     check_pool_options(batch_size, concurrency)
@@ -350,7 +349,6 @@ def configure_actor_threads() -> int | None:
     context = ray.get_runtime_context()
     if context.get_actor_id() is None:
         return None
-    import torch
 
     threads = max(1, int(context.get_assigned_resources().get("CPU", 1.0)))
     torch.set_num_threads(threads)
@@ -374,8 +372,6 @@ def run_actor_pool(
     retried up to `max_restarts` times) -> ``write_parquet(folder)``. `worker_class(**constructor_kwargs)` is built
     once per actor; its ``__call__`` takes a numpy batch of `items`' columns and returns a pyarrow table. Returns the
     wall-clock seconds of the run (actor start-up included)."""
-    import time
-
     ray = require_ray()
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)

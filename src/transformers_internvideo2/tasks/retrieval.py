@@ -31,14 +31,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from tqdm import tqdm
+from transformers import AutoConfig
 
 from ..assets import load_bert_uncased_tokenizer
 from ..media.video_decoding import VIDEO_EXTENSIONS
-from .batch import EXIT_SKIPPED, INPUT_ERRORS, atomic_write, positive_int, prepare_output
-from .inference import collect_video_paths, resolve_device
+from ..models.beats import BeatsFeatureExtractor
+from ..models.internvideo2_clip.processing_internvideo2_clip import InternVideo2ClipProcessor
+from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
+from .batch import (
+    EXIT_SKIPPED,
+    INPUT_ERRORS,
+    BatchInputError,
+    MemoryOutput,
+    atomic_write,
+    positive_int,
+    prepare_output,
+    run_batch,
+)
+from .index import VideoIndex, load_index
+from .inference import VideoTextEmbeddingJob, collect_video_paths, resolve_device
 from .metrics import TiesPolicy, retrieval_metrics
-from .modalities import add_modality_argument, encode_media, media_extensions
+from .modalities import (
+    MEDIA_MODALITIES,
+    add_modality_argument,
+    embeddings_field,
+    encode_media,
+    media_extensions,
+    modality_label,
+    prepare_media,
+    refuse_audio_files_for_audio_video,
+    require_modality,
+)
 from .pipelines import dual_encoder_class_for, is_clip_config
 
 
@@ -263,8 +291,6 @@ def embed_videos(
     Returns:
         [`VideoCollectionEmbeddings`] (tensors on the CPU, float32 except `video_tokens`, kept in the model dtype).
     """
-    from .modalities import prepare_media, require_modality
-
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
     if on_error not in ("fail", "skip"):
@@ -376,8 +402,6 @@ def search_index(
 
     Returns, per query, `{"id", "source_path", "span", "score"}` best first (score: cosine similarity).
     """
-    from .index import VideoIndex, load_index
-
     if not isinstance(index, VideoIndex):
         index = load_index(index)
     if (texts is None) == (videos is None):
@@ -422,8 +446,6 @@ def retrieve(
     Returns:
         [`RetrievalResults`]; use `.text_to_video(k)`, `.video_to_text(k)`, `.metrics(ground_truth)`.
     """
-    from .modalities import require_modality
-
     if rerank_k is not None and rerank_k < 1:
         raise ValueError(f"rerank_k must be >= 1 (candidates re-ranked per query), got {rerank_k}")
     require_modality(model, modality)
@@ -635,8 +657,6 @@ def save_video_embeddings(embeddings: VideoCollectionEmbeddings, path: str | os.
 
     Video tokens are not saved (re-ranking recomputes them). Returns the written paths.
     """
-    from .modalities import embeddings_field
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     field_name = embeddings_field(embeddings.modality)
@@ -645,8 +665,6 @@ def save_video_embeddings(embeddings: VideoCollectionEmbeddings, path: str | os.
         arrays["pooler_output"] = embeddings.pooler_output.float().contiguous()
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        from safetensors.torch import save_file
-
         metadata = {"names": json.dumps(list(embeddings.names)), "num_frames": str(embeddings.num_frames),
                     "modality": embeddings.modality}  # fmt: skip
         save_file(arrays, str(path), metadata=metadata)
@@ -671,8 +689,6 @@ def save_video_embeddings(embeddings: VideoCollectionEmbeddings, path: str | os.
 def _recorded_modality(path: Path, found: str | None, fields: Sequence[str]) -> str:
     """The modality a file records (files written before audio existed record none: video). Checked against the
     embedding it holds, so that a file can never be read as another modality's embeddings."""
-    from .modalities import MEDIA_MODALITIES, embeddings_field
-
     modality = found or "video"
     if modality not in MEDIA_MODALITIES:
         raise ValueError(f"{path} records an unknown modality {modality!r} (expected one of {MEDIA_MODALITIES}).")
@@ -686,13 +702,9 @@ def load_video_embeddings(path: str | os.PathLike) -> VideoCollectionEmbeddings:
     """Read back what [`save_video_embeddings`] wrote, or the `.safetensors` output of `internvideo2 embed` with a
     video-text model; the result's `modality` is the one the file records (`retrieve` refuses to use it as another
     modality's embeddings)."""
-    from .modalities import embeddings_field
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
             settings = json.loads(metadata.get("settings", "{}"))
@@ -737,12 +749,6 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     """Load a converted dual-encoder folder with the class its config names (`InternVideo2ForRetrieval`,
     `InternVideo2Model` or `InternVideo2ClipModel`) and its processor (for stage 2, the stage-2 evaluation processor
     when the folder has none; a CLIP folder must hold its processor, which carries the text tower's tokenizer)."""
-    from transformers import AutoConfig
-
-    from ..models.internvideo2_clip.processing_internvideo2_clip import InternVideo2ClipProcessor
-    from ..models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-    from ..models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-
     config = AutoConfig.from_pretrained(model_path)
     model_class = dual_encoder_class_for(config)
     clip = is_clip_config(config)
@@ -763,8 +769,6 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     if device is not None:
         model = model.to(device)
     if getattr(config, "model_type", None) == "internvideo_mm":  # InternVideo (v1): its demo processor
-        from ..models.internvideo_mm.processing_internvideo_mm import InternVideoMMProcessor
-
         if has_processor:
             processor = InternVideoMMProcessor.from_pretrained(model_path)
         else:
@@ -779,8 +783,6 @@ def load_model_and_processor(model_path: str | os.PathLike, need_matching_head: 
     if getattr(config, "has_audio", False) and getattr(processor, "feature_extractor", None) is None:
         # An audio-video-text folder whose processor was saved without the audio part (the stage-2 converter writes
         # the video-text processor): the original's audio preprocessing has fixed settings, BeatsFeatureExtractor().
-        from ..models.beats import BeatsFeatureExtractor
-
         logger.info("%s: the processor has no audio feature extractor; using BeatsFeatureExtractor() (the "
                     "original's audio preprocessing).", model_path)  # fmt: skip
         processor.feature_extractor = BeatsFeatureExtractor()
@@ -827,9 +829,6 @@ def embed_main(argv: Sequence[str] | None = None) -> int:
     written, exit code 3 -- or, with `--on-error fail`, stops the run (one `error:` line, exit 1, nothing written).
     It keeps its own formats (`.safetensors`, `.npz`, `.npy`, written by [`save_video_embeddings`] once all videos are
     done); for resumable outputs and `.parquet` / `.jsonl` use `internvideo2 embed`."""
-    from .batch import BatchInputError, MemoryOutput, run_batch
-    from .inference import VideoTextEmbeddingJob, collect_video_paths
-
     parser = build_embed_parser()
     args = parser.parse_args(argv)
     if args.model is None:
@@ -977,18 +976,12 @@ def reranking_hurts(model_path: str | os.PathLike) -> bool:
 
 
 def _is_clip_folder(model_path) -> bool:
-    from transformers import AutoConfig
-
     return is_clip_config(AutoConfig.from_pretrained(model_path))
 
 
 def _rerank_for_modality(model_path, modality: str, rerank: bool, asked: bool | None) -> bool:
     """Audio modalities: re-rank only where the folder has the modality's head; asking for it otherwise is an error
     (checked on the config, before loading the weights)."""
-    from transformers import AutoConfig
-
-    from .modalities import require_modality
-
     config = AutoConfig.from_pretrained(model_path)
     require_modality(config, modality, Path(model_path).name)
     if modality != "audio" or not rerank or getattr(config, "use_audio_matching_head", False):
@@ -1005,8 +998,6 @@ def _rerank_for_modality(model_path, modality: str, rerank: bool, asked: bool | 
 def retrieve_main(argv: Sequence[str] | None = None) -> int:
     """`internvideo2 retrieve --model DIR --videos ... --captions ... [--modality audio|video|audio_video]`; prints
     the rankings, returns the exit code."""
-    from .modalities import media_extensions, modality_label, refuse_audio_files_for_audio_video
-
     parser = build_retrieve_parser()
     args = parser.parse_args(argv)
     if args.model is None:

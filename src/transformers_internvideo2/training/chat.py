@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Trainer
 from transformers.utils import logging
 
+from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
 from ..models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor, decode_clip
 from .common import UndecodableSamplesMixin, VideoTrainingArguments
 from .data import DEFAULT_MAX_FAILURE_FRACTION, DecodeFailureBudget, TooManyUndecodableSamplesError
@@ -354,8 +355,6 @@ def _lora_targets(model, names) -> list[str]:
 def apply_training_switches(model, args: InternVideo2ChatTrainingArguments):
     """Freeze / unfreeze the parts of an [`InternVideo2ForConditionalGeneration`] as `args` says and, with
     `use_lora`, wrap it in a PEFT model whose LoRA adapters sit on the LLM only. Returns the model to train."""
-    from ..models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
-
     if not isinstance(model, InternVideo2ForConditionalGeneration):
         raise TypeError(f"Expected an InternVideo2ForConditionalGeneration, got {type(model).__name__}.")
     trainable = {

@@ -44,13 +44,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_utils import PILImageResampling
 from transformers.processing_utils import ProcessingKwargs, ProcessorMixin, Unpack
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from ...media.frame_sampling import sample_frame_indices
-from .chat_templates import HD_VIEW_SEPARATORS, MISTRAL_VIDEO_CHAT_TEMPLATE, chat_template_for
+from ...media.video_decoding import decode_video_frames
 from ..internvideo2_vision.video_processing_internvideo2 import (
     EXPECTED_VIDEO_INPUT,
     InternVideo2VideoProcessor,
@@ -59,6 +60,7 @@ from ..internvideo2_vision.video_processing_internvideo2 import (
     split_video_inputs,
 )
 from ..remote_code import RemoteCodeMixin
+from .chat_templates import HD_VIEW_SEPARATORS, MISTRAL_VIDEO_CHAT_TEMPLATE, chat_template_for
 
 
 __all__ = [
@@ -76,8 +78,6 @@ def decode_clip(
     """Decode `num_frames` frames of a video file by the benchmark rule (`"mvbench"` frame sampling, optionally inside
     `[start, end]` seconds). Returns `uint8 (T, H, W, 3)` frames, to be passed to the processor with
     `do_sample_frames=False`."""
-    from ...media.video_decoding import decode_video_frames
-
     def indices(metadata):
         return sample_frame_indices(
             metadata.total_num_frames, num_frames, "mvbench", fps=metadata.fps, start=start, end=end
@@ -419,8 +419,6 @@ class InternVideo2ChatProcessor(RemoteCodeMixin, ProcessorMixin):
         processor = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         subfolder = os.path.join(str(pretrained_model_name_or_path), QFORMER_TOKENIZER_SUBFOLDER)
         if processor.qformer_tokenizer is None and os.path.isdir(subfolder):
-            from transformers import AutoTokenizer
-
             processor.qformer_tokenizer = AutoTokenizer.from_pretrained(subfolder)
         return processor
 

@@ -20,6 +20,7 @@ import torch
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from ...media.frame_sampling import canonical_frame_sampling
 from ..internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor, clean_caption
 from ..internvideo_mm.processing_internvideo_mm import InternVideoMMTokenizer
 
@@ -84,8 +85,6 @@ class InternVideo2ClipProcessor(InternVideo2Processor):
         if video_processor is None:
             video_processor = self.stage2_video_processor(num_frames=CLIP_NUM_FRAMES)
         if frame_sampling is not None:
-            from ...media.frame_sampling import canonical_frame_sampling
-
             video_processor.frame_sampling = canonical_frame_sampling(frame_sampling)
         self.feature_extractor = None
         self.text_format = text_format

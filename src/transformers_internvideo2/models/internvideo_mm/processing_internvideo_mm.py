@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import regex
 import torch
 from PIL import Image
 from transformers.feature_extraction_utils import BatchFeature
@@ -169,15 +170,12 @@ class InternVideoMMTokenizer:
     def clean(text: str) -> str:
         """ftfy, HTML unescape twice, whitespace collapse, lower-case (the original order)."""
         import ftfy
-        import regex
 
         text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
         return regex.sub(r"\s+", " ", text).strip().lower()
 
     def encode(self, text: str) -> list[int]:
         """BPE ids of one text, without the start/end tokens."""
-        import regex
-
         ids: list[int] = []
         for piece in regex.findall(self._bpe.pat, self.clean(text)):
             piece = "".join(self._bpe.byte_encoder[b] for b in piece.encode("utf-8"))

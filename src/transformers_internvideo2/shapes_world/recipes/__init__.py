@@ -1,5 +1,6 @@
 """Laptop-scale training recipes (see docs/shapes_world_recipe.md)."""
 
+import argparse
 import time
 
 
@@ -32,8 +33,6 @@ def apply_setting_options(settings, args, names: tuple[str, ...]) -> None:
 
 def recipe_argument_parser(module: str, description: str, default_threads: str = "torch's"):
     """The options every recipe has: `--output-dir`, `--quick`, `--seed`, `--threads`."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--quick", action="store_true", help="a few steps only (smoke test; meaningless metrics)")

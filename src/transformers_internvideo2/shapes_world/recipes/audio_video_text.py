@@ -37,13 +37,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 
+from ...models.beats import BeatsFeatureExtractor
+from ...models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
+from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from ...tasks.metrics import retrieval_metrics
+from ...tasks.retrieval import rerank_with_matching_head
+from ...training import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
+from ..bundled import AUDIO_REPRODUCE_COMMAND, BUNDLED_AUDIO_VIDEO_TEXT, load_bundled_video_text
+from ..bundled.hub_export import strip_code
+from ..generator import (
+    _CLICK_PLACES,
+    AUDIO_SAMPLING_RATE,
+    MATERIAL_PITCH_HZ,
+    MATERIALS,
+    SPLIT_SEED_OFFSETS,
+    render_audio,
+    render_clip,
+    sample_clip_spec,
+    video_to_pixel_values,
+)
 from . import StageClock, add_setting_options, apply_setting_options, recipe_argument_parser
 from .three_stage import _common_args, _save, caption_id
 
@@ -126,8 +149,6 @@ class AudioClips:
 
 def render_clips(specs, feature_extractor, fps: int = 8) -> AudioClips:
     """Frames and sound of `specs` (shapes-world clip specs with sound attributes), through `feature_extractor`."""
-    from ..generator import AUDIO_SAMPLING_RATE, render_audio, render_clip, video_to_pixel_values
-
     pixel_values = torch.stack([video_to_pixel_values(render_clip(spec)) for spec in specs])
     waveforms = [render_audio(spec, fps, AUDIO_SAMPLING_RATE) for spec in specs]
     # one filterbank is a few tiny tensor ops: with several intra-op threads on a busy CPU, waking the threads costs
@@ -143,8 +164,6 @@ def render_clips(specs, feature_extractor, fps: int = 8) -> AudioClips:
 
 
 def _split_specs(split: str, start: int, count: int, image_size: int = 32, num_frames: int = 8):
-    from ..generator import SPLIT_SEED_OFFSETS, sample_clip_spec
-
     return [sample_clip_spec(SPLIT_SEED_OFFSETS[split] + start + i, num_frames, image_size, image_size)
             for i in range(count)]  # fmt: skip
 
@@ -152,8 +171,6 @@ def _split_specs(split: str, start: int, count: int, image_size: int = 32, num_f
 def with_material(spec, material: str):
     """The same clip made of another material: same frames and clicks, the hum at that material's pitch (the clip's
     own jitter kept)."""
-    from ..generator import MATERIAL_PITCH_HZ
-
     ratio = spec.pitch_hz / MATERIAL_PITCH_HZ[spec.material]
     return dataclasses.replace(spec, material=material, pitch_hz=MATERIAL_PITCH_HZ[material] * ratio)
 
@@ -174,8 +191,6 @@ def heldout_sets(settings: AudioRecipeSettings, feature_extractor) -> dict[str, 
     """The three held-out sets (test split, consecutive seed blocks): `audio` (first `audio_eval_clips` clips),
     `distinct` (the next clips whose audio+video captions all differ, `retrieval_clips` of them) and `contrast`
     (the next `contrast_scenes` clips with distinct seen captions, each in all four materials)."""
-    from ..generator import MATERIALS
-
     audio = _split_specs("test", 0, settings.audio_eval_clips)
     distinct, start = _first_distinct(settings.audio_eval_clips, settings.retrieval_clips, lambda s: s.av_caption)
     scenes, _ = _first_distinct(start, settings.contrast_scenes, lambda s: s.caption)
@@ -225,8 +240,6 @@ BATCH_KIND_LOSS_WEIGHTS = {"av": {"vtc": 1.0, "vtm": 1.0, "avtc": 1.0}, "audio":
 
 
 def _trainer_class():
-    from ...training import InternVideo2VideoTextTrainer
-
     class AlternatingCaptionTrainer(InternVideo2VideoTextTrainer):
         """The stage-2 Trainer with per-batch-kind loss weights ([`BATCH_KIND_LOSS_WEIGHTS`]): a batch's
         `caption_kind` says which captions it carries and so which losses make sense for it."""
@@ -254,8 +267,6 @@ def _trainer_class():
 # Model
 # ----------------------------------------------------------------------------------------------------------------
 def audio_feature_extractor(settings: AudioRecipeSettings):
-    from ...models.beats import BeatsFeatureExtractor
-
     return BeatsFeatureExtractor(max_length_seconds=settings.audio_seconds)
 
 
@@ -263,9 +274,6 @@ def build_audio_video_text_model(settings: AudioRecipeSettings, video_text_model
     """An audio-video-text [`InternVideo2ForRetrieval`]: the config and every weight of `video_text_model` (checked
     strictly: only the new audio parts and the new video-token projection are left to initialise) plus a tiny
     BEATs."""
-    from ...models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
-    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-
     source = video_text_model.config.to_dict()
     for key in ("architectures", "auto_map", "model_type", "transformers_version", "dtype"):
         source.pop(key, None)
@@ -300,8 +308,6 @@ def build_audio_video_text_model(settings: AudioRecipeSettings, video_text_model
 
 
 def make_processor(video_text_processor, feature_extractor):
-    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-
     return InternVideo2Processor(
         video_processor=video_text_processor.video_processor, tokenizer=video_text_processor.tokenizer,
         max_length=video_text_processor.max_length, feature_extractor=feature_extractor,
@@ -313,8 +319,6 @@ def make_processor(video_text_processor, feature_extractor):
 # ----------------------------------------------------------------------------------------------------------------
 def audio_caption_vocabulary() -> list[str]:
     """The 12 audio captions of the world (4 materials x 3 click patterns), in a fixed order."""
-    from ..generator import MATERIALS, _CLICK_PLACES
-
     patterns = ((0, 1), (1, 2), (0, 2))  # motion first / second / alone
     return [f"a {m} hum, clicks {_CLICK_PLACES[a]} and {_CLICK_PLACES[b]}" for m in MATERIALS for a, b in patterns]
 
@@ -329,8 +333,6 @@ def audio_text_evaluation(model, processor, clips: AudioClips) -> dict:
     """Audio-text retrieval of `clips` against the 12 audio captions: `a2t_r1` (the clip's caption ranked first;
     chance 1/12), `t2a_r1` (a caption's top clip has that caption), `material_accuracy` (the top caption names the
     right material; chance 1/4), in percent."""
-    from ...tasks.metrics import retrieval_metrics
-
     model.eval()
     vocabulary = audio_caption_vocabulary()
     unknown = sorted(set(clips.audio_captions) - set(vocabulary))
@@ -351,8 +353,6 @@ def audio_text_evaluation(model, processor, clips: AudioClips) -> dict:
 def audio_video_text_evaluation(model, processor, clips: AudioClips) -> dict:
     """Retrieval of `clips` (caption i = `av_captions[i]`, describes clip i) with the video feature alone and with the
     fused audio+video feature: `{video,audio_video}_{t2m,m2t}_r{1,5,10}` in percent, and `chance_r1`."""
-    from ...tasks.metrics import retrieval_metrics
-
     model.eval()
     text = _text_embeds(model, processor, clips.av_captions)
     media = {
@@ -374,9 +374,6 @@ def reranking_evaluation(model, processor, clips: AudioClips, rerank_k: int = 16
     for the video modality (`matching_head`) and the audio+video one (`audio_video_matching_head`), next to cosine;
     `reranking_helps` says whether re-ranking beats cosine in both (what `internvideo2 retrieve` reads from
     `metrics.json` to choose its default)."""
-    from ...tasks.metrics import retrieval_metrics
-    from ...tasks.retrieval import rerank_with_matching_head
-
     model.eval()
     text = processor.tokenize(clips.av_captions, padding="longest")
     text_embeds = model.get_text_features(text["input_ids"], text["attention_mask"]).pooler_output
@@ -422,11 +419,6 @@ def run(output_dir: str | os.PathLike, settings: AudioRecipeSettings | None = No
 
 
 def _run(output_dir: Path, settings: AudioRecipeSettings, log, video_text_dir) -> AudioRecipeResult:
-    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-    from ...training import InternVideo2VideoTextArguments
-    from ..bundled import load_bundled_video_text
-
     result = AudioRecipeResult(settings=asdict(settings))
     lap = StageClock(result.seconds).lap
 
@@ -556,14 +548,6 @@ Settings: `{settings}`. Training time on the recording machine: {seconds} s in t
 def write_bundle(result: AudioRecipeResult, target_dir: str | os.PathLike) -> Path:
     """Write the trained folder, ready to ship, into `target_dir` (the run's `bundle/` folder) with its model card
     and `metrics.json`. Installing it into a source checkout is the separate step `scripts/install_bundled.py`."""
-    import math
-    import shutil
-
-    from safetensors import safe_open
-
-    from ..bundled import AUDIO_REPRODUCE_COMMAND, BUNDLED_AUDIO_VIDEO_TEXT
-    from ..bundled.hub_export import strip_code
-
     destination = Path(target_dir) / BUNDLED_AUDIO_VIDEO_TEXT
     if destination.exists():
         shutil.rmtree(destination)

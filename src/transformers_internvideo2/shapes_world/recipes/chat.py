@@ -50,8 +50,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
+from ...media.frame_sampling import sample_frame_indices
+from ...models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
+from ...models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
+from ...models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
+from ...tasks.mvbench import (
+    MVBENCH_SYSTEM_PROMPT,
+    evaluate_mvbench,
+    load_mvbench,
+    mvbench_answer_text,
+    mvbench_question_text,
+)
+from ...training.chat import InternVideo2ChatDataCollator, InternVideo2ChatTrainer, InternVideo2ChatTrainingArguments
+from .. import generator as shapes_world
+from ..chat_bundle import load_chat_bundle, prepare_language_model, save_chat_bundle, update_bundle_metrics
+from ..generator import video_to_pixel_values, write_mp4
+from ..mvbench import MULTIPLE_CHOICE_TASKS, make_shapes_world_benchmark, multiple_choice_question
 from . import StageClock, add_setting_options, apply_setting_options
 
 
@@ -143,8 +160,6 @@ class ChatRecipeResult:
 def chat_records(split: str, num_clips: int, settings: ChatRecipeSettings, start_index: int = 0) -> list[dict]:
     """Clips of a split as instruction-data records: `video` (uint8 `(T, H, W, 3)`), `QA` (one `{"q", "a"}` turn
     per question type), `answers` (`{question type: answer}`) and `seed`."""
-    from .. import generator as shapes_world
-
     question_to_type = {question: kind for kind, question in QUESTION_TYPES.items()}
     records = []
     for index in range(start_index, start_index + num_clips):
@@ -170,10 +185,6 @@ def multiple_choice_records(records: list[dict], settings: ChatRecipeSettings) -
     question per chosen clip about a random task ([`make_shapes_world_benchmark`]'s tasks and candidate pools), as
     instruction data: the benchmark's system text as instruction, its user text as question, and the answer with the
     answer prompt (`"Best option:(C) red"`)."""
-    from ...tasks.mvbench import MVBENCH_SYSTEM_PROMPT, mvbench_answer_text, mvbench_question_text
-    from .. import generator as shapes_world
-    from ..mvbench import MULTIPLE_CHOICE_TASKS, multiple_choice_question
-
     if not 0.0 <= settings.multiple_choice_fraction <= 1.0:
         raise ValueError(f"multiple_choice_fraction must be in [0, 1], got {settings.multiple_choice_fraction}.")
     count = round(settings.multiple_choice_fraction * len(records))
@@ -207,8 +218,6 @@ class _RecordDataset(torch.utils.data.Dataset):
 
 def chance_levels() -> dict[str, float]:
     """Uniform chance per question type: 1 / the number of answers the world can give."""
-    from .. import generator as shapes_world
-
     return {
         "shape": 1 / len(shapes_world.SHAPES),
         "start colour": 1 / len(shapes_world.COLOURS),
@@ -241,8 +250,6 @@ def answer_is_correct(generated: str, answer: str) -> bool:
 # Model
 # ----------------------------------------------------------------------------------------------------------------
 def _vision_config(settings: ChatRecipeSettings):
-    from ...models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
-
     return InternVideo2VisionConfig(
         hidden_size=settings.vision_width, num_hidden_layers=settings.vision_depth, num_attention_heads=4,
         intermediate_size=4 * settings.vision_width, image_size=settings.image_size, patch_size=settings.patch_size,
@@ -263,8 +270,6 @@ def _qformer_config(settings: ChatRecipeSettings) -> dict:
 def build_chat_model(settings: ChatRecipeSettings, llm, video_token_id: int, vision_config: dict | None = None):
     """The chat model around `llm`, with a newly initialised vision encoder (`vision_config`, default the settings'
     tiny encoder), Q-Former and projector."""
-    from ...models.internvideo2_chat.modeling_internvideo2_chat import InternVideo2ForConditionalGeneration
-
     torch.manual_seed(settings.seed)
     return InternVideo2ForConditionalGeneration.from_language_model(
         llm,
@@ -315,8 +320,6 @@ def load_vision_weights(model, folder: str) -> dict:
     """Copy a saved InternVideo2 encoder (video-text `vision_model.*`, classifier `internvideo2.*` or plain vision
     model) into `model.vision_model`. Every target weight must be found; source weights that the chat encoder has
     no place for must be the pooler's (the chat model reads the token states, not the pooled vector)."""
-    from safetensors.torch import load_file
-
     source = load_file(os.path.join(folder, "model.safetensors"))
     target = model.vision_model.state_dict()
     prefixes = ("internvideo2.vision_model.", "vision_model.", "internvideo2.", "")
@@ -339,8 +342,6 @@ def load_vision_weights(model, folder: str) -> dict:
 # ----------------------------------------------------------------------------------------------------------------
 def answer_vocabulary() -> dict[str, list[str]]:
     """Every answer the world can give, per question type."""
-    from .. import generator as shapes_world
-
     return {"shape": list(shapes_world.SHAPES), "start colour": list(shapes_world.COLOURS),
             "end colour": list(shapes_world.COLOURS), "direction": list(shapes_world.DIRECTIONS),
             "size": list(SIZE_ANSWERS)}  # fmt: skip
@@ -369,14 +370,10 @@ def model_frame_indices(num_frames: int) -> np.ndarray:
     """The frames the chat processor keeps of a `num_frames`-frame clip: its default segment sampling (the
     original's), which on a clip of exactly `num_frames` frames repeats one and skips the last (8 -> 0,1,2,3,4,4,5,6).
     Warm-up, instruction tuning and evaluation all see these frames, as `internvideo2 chat` does on a clip."""
-    from ...media.frame_sampling import sample_frame_indices
-
     return sample_frame_indices(num_frames, num_frames, "segments")
 
 
 def _pixels(records: list[dict]) -> torch.Tensor:
-    from ..generator import video_to_pixel_values
-
     indices = model_frame_indices(len(records[0]["video"]))
     return torch.stack([video_to_pixel_values(r["video"][indices]) for r in records])
 
@@ -441,8 +438,6 @@ def alignment_warmup(model, tokenizer, records: list[dict], held_out: list[dict]
 # Step 3: instruction tuning
 # ----------------------------------------------------------------------------------------------------------------
 def make_processor(model, tokenizer):
-    from ...models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
-
     size = model.config.vision_config.image_size
     return InternVideo2ChatProcessor.from_model_config(
         model.config, tokenizer, chat_template="chatml", size={"shortest_edge": size},
@@ -452,8 +447,6 @@ def make_processor(model, tokenizer):
 
 def instruction_tune(model, processor, records: list[dict], settings: ChatRecipeSettings, output_dir: Path, log):
     """Train Q-Former + queries + projector + LoRA on the conversations; returns the PEFT model and its loss log."""
-    from ...training.chat import InternVideo2ChatDataCollator, InternVideo2ChatTrainer, InternVideo2ChatTrainingArguments
-
     args = InternVideo2ChatTrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=settings.batch_size, max_steps=settings.steps,
         learning_rate=settings.learning_rate, llm_learning_rate=settings.lora_learning_rate,
@@ -495,8 +488,6 @@ def evaluate_chat(model, processor, records: list[dict], batch_size: int = 30, m
     model.eval()
     videos = {record["seed"]: record["video"] for record in records}
     if mp4_dir is not None:
-        from ..generator import write_mp4
-
         Path(mp4_dir).mkdir(parents=True, exist_ok=True)
         videos = {seed: write_mp4(video, Path(mp4_dir) / f"{seed}.mp4") for seed, video in videos.items()}
     items = [(record, kind) for record in records for kind in QUESTION_TYPES]
@@ -531,9 +522,6 @@ def evaluate_chat(model, processor, records: list[dict], batch_size: int = 30, m
 def evaluate_multiple_choice(model, processor, settings: ChatRecipeSettings, folder: str | os.PathLike) -> dict:
     """The MVBench protocol (tasks.mvbench, chat template, greedy) on a benchmark generated from `mvbench_videos`
     held-out clips at the training resolution: `{"overall", "per_task", "num_questions"}`."""
-    from ...tasks.mvbench import evaluate_mvbench, load_mvbench
-    from ..mvbench import make_shapes_world_benchmark
-
     path = make_shapes_world_benchmark(folder, num_videos=settings.mvbench_videos, size=settings.image_size,
                                        num_frames=settings.num_frames)  # fmt: skip
     result = evaluate_mvbench(model, processor, load_mvbench(path), video_root=folder, max_new_tokens=8,
@@ -555,8 +543,6 @@ def format_accuracy_table(evaluation: dict) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 def save_bundle(peft_model, processor, folder: str | os.PathLike, settings: ChatRecipeSettings, metrics: dict) -> Path:
     """Write the trained parts without the language model (see `shapes_world/chat_bundle.py` for the layout)."""
-    from ..chat_bundle import save_chat_bundle
-
     return save_chat_bundle(peft_model, processor, folder, recipe_settings=asdict(settings), metrics=metrics)
 
 
@@ -634,8 +620,6 @@ def run(
 ) -> ChatRecipeResult:
     """Train and evaluate; writes the bundle to `bundle_dir` (default `<output_dir>/shapes-chat`) and
     `<output_dir>/metrics.json`. The reported accuracies are measured on the model **reloaded from the bundle**."""
-    from ..chat_bundle import load_chat_bundle
-
     settings = settings or ChatRecipeSettings()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -649,7 +633,6 @@ def run(
     held_out = chat_records("test", settings.eval_clips, settings)
     log(f"data: {len(train)} training clips, {len(held_out)} held-out clips (test split, disjoint seeds), "
         f"{settings.num_frames} frames of {settings.image_size}x{settings.image_size}")  # fmt: skip
-    from ..chat_bundle import prepare_language_model
 
     llm, tokenizer, video_token_id = prepare_language_model()
     init_folder = _resolve_vision_init(settings.vision_init)
@@ -701,8 +684,6 @@ def run(
     result.seconds["total"] = round(sum(result.seconds.values()), 1)
     result.bundle_dir = str(bundle_dir)
     # the bundle's manifest carries the held-out numbers it was measured with
-    from ..chat_bundle import update_bundle_metrics
-
     update_bundle_metrics(bundle_dir, {"held_out": evaluation, "held_out_mp4": evaluation_mp4, "seconds": result.seconds})
     write_model_card(bundle_dir, result)
     (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2) + "\n")

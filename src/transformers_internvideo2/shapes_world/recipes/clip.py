@@ -33,6 +33,11 @@ from pathlib import Path
 
 import torch
 
+from ...assets import load_smollm2
+from ...models.internvideo2_clip import InternVideo2ClipConfig, InternVideo2ClipModel, InternVideo2ClipProcessor
+from ...training import InternVideo2ClipArguments, InternVideo2ClipTrainer
+from ..bundled import load_bundled_video_text
+from ..generator import DIRECTIONS
 from . import StageClock, add_setting_options, apply_setting_options
 from .three_stage import (
     VideoCaptionCollator,
@@ -83,10 +88,6 @@ class ClipStepResult:
 def build_shapes_clip_model(settings: ClipStepSettings):
     """`(InternVideo2ClipModel, InternVideo2ClipProcessor)`: the bundled video tower and SmolLM2's first
     `settings.text_layers` layers, a seeded random text projection, the original temperature (0.01)."""
-    from ...assets import load_smollm2
-    from ...models.internvideo2_clip import InternVideo2ClipConfig, InternVideo2ClipModel, InternVideo2ClipProcessor
-    from ..bundled import load_bundled_video_text
-
     video_text, video_text_processor = load_bundled_video_text()
     language_model, tokenizer = load_smollm2()
     vision_config = video_text.config.vision_config
@@ -116,8 +117,6 @@ def build_shapes_clip_model(settings: ClipStepSettings):
 def zero_shot_direction_accuracy(model, processor, clips: _ShapesTensors, batch_size: int = 64) -> float:
     """The metric of `three_stage.zero_shot_direction_accuracy` (each clip against "<its subject> moves <direction>"
     for the 4 directions), with every distinct prompt encoded once: the text tower is the expensive part here."""
-    from ..generator import DIRECTIONS
-
     model.eval()
     subjects = [" ".join(caption.split()[:3]) for caption in clips.captions]
     prompts = sorted({f"{subject} moves {direction}" for subject in subjects for direction in DIRECTIONS})
@@ -146,8 +145,6 @@ def _evaluate(model, processor, held_out: _ShapesTensors, retrieval: _ShapesTens
 
 def run(settings: ClipStepSettings | None = None, output_dir: str | os.PathLike | None = None, log=print) -> ClipStepResult:
     """Build, evaluate, train the CLIP-stage parts, evaluate again; save the model with `output_dir`."""
-    from ...training import InternVideo2ClipArguments, InternVideo2ClipTrainer
-
     settings = settings or ClipStepSettings()
     if settings.threads:
         torch.set_num_threads(settings.threads)

@@ -31,6 +31,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import VideoMAEForPreTraining
 
 from ...models.internvideo_cma import InternVideoCMAConfig, InternVideoCMAForVideoClassification
 from ...models.internvideo_mm import InternVideoMMConfig, InternVideoMMModel, InternVideoMMTokenizer
@@ -105,8 +106,6 @@ def multimodal_config(settings: CMARecipeSettings, vocab_size: int) -> InternVid
 
 def pretrain_masked_encoder(pixel_values: torch.Tensor, settings: CMARecipeSettings) -> tuple[InternVideoMAEModel, float]:
     """Masked-tube reconstruction (75 % of the tubes, the same spatial positions in every time slot)."""
-    from transformers import VideoMAEForPreTraining
-
     config = masked_encoder_config(settings)
     model = VideoMAEForPreTraining(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)

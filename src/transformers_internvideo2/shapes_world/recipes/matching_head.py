@@ -31,6 +31,12 @@ from pathlib import Path
 
 import torch
 
+from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from ...tasks.metrics import retrieval_metrics
+from ...tasks.retrieval import rerank_with_matching_head
+from .three_stage import RecipeSettings, _save, _ShapesTensors, caption_id, distinct_caption_clips
+
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +100,6 @@ def matching_head_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
 def cached_pair_features(model, processor, clips, batch_size: int = 128) -> dict:
     """The frozen towers' outputs for (clip i, caption i) pairs: fusion memory, text-path states and mask, normalised
     embeddings, and a caption id per pair (equal captions are never each other's negatives)."""
-    from .three_stage import caption_id
-
     model.eval()
     embeds, tokens = [], []
     for pixels in clips.pixel_values.split(batch_size):
@@ -122,9 +126,6 @@ def cached_pair_features(model, processor, clips, batch_size: int = 128) -> dict
 @torch.no_grad()
 def reranked_retrieval_evaluation(model, features: dict, rerank_k: int = 128) -> dict:
     """Cosine and matching-head re-ranked retrieval metrics of cached held-out pairs (caption i describes clip i)."""
-    from ...tasks.metrics import retrieval_metrics
-    from ...tasks.retrieval import rerank_with_matching_head
-
     model.eval()
     similarity = features["video_embeds"] @ features["text_embeds"].t()
     reranked = rerank_with_matching_head(
@@ -213,10 +214,6 @@ def run(model_dir: str | os.PathLike, output_dir: str | os.PathLike, settings: M
     and re-ranked retrieval on the held-out clips of the three-stage recipe (its `RecipeSettings` read from the
     folder's `metrics.json` when present); save the tuned model to `output_dir/video_text` when re-ranking beats
     cosine there (text-to-video R@1), and `output_dir/matching_head_metrics.json` in every case."""
-    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-    from .three_stage import RecipeSettings, _ShapesTensors, _save, distinct_caption_clips
-
     settings = settings or MatchingHeadSettings()
     if settings.threads:
         torch.set_num_threads(settings.threads)

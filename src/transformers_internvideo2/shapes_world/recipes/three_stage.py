@@ -35,13 +35,41 @@ import argparse
 import json
 import math
 import os
+import shutil
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from transformers import BertTokenizer
 
+from ...assets import packaged_file
+from ...models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
+from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
+from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
+from ...models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
+from ...models.internvideo2_vision.modeling_internvideo2_vision import (
+    InternVideo2ForPreTraining,
+    InternVideo2ForVideoClassification,
+)
+from ...models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
+from ...tasks.metrics import retrieval_metrics
+from ...training import (
+    InternVideo2ClassificationArguments,
+    InternVideo2ClassificationTrainer,
+    InternVideo2PretrainingArguments,
+    InternVideo2PretrainingTrainer,
+    InternVideo2VideoTextArguments,
+    InternVideo2VideoTextTrainer,
+)
+from ...training.masking import attention_guided_mask
+from ...training.pretraining import clip_teacher_targets
+from .. import generator as shapes_world
+from ..bundled import BUNDLED_CLASSIFIER, BUNDLED_VIDEO_TEXT, REPRODUCE_COMMAND
+from ..generator import DIRECTIONS, SPLIT_SEED_OFFSETS, ShapesWorldDataset, sample_clip_spec
 from . import StageClock, add_setting_options, apply_setting_options
 
 
@@ -114,15 +142,11 @@ class RecipeResult:
 # ----------------------------------------------------------------------------------------------------------------
 def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 folder of the offline asset package the recipe's text encoder starts from."""
-    from ...assets import packaged_file
-
     weights = packaged_file(_MINILM_DIST, f"{_MINILM_SUBDIR}/model.safetensors", "The recipe's all-MiniLM-L6-v2")
     return weights.parent
 
 
 def shapes_world_words() -> list[str]:
-    from .. import generator as shapes_world
-
     words = {"a", "then", "moves", "turns", "grows", "shrinks", "shape", "it"}
     words |= set(shapes_world.SHAPES) | set(shapes_world.COLOURS) | set(shapes_world.DIRECTIONS)
     return sorted(words)
@@ -133,8 +157,6 @@ def pruned_minilm_vocabulary(num_words: int = 2000) -> tuple[list[str], list[int
     `[MASK]`, so the special ids stay 0/100/101/102/103), the single characters and `##` pieces (ids 999-1995, so
     every ASCII word still tokenises), the first `num_words` whole words (ids from 1996: the most frequent) and the
     word pieces of the shapes world's words."""
-    from transformers import BertTokenizer
-
     folder = minilm_dir()
     vocabulary = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
     if vocabulary and vocabulary[-1] == "":
@@ -155,8 +177,6 @@ def minilm_text_encoder_state_dict(text_config, kept_ids: list[int]) -> dict[str
     attention and MLP from MiniLM layers of the same index, embedding rows of `kept_ids`, the first
     `max_position_embeddings` positions. Cross-attention blocks are not in the result (newly initialised). Every
     MiniLM key is used or dropped for a stated reason; anything else is an error."""
-    from safetensors.torch import load_file
-
     source = load_file(str(minilm_dir() / "model.safetensors"))
     minilm_layers = 1 + max(int(k.split(".")[2]) for k in source if k.startswith("encoder.layer."))
     if text_config.num_hidden_layers > minilm_layers:
@@ -191,8 +211,6 @@ class _ShapesTensors(torch.utils.data.Dataset):
     """Clips of one split rendered once into memory (a few MB): pixel values, direction labels, captions."""
 
     def __init__(self, split: str, num_clips: int, settings: RecipeSettings, start_index: int = 0):
-        from ..generator import ShapesWorldDataset
-
         source = ShapesWorldDataset(split, num_clips, settings.num_frames, settings.image_size, start_index=start_index)
         items = [source[i] for i in range(num_clips)]
         self.pixel_values = torch.stack([item["pixel_values"] for item in items])
@@ -242,8 +260,6 @@ def _pixels_only_collate(rows: list[dict]) -> dict:
 def distinct_caption_clips(split: str, count: int, settings: RecipeSettings, start_index: int = 0) -> _ShapesTensors:
     """The first `count` clips of `split` (from `start_index`) whose captions are all different (so that text-to-video
     retrieval has exactly one right answer and chance R@1 is `1 / count`)."""
-    from ..generator import sample_clip_spec, SPLIT_SEED_OFFSETS
-
     chosen, seen, index = [], set(), start_index
     while len(chosen) < count:
         caption = sample_clip_spec(SPLIT_SEED_OFFSETS[split] + index, settings.num_frames, settings.image_size,
@@ -264,8 +280,6 @@ def distinct_caption_clips(split: str, count: int, settings: RecipeSettings, sta
 # Models
 # ----------------------------------------------------------------------------------------------------------------
 def vision_config(settings: RecipeSettings, width: int, **overrides):
-    from ...models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
-
     heads = 4
     kwargs = dict(
         hidden_size=width, num_hidden_layers=settings.depth, num_attention_heads=heads, intermediate_size=4 * width,
@@ -278,8 +292,6 @@ def vision_config(settings: RecipeSettings, width: int, **overrides):
 
 
 def _direction_labels():
-    from ..generator import DIRECTIONS
-
     return {"id2label": dict(enumerate(DIRECTIONS)), "label2id": {d: i for i, d in enumerate(DIRECTIONS)}}
 
 
@@ -301,9 +313,6 @@ def _accuracy(model, clips: _ShapesTensors, batch_size: int = 128) -> float:
 
 
 def _train_teacher(settings, train, held_out, workdir: Path, log) -> tuple:
-    from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
-    from ...training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
-
     torch.manual_seed(settings.seed)
     model = InternVideo2ForVideoClassification(vision_config(settings, settings.teacher_width, **_direction_labels()))
     args = InternVideo2ClassificationArguments(
@@ -320,9 +329,6 @@ def _train_teacher(settings, train, held_out, workdir: Path, log) -> tuple:
 def _alignment_loss(trainer, clips: _ShapesTensors, batch_size: int = 64) -> float:
     """The stage-1 loss on held-out clips, with teacher-guided masks drawn from a fixed generator (the same draws
     before and after training)."""
-    from ...training.masking import attention_guided_mask
-    from ...training.pretraining import clip_teacher_targets
-
     model = trainer.model.eval()
     generator = torch.Generator().manual_seed(1234)
     total = 0.0
@@ -337,9 +343,6 @@ def _alignment_loss(trainer, clips: _ShapesTensors, batch_size: int = 64) -> flo
 
 
 def _distil_student(settings, teacher, train, held_out, workdir: Path, log) -> tuple:
-    from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForPreTraining
-    from ...training import InternVideo2PretrainingArguments, InternVideo2PretrainingTrainer
-
     torch.manual_seed(settings.seed + 1)
     num_return = 2
     student = InternVideo2ForPreTraining(
@@ -366,9 +369,6 @@ def _distil_student(settings, teacher, train, held_out, workdir: Path, log) -> t
 
 
 def build_video_text_model(settings: RecipeSettings, student_backbone, vocabulary: list[str], kept_ids: list[int]):
-    from ...models.internvideo2_video_text.configuration_internvideo2_video_text import InternVideo2Config
-    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-
     text = dict(
         vocab_size=len(vocabulary), hidden_size=384, num_hidden_layers=settings.text_layers, num_attention_heads=12,
         intermediate_size=1536, max_position_embeddings=64, fusion_layer=settings.text_fusion_layer,
@@ -390,10 +390,6 @@ def build_video_text_model(settings: RecipeSettings, student_backbone, vocabular
 
 
 def make_processor(settings: RecipeSettings, vocabulary: list[str], folder: Path):
-    from transformers import BertTokenizer
-
-    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     tokenizer = BertTokenizer.from_pretrained(str(folder), local_files_only=True, model_max_length=64)
@@ -407,8 +403,6 @@ def make_processor(settings: RecipeSettings, vocabulary: list[str], folder: Path
 @torch.no_grad()
 def retrieval_evaluation(model, processor, clips: _ShapesTensors, batch_size: int = 128) -> dict:
     """Cosine retrieval on held-out clips with distinct captions (caption i describes clip i)."""
-    from ...tasks.metrics import retrieval_metrics
-
     model.eval()
     video = torch.cat([model.get_video_features(p).pooler_output for p in clips.pixel_values.split(batch_size)])
     text = processor.tokenize(clips.captions, padding="longest")
@@ -423,8 +417,6 @@ def retrieval_evaluation(model, processor, clips: _ShapesTensors, batch_size: in
 def zero_shot_direction_accuracy(model, processor, clips: _ShapesTensors) -> float:
     """Zero-shot direction from text: each clip against "a <colour> <shape> moves <direction>" for the 4 directions
     (colour and shape from its caption), so only the direction decides."""
-    from ..generator import DIRECTIONS
-
     model.eval()
     correct = 0
     video = model.get_video_features(clips.pixel_values).pooler_output
@@ -438,8 +430,6 @@ def zero_shot_direction_accuracy(model, processor, clips: _ShapesTensors) -> flo
 
 
 def _train_video_text(settings, student, train, retrieval_clips, held_out, workdir: Path, log) -> tuple:
-    from ...training import InternVideo2VideoTextArguments, InternVideo2VideoTextTrainer
-
     vocabulary, kept_ids = pruned_minilm_vocabulary(settings.vocabulary_words)
     model = build_video_text_model(settings, student.internvideo2, vocabulary, kept_ids)
     processor = make_processor(settings, vocabulary, workdir / "tokenizer")
@@ -486,16 +476,12 @@ def _train_video_text(settings, student, train, retrieval_clips, held_out, workd
 
 
 def _finetune(settings, video_text_model, train, held_out, workdir: Path, log) -> tuple:
-    from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
-    from ...training import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
-
     vision = video_text_model.internvideo2.vision_model.config.to_dict()
     for key in ("clip_teacher_hidden_size", "clip_teacher_final_size"):
         vision[key] = 0  # the classifier has no distillation heads
     vision.update(_direction_labels())
     vision = {k: v for k, v in vision.items() if k not in ("architectures", "auto_map", "model_type", "transformers_version")}
     torch.manual_seed(settings.seed + 3)
-    from ...models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 
     model = InternVideo2ForVideoClassification(InternVideo2VisionConfig(**vision))
     model.internvideo2.load_state_dict(video_text_model.internvideo2.vision_model.state_dict(), strict=True)
@@ -531,11 +517,6 @@ def run(
 ) -> RecipeResult:
     """Run the three stages and write `<output_dir>/shapes-direction-classifier`, `<output_dir>/shapes-video-text`
     and `<output_dir>/metrics.json`. Returns the held-out metrics (measured on the saved and reloaded models)."""
-    from ...models.internvideo2_vision.modeling_internvideo2_vision import InternVideo2ForVideoClassification
-    from ...models.internvideo2_video_text.modeling_internvideo2_video_text import InternVideo2ForRetrieval
-    from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
-    from ...models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
-
     settings = settings or RecipeSettings()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -667,10 +648,6 @@ def write_bundle(result: RecipeResult, target_dir: str | os.PathLike) -> list[Pa
     """Write the trained folders, ready to ship, into `target_dir` (the run's `bundle/` folder) with model cards and
     metrics (and their code + `auto_map`). Installing them into a source checkout is a separate, explicit step
     (`scripts/install_bundled.py`); a recipe never writes into the installed package."""
-    import shutil
-
-    from ..bundled import BUNDLED_CLASSIFIER, BUNDLED_VIDEO_TEXT, REPRODUCE_COMMAND
-
     target = Path(target_dir)
     settings, metrics = result.settings, result.metrics
     written = []
@@ -681,7 +658,6 @@ def write_bundle(result: RecipeResult, target_dir: str | os.PathLike) -> list[Pa
         # the folders carry their code and `auto_map` (RemoteCodeMixin), so they load with trust_remote_code too
         shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__"))
         written.append(destination)
-    from safetensors import safe_open
 
     def count(folder):
         with safe_open(str(folder / "model.safetensors"), "pt") as handle:
