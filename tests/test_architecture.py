@@ -37,26 +37,31 @@ ALLOWED = {
 # An import inside a function is allowed only for a reason listed here; anything else goes at the top of its module.
 # Keys: a third-party module (its submodules included), or `"importer -> imported"` for the package's own modules
 # (names relative to the package).
-_OPTIONAL = "optional dependency (an extra of setup.py), imported where it is used and not with the package"
+_EXTRA = "optional dependency, not in install_requires: imported where it is used, so the package works without it"
 LOCAL_IMPORTS = {
-    # optional dependencies: the package imports and works without them
-    "pyarrow": _OPTIONAL + " (comes with the `train` / `ray` extras: Parquet outputs)",
-    "peft": _OPTIONAL + " (`peft`: LoRA)",
-    "datasets": _OPTIONAL + " (`train`)",
-    "ray": _OPTIONAL + " (`ray`: --engine ray)",
-    "faiss": _OPTIONAL + " (`index`)",
-    "torchcodec": _OPTIONAL + " (`torchcodec`: the preferred decoder, PyAV otherwise)",
-    "scenedetect": _OPTIONAL + " (`curation`)",
-    "sentencepiece": _OPTIONAL + " (`clip`: the LLaMA tokenizer of the 1B/6B CLIP models)",
-    "ftfy": _OPTIONAL + " (`clip` / `internvideo1`: CLIP text cleaning)",
-    "open_clip": _OPTIONAL + " (`internvideo1`: CLIP's BPE merges)",
+    # optional dependencies (extras of setup.py)
+    "pyarrow": _EXTRA + " (Parquet files; installed with the `train` and `ray` extras)",
+    "peft": _EXTRA + " (LoRA; extra `peft`)",
+    "datasets": _EXTRA + " (extra `train`)",
+    "ray": _EXTRA + " (--engine ray; extra `ray`)",
+    "faiss": _EXTRA + " (internvideo2 index / search; extra `index`)",
+    "torchcodec": _EXTRA + " (the preferred decoder, PyAV otherwise; extra `torchcodec`)",
+    "scenedetect": _EXTRA + " (PySceneDetect shot detection; extra `curation`)",
+    "sentencepiece": _EXTRA + " (the LLaMA tokenizer of the 1B/6B CLIP models; extra `clip`)",
+    "ftfy": _EXTRA + " (CLIP text cleaning; extras `clip`, `internvideo1`)",
+    "open_clip": _EXTRA + " (CLIP's BPE merges; extra `internvideo1`)",
     # heavy, or not importable everywhere
-    "av": "PyAV loads the FFmpeg libraries (hundreds of ms); the package imports without decoding anything",
-    "torch.distributed": "only importable in torch builds with distributed support; used only when running distributed",
+    "av": "PyAV loads the FFmpeg libraries on import; importing the package decodes nothing, so it does not pay that",
+    "torch.distributed": "importable only in torch builds with distributed support; used only when running distributed",
+    # start-up cost: `internvideo2 <any command>` imports every command's module to build its parser
+    "cli.demo -> shapes_world.demo": (
+        "the demo imports the recipes and with them the training stack (Trainer, PEFT, bitsandbytes: ~1.5 s and a "
+        "bitsandbytes warning on every command); loaded when `internvideo2 demo` runs"
+    ),
     # import cycles
     "tasks.inference -> tasks.retrieval": "cycle: tasks.retrieval imports tasks.inference at module level",
     "shapes_world.bundled -> shapes_world.bundled.hub_export": (
-        "cycle: hub_export imports the bundled models' names from this package `__init__`"
+        "cycle: hub_export imports the bundled models' names from this package's __init__"
     ),
 }
 
