@@ -282,6 +282,31 @@ def test_loss_on_labelled_tokens_and_num_items_in_batch():
     assert model.query_tokens.grad.abs().sum() > 0 and model.vision_model.embeddings.cls_token.grad is not None
 
 
+def test_shift_labels_replace_labels_in_the_loss():
+    """`shift_labels` (targets already aligned with the logits, as the Trainer passes them under sequence/context
+    parallelism) are used as they are: not shifted again, and `labels` are then ignored."""
+    model = tiny_model()
+    ids = torch.tensor([prompt([2, 7], suffix=(8, 9, 10, 1)), prompt([2, 11], suffix=(12, 13, 14, 1))])
+    video = torch.randn(2, 2, 3, 28, 28)
+    labels = ids.clone()
+    labels[:, :5] = -100
+    shift_labels = torch.cat([labels[:, 1:], torch.full((2, 1), -100)], dim=1)
+    logits = model(input_ids=ids, pixel_values_videos=video).logits
+    expected = nn.functional.cross_entropy(logits.reshape(-1, 64), shift_labels.reshape(-1), ignore_index=-100)
+    from_labels = model(input_ids=ids, pixel_values_videos=video, labels=labels).loss
+    from_shift_labels = model(input_ids=ids, pixel_values_videos=video, shift_labels=shift_labels).loss
+    torch.testing.assert_close(from_labels, expected)
+    torch.testing.assert_close(from_shift_labels, expected)
+    other_labels = torch.randint(0, 64, ids.shape)  # ignored when shift_labels are given
+    both = model(input_ids=ids, pixel_values_videos=video, labels=other_labels, shift_labels=shift_labels).loss
+    torch.testing.assert_close(both, expected)
+    summed = nn.functional.cross_entropy(
+        logits.reshape(-1, 64), shift_labels.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    scaled = model(input_ids=ids, pixel_values_videos=video, shift_labels=shift_labels, num_items_in_batch=20).loss
+    torch.testing.assert_close(scaled, summed / 20)
+
+
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     model = tiny_model()
     model.train()

@@ -65,7 +65,7 @@ class InternVideo2ChatVideoOutput(BaseModelOutputWithPooling):
 @dataclass
 class InternVideo2ChatCausalLMOutputWithPast(ModelOutput):
     r"""
-    loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is provided):
+    loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` (or `shift_labels`) is provided):
         Next-token cross-entropy over the positions whose label is not -100.
     logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
         Language-model logits.
@@ -561,6 +561,10 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Target ids aligned with `input_ids` (shifted inside the loss); -100 = not supervised (prompt, placeholders,
             padding). `num_items_in_batch` (passed by the Trainer) makes gradient accumulation exact.
+        shift_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*, keyword):
+            Targets already aligned with the logits (position `i` holds the id that position `i` should predict), as
+            the Trainer passes them under sequence/context parallelism, where the shift must happen on the whole
+            sequence before it is sharded. When given they replace `labels` in the loss and are not shifted again.
         interpolate_pos_encoding (`bool`, *optional*):
             The package policy: `None` (default) resamples the vision position embeddings when the frame count or
             resolution differs from the configuration, `False` raises instead.
@@ -606,6 +610,7 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
 
         # the loss is computed here, over the spliced sequence; the LLM only produces logits
         loss_kwargs = {key: kwargs.pop(key) for key in ("num_items_in_batch", "ignore_index") if key in kwargs}
+        shift_labels = kwargs.pop("shift_labels", None)
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -617,8 +622,10 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             **kwargs,
         )
         loss = None
-        if labels is not None:
-            # labels all -100 (nothing to learn from in this batch) give 0, not NaN
+        # labels all -100 (nothing to learn from in this batch) give 0, not NaN
+        if shift_labels is not None:  # pre-aligned targets: shifting them again would train on the wrong tokens
+            loss = token_cross_entropy(outputs.logits, shift_labels, shift=False, **loss_kwargs)
+        elif labels is not None:
             loss = token_cross_entropy(outputs.logits, labels, shift=True, **loss_kwargs)
         return InternVideo2ChatCausalLMOutputWithPast(
             loss=loss,
