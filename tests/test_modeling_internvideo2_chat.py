@@ -468,6 +468,93 @@ def test_sampling_is_seeded_and_num_return_sequences_expands_the_video():
     assert len({tuple(row.tolist()) for row in first}) > 1  # the samples differ
 
 
+def test_generate_without_cache_gives_the_cached_tokens_and_encodes_the_video_once():
+    model = tiny_model()
+    ids = torch.tensor([prompt([2, 7]), prompt([2, 11])])
+    videos = torch.randn(2, 2, 3, 28, 28)
+    kwargs = dict(input_ids=ids, pixel_values_videos=videos, max_new_tokens=6, do_sample=False, eos_token_id=None,
+                  suppress_tokens=[VIDEO_TOKEN_ID])  # fmt: skip
+    cached = model.generate(**kwargs, use_cache=True)
+    vision_calls, llm_calls = _count_calls(model.vision_model), _count_calls(model.language_model)
+    uncached = model.generate(**kwargs, use_cache=False)
+    torch.testing.assert_close(uncached, cached)
+    # without a cache every step re-reads the whole prompt, placeholders included, and splices the video encoded once
+    assert len(vision_calls) == 1 and len(llm_calls) == 6
+
+
+def test_beam_search_keeps_each_video_with_its_beams():
+    """Beam search expands every prompt and its video to `num_beams` rows; the scores it reports must be those of a
+    plain forward pass of each returned sequence with its own video (a beam fed another prompt's video would not)."""
+    model = tiny_model()
+    with torch.no_grad():  # at init the video moves the logits by ~1e-3 only: make it matter
+        model.multi_modal_projector.weight.normal_(std=1.0)
+    ids = torch.tensor([prompt([2, 7]), prompt([2, 11])])
+    videos = torch.randn(2, 2, 3, 28, 28)
+    new_tokens = 5
+    out = model.generate(
+        input_ids=ids,
+        pixel_values_videos=videos,
+        max_new_tokens=new_tokens,
+        num_beams=3,
+        num_return_sequences=2,
+        do_sample=False,
+        eos_token_id=None,
+        length_penalty=0.0,  # the score is then the plain sum of the generated tokens' log-probabilities
+        suppress_tokens=[VIDEO_TOKEN_ID],
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
+    length = ids.shape[1]
+    assert out.sequences.shape == (4, length + new_tokens)
+    for row, sequence in enumerate(out.sequences):
+        video = row // 2
+        torch.testing.assert_close(sequence[:length], ids[video])
+        logits = model(input_ids=sequence[None, :-1], pixel_values_videos=videos[video : video + 1]).logits[0]
+        log_probs = logits[length - 1 :].log_softmax(-1).gather(-1, sequence[length:, None]).sum()
+        torch.testing.assert_close(out.sequences_scores[row], log_probs, atol=1e-5, rtol=0)
+    # per prompt, the best beam first and the two returned beams differ
+    for video in range(2):
+        assert out.sequences_scores[2 * video] >= out.sequences_scores[2 * video + 1]
+        assert not torch.equal(out.sequences[2 * video], out.sequences[2 * video + 1])
+    # one beam is greedy search
+    greedy = model.generate(input_ids=ids, pixel_values_videos=videos, max_new_tokens=new_tokens, do_sample=False,
+                            eos_token_id=None, suppress_tokens=[VIDEO_TOKEN_ID])  # fmt: skip
+    one_beam = model.generate(input_ids=ids, pixel_values_videos=videos, max_new_tokens=new_tokens, num_beams=1,
+                              do_sample=False, eos_token_id=None, suppress_tokens=[VIDEO_TOKEN_ID])  # fmt: skip
+    torch.testing.assert_close(one_beam, greedy)
+
+
+def test_eos_stops_each_row_and_pads_it_while_max_new_tokens_bounds_the_rest():
+    model = tiny_model()
+    ids = torch.tensor([prompt([2, 7]), prompt([2, 11])])
+    videos = torch.randn(2, 2, 3, 28, 28)
+    length, budget, pad = ids.shape[1], 8, 0
+    kwargs = dict(input_ids=ids, pixel_values_videos=videos, do_sample=False, suppress_tokens=[VIDEO_TOKEN_ID],
+                  pad_token_id=pad)  # fmt: skip
+    free = model.generate(**kwargs, max_new_tokens=budget, eos_token_id=None)
+    assert free.shape == (2, length + budget)  # no end token: exactly max_new_tokens new tokens
+    answers = free[:, length:]
+    # end token: the first token that row 0 produces at a later step than its first (so row 0 stops early)
+    first_step = {}
+    for step, token in enumerate(answers[0].tolist()):
+        first_step.setdefault(token, step)
+    candidates = [token for token, step in first_step.items() if 1 <= step < budget - 1 and token != pad]
+    assert candidates, f"the tiny model repeats one token: {answers[0].tolist()}"
+    eos = candidates[0]
+    stopped = model.generate(**kwargs, max_new_tokens=budget, eos_token_id=eos)
+    # expected: each row is the free-running answer up to and including its first end token, then padding; the
+    # batch stops when every row has ended or the budget is spent
+    expected_rows, ends = [], []
+    for answer in answers.tolist():
+        end = answer.index(eos) + 1 if eos in answer else budget
+        ends.append(end)
+        expected_rows.append(answer[:end] + [pad] * (budget - end))
+    width = max(ends)
+    assert stopped.shape == (2, length + width)
+    assert stopped[:, length:].tolist() == [row[:width] for row in expected_rows]
+    assert stopped[0, length + ends[0] - 1] == eos and ends[0] < budget
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # save / load / Auto classes / device map / quantization
 # ----------------------------------------------------------------------------------------------------------------
