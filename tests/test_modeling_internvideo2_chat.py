@@ -335,9 +335,16 @@ def test_vision_feature_layer_selects_an_intermediate_block():
     state = {k: v for k, v in model.state_dict().items() if "encoder.layer.1." not in k}
     truncated.load_state_dict(state, strict=True)
     video = torch.randn(1, 2, 3, 28, 28)
-    torch.testing.assert_close(
-        model.get_video_features(video).pooler_output, truncated.get_video_features(video).pooler_output
-    )
+    features = model.get_video_features(video)
+    torch.testing.assert_close(features.pooler_output, truncated.get_video_features(video).pooler_output)
+    # only the block the Q-Former reads is captured, unless the caller asks for more; the features do not change
+    assert [state is not None for state in features.hidden_states] == [False, True, False]
+    everything = model.get_video_features(video, output_hidden_states=True)
+    assert all(state is not None for state in everything.hidden_states)
+    torch.testing.assert_close(everything.pooler_output, features.pooler_output)
+    torch.testing.assert_close(everything.hidden_states[1], features.hidden_states[1])
+    chosen = model.get_video_features(video, output_hidden_states=[0])
+    assert [state is not None for state in chosen.hidden_states] == [True, True, False]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, selected_hidden_states
 
 from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
@@ -465,11 +465,9 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         batch_size = pixel_values_videos.shape[0]
         views, num_views = self._views(pixel_values_videos)
         select_hidden = config.vision_feature_layer != -1
-        vision_outputs = self.vision_model(
-            views,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-            **({**kwargs, "output_hidden_states": True} if select_hidden else kwargs),
-        )
+        if select_hidden:
+            kwargs = {**kwargs, "output_hidden_states": self._vision_hidden_states_to_capture(kwargs)}
+        vision_outputs = self.vision_model(views, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         if select_hidden:
             vision_tokens = vision_outputs.hidden_states[config.vision_feature_layer]
         else:
@@ -510,6 +508,18 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             attentions=vision_outputs.attentions,
             qformer_last_hidden_state=qformer_outputs.last_hidden_state,
         )
+
+    def _vision_hidden_states_to_capture(self, kwargs: dict) -> bool | list[int]:
+        """`output_hidden_states` for the vision encoder when the Q-Former reads an intermediate block: that block,
+        plus what the caller asked for (a flag or indices; the vision config's default when not given). Capturing
+        every block when none was asked for would keep all of them in memory and return them."""
+        requested = kwargs.get("output_hidden_states")
+        if requested is None:
+            requested = self.vision_model.config.output_hidden_states
+        indices = selected_hidden_states(requested)
+        if indices is None:
+            return True if requested else [self.config.vision_feature_layer]
+        return [*indices, self.config.vision_feature_layer]
 
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, video_features: torch.Tensor
