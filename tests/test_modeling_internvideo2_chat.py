@@ -375,12 +375,18 @@ def test_hd_model_encodes_each_view_and_concatenates():
     model = tiny_model(use_hd=True, hd_local_size=28, hd_fix_ratio=[2, 1])
     video = torch.randn(1, 2, 3, 40, 70)
     views = split_video_into_hd_views(video, 28, fix_ratio=[2, 1])  # the processor's job: the model never tiles
-    features = model.get_video_features(views).pooler_output
+    outputs = model.get_video_features(views)
+    features = outputs.pooler_output
     assert features.shape == (1, 9, 32)  # 3 views x 3 tokens
     plain = tiny_model()
     plain.load_state_dict(model.state_dict())
-    per_view = plain.get_video_features(views[0]).pooler_output  # flat batch of the 3 views
+    per_view_outputs = plain.get_video_features(views[0])  # flat batch of the 3 views
+    per_view = per_view_outputs.pooler_output
     torch.testing.assert_close(features[0], per_view.reshape(9, 32))
+    # the vision tokens too have one entry per video, its views concatenated in order; the Q-Former output one per view
+    assert outputs.last_hidden_state.shape == (1, 3 * 9, 32)  # 3 views x (cls + 2x2 patches x 2 frames)
+    torch.testing.assert_close(outputs.last_hidden_state[0], per_view_outputs.last_hidden_state.reshape(27, 32))
+    torch.testing.assert_close(outputs.qformer_last_hidden_state, per_view_outputs.qformer_last_hidden_state)
     # a 5-D input is a flat batch of single views, HD or not
     torch.testing.assert_close(model.get_video_features(views[0]).pooler_output, per_view)
     # one instruction per video is repeated for each view

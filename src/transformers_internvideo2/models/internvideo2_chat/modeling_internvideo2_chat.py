@@ -47,16 +47,17 @@ logger = logging.get_logger(__name__)
 @dataclass
 class InternVideo2ChatVideoOutput(BaseModelOutputWithPooling):
     r"""
-    last_hidden_state (`torch.FloatTensor` of shape `(num_views, 1 + num_patches, vision_hidden_size)`):
-        The vision tokens the Q-Former attends to: the selected vision hidden state after the vision LayerNorm.
+    last_hidden_state (`torch.FloatTensor` of shape `(num_videos, views * (1 + num_patches), vision_hidden_size)`):
+        The vision tokens the Q-Former attends to: the selected vision hidden state after the vision LayerNorm, the
+        views of a video concatenated in view order (one view per entry for a 5-D input).
     pooler_output (`torch.FloatTensor` of shape `(num_videos, num_visual_tokens, text_hidden_size)`):
         The projected visual tokens, in the order they replace the placeholders. `num_videos` is the batch size of a
         5-D/6-D `pixel_values_videos` (all views of a video concatenated); for a flat batch of views (5-D input with
         `use_hd` off) every view is its own entry.
     qformer_last_hidden_state (`torch.FloatTensor` of shape `(num_views, num_queries + text_length, qformer_hidden_size)`):
-        Q-Former output (queries first, then the instruction text positions).
+        Q-Former output, one row per view (queries first, then the instruction text positions).
     hidden_states, attentions:
-        Vision encoder hidden states / attentions when requested.
+        Vision encoder hidden states / attentions when requested, one row per view.
     """
 
     qformer_last_hidden_state: torch.FloatTensor | None = None
@@ -499,8 +500,9 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         )
         query_output = qformer_outputs.last_hidden_state[:, : queries.shape[1]]
         visual_tokens = self.multi_modal_projector(query_output.to(self.multi_modal_projector.weight.dtype))
-        if num_views is not None:
-            visual_tokens = visual_tokens.reshape(batch_size, num_views * queries.shape[1], -1)
+        if num_views is not None:  # one entry per video, its views concatenated in order (as the placeholders)
+            visual_tokens = visual_tokens.reshape(batch_size, -1, visual_tokens.shape[-1])
+            vision_tokens = vision_tokens.reshape(batch_size, -1, vision_tokens.shape[-1])
         return InternVideo2ChatVideoOutput(
             last_hidden_state=vision_tokens,
             pooler_output=visual_tokens,
