@@ -51,6 +51,7 @@ class InternVideo2ChatModelTester:
         qformer_text_length=4,
         num_frames=2,
         image_size=28,
+        num_views=1,
         is_training=True,
     ):
         self.parent = parent
@@ -61,7 +62,10 @@ class InternVideo2ChatModelTester:
         self.num_channels = 3
         self.num_query_tokens = num_query_tokens
         self.num_extra_query_tokens = num_extra_query_tokens
-        self.num_visual_tokens = num_query_tokens + num_extra_query_tokens
+        # num_views > 1: HD mode, `pixel_values_videos` of shape (batch, views, frames, channels, height, width)
+        self.num_views = num_views
+        self.tokens_per_view = num_query_tokens + num_extra_query_tokens
+        self.num_visual_tokens = self.tokens_per_view * num_views
         self.qformer_text_length = qformer_text_length
         # Language-model ids: 0 pad, 1 bos, 2 eos, 5 the video placeholder; prompt words are drawn from 6..vocab-1.
         # The placeholder id is above 0..4, the ids the mixin draws the rows it adds to a batch from (eager vs SDPA
@@ -121,6 +125,12 @@ class InternVideo2ChatModelTester:
             num_extra_query_tokens=self.num_extra_query_tokens,
             video_token_id=self.video_token_id,
             pad_token_id=self.pad_token_id,
+            # HD: one tile and the global view of the whole frame, each `image_size` wide (what the processor makes;
+            # the model encodes the views it is given)
+            use_hd=self.num_views > 1,
+            hd_local_size=self.image_size,
+            hd_fix_ratio=[1, 1],
+            hd_add_global_view=True,
         )
 
     def prepare_config_and_inputs(self):
@@ -131,29 +141,32 @@ class InternVideo2ChatModelTester:
         )
         input_ids = torch.cat([bos, video, text], dim=1)
         attention_mask = torch.ones_like(input_ids)
+        views = [self.num_views] if self.num_views > 1 else []
         pixel_values_videos = floats_tensor(
-            [self.batch_size, self.num_frames, self.num_channels, self.image_size, self.image_size]
+            [self.batch_size, *views, self.num_frames, self.num_channels, self.image_size, self.image_size]
         )
         # Q-Former instruction, the first row left-padded by one token (as the original BERT tokenizer pads)
         qformer_input_ids = ids_tensor([self.batch_size, self.qformer_text_length], 45) + 5
         qformer_attention_mask = torch.ones_like(qformer_input_ids)
         qformer_attention_mask[0, 0] = 0
         qformer_input_ids[0, 0] = 0
-        return self.get_config(), input_ids, attention_mask, pixel_values_videos, qformer_input_ids, qformer_attention_mask
+        config = self.get_config()
+        return config, input_ids, attention_mask, pixel_values_videos, qformer_input_ids, qformer_attention_mask
 
     def videos_for(self, input_ids: torch.Tensor) -> torch.Tensor | None:
-        """One video per `num_visual_tokens` placeholders of `input_ids` (a flat batch of views, in prompt order),
-        the same pixels on every call for the same prompts; `None` when the prompts hold no placeholder."""
+        """One view per `tokens_per_view` placeholders of `input_ids` (a flat batch of views, in prompt order, which
+        the model accepts in HD mode too), the same pixels on every call for the same prompts; `None` when the prompts
+        hold no placeholder."""
         num_placeholders = int((input_ids == self.video_token_id).sum())
-        if num_placeholders % self.num_visual_tokens:
+        if num_placeholders % self.tokens_per_view:
             raise ValueError(
-                f"{num_placeholders} video placeholders are not a whole number of videos of {self.num_visual_tokens}."
+                f"{num_placeholders} video placeholders are not a whole number of views of {self.tokens_per_view}."
             )
-        num_videos = num_placeholders // self.num_visual_tokens
-        if num_videos == 0:
+        num_views = num_placeholders // self.tokens_per_view
+        if num_views == 0:
             return None
         generator = torch.Generator().manual_seed(0)
-        shape = (num_videos, self.num_frames, self.num_channels, self.image_size, self.image_size)
+        shape = (num_views, self.num_frames, self.num_channels, self.image_size, self.image_size)
         return torch.rand(shape, generator=generator).to(torch_device)
 
     def prepare_config_and_inputs_for_common(self):
@@ -198,7 +211,7 @@ class InternVideo2ChatModelTest(ModelTesterMixin, unittest.TestCase):
     def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
         # The mixin's eager-vs-SDPA checks pass only the main input (`input_ids`, which hold video placeholders) and
         # add rows to the batch; the model refuses placeholders without a video. Give the prompts their videos (one
-        # per `num_visual_tokens` placeholders, fixed pixels), so those checks compare the whole model, vision
+        # view per `tokens_per_view` placeholders, fixed pixels), so those checks compare the whole model, vision
         # encoder and Q-Former attention included. Inputs that carry their own video are left as they are.
         inputs_dict = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
         input_ids = inputs_dict.get("input_ids")
@@ -277,7 +290,22 @@ class InternVideo2ChatModelTest(ModelTesterMixin, unittest.TestCase):
             outputs = model(**inputs, labels=inputs["input_ids"])
         self.assertEqual(outputs.logits.shape, (tester.batch_size, tester.seq_length, tester.vocab_size))
         self.assertEqual(outputs.video_hidden_states.shape, (tester.batch_size, tester.num_visual_tokens, 32))
+        with torch.no_grad():
+            features = model.get_video_features(
+                inputs["pixel_values_videos"], qformer_input_ids=inputs["qformer_input_ids"]
+            )
+        # the vision tokens of a video's views, concatenated: views x (cls + frames x 2 x 2 patches)
+        self.assertEqual(features.last_hidden_state.shape, (tester.batch_size, tester.num_views * 9, 32))
         self.assertTrue(torch.isfinite(outputs.loss))
+
+
+class InternVideo2ChatHDModelTest(InternVideo2ChatModelTest):
+    """The same common tests in HD mode: every video comes as 2 views (a 6-D `pixel_values_videos`), each encoded
+    separately, their visual tokens concatenated in view order."""
+
+    def setUp(self):
+        super().setUp()
+        self.model_tester = InternVideo2ChatModelTester(self, num_views=2)
 
 
 if __name__ == "__main__":
