@@ -282,6 +282,31 @@ def test_loss_on_labelled_tokens_and_num_items_in_batch():
     assert model.query_tokens.grad.abs().sum() > 0 and model.vision_model.embeddings.cls_token.grad is not None
 
 
+def test_shift_labels_replace_labels_in_the_loss():
+    """`shift_labels` (targets already aligned with the logits, as the Trainer passes them under sequence/context
+    parallelism) are used as they are: not shifted again, and `labels` are then ignored."""
+    model = tiny_model()
+    ids = torch.tensor([prompt([2, 7], suffix=(8, 9, 10, 1)), prompt([2, 11], suffix=(12, 13, 14, 1))])
+    video = torch.randn(2, 2, 3, 28, 28)
+    labels = ids.clone()
+    labels[:, :5] = -100
+    shift_labels = torch.cat([labels[:, 1:], torch.full((2, 1), -100)], dim=1)
+    logits = model(input_ids=ids, pixel_values_videos=video).logits
+    expected = nn.functional.cross_entropy(logits.reshape(-1, 64), shift_labels.reshape(-1), ignore_index=-100)
+    from_labels = model(input_ids=ids, pixel_values_videos=video, labels=labels).loss
+    from_shift_labels = model(input_ids=ids, pixel_values_videos=video, shift_labels=shift_labels).loss
+    torch.testing.assert_close(from_labels, expected)
+    torch.testing.assert_close(from_shift_labels, expected)
+    other_labels = torch.randint(0, 64, ids.shape)  # ignored when shift_labels are given
+    both = model(input_ids=ids, pixel_values_videos=video, labels=other_labels, shift_labels=shift_labels).loss
+    torch.testing.assert_close(both, expected)
+    summed = nn.functional.cross_entropy(
+        logits.reshape(-1, 64), shift_labels.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    scaled = model(input_ids=ids, pixel_values_videos=video, shift_labels=shift_labels, num_items_in_batch=20).loss
+    torch.testing.assert_close(scaled, summed / 20)
+
+
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     model = tiny_model()
     model.train()
@@ -310,9 +335,16 @@ def test_vision_feature_layer_selects_an_intermediate_block():
     state = {k: v for k, v in model.state_dict().items() if "encoder.layer.1." not in k}
     truncated.load_state_dict(state, strict=True)
     video = torch.randn(1, 2, 3, 28, 28)
-    torch.testing.assert_close(
-        model.get_video_features(video).pooler_output, truncated.get_video_features(video).pooler_output
-    )
+    features = model.get_video_features(video)
+    torch.testing.assert_close(features.pooler_output, truncated.get_video_features(video).pooler_output)
+    # only the block the Q-Former reads is captured, unless the caller asks for more; the features do not change
+    assert [state is not None for state in features.hidden_states] == [False, True, False]
+    everything = model.get_video_features(video, output_hidden_states=True)
+    assert all(state is not None for state in everything.hidden_states)
+    torch.testing.assert_close(everything.pooler_output, features.pooler_output)
+    torch.testing.assert_close(everything.hidden_states[1], features.hidden_states[1])
+    chosen = model.get_video_features(video, output_hidden_states=[0])
+    assert [state is not None for state in chosen.hidden_states] == [True, True, False]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -343,12 +375,18 @@ def test_hd_model_encodes_each_view_and_concatenates():
     model = tiny_model(use_hd=True, hd_local_size=28, hd_fix_ratio=[2, 1])
     video = torch.randn(1, 2, 3, 40, 70)
     views = split_video_into_hd_views(video, 28, fix_ratio=[2, 1])  # the processor's job: the model never tiles
-    features = model.get_video_features(views).pooler_output
+    outputs = model.get_video_features(views)
+    features = outputs.pooler_output
     assert features.shape == (1, 9, 32)  # 3 views x 3 tokens
     plain = tiny_model()
     plain.load_state_dict(model.state_dict())
-    per_view = plain.get_video_features(views[0]).pooler_output  # flat batch of the 3 views
+    per_view_outputs = plain.get_video_features(views[0])  # flat batch of the 3 views
+    per_view = per_view_outputs.pooler_output
     torch.testing.assert_close(features[0], per_view.reshape(9, 32))
+    # the vision tokens too have one entry per video, its views concatenated in order; the Q-Former output one per view
+    assert outputs.last_hidden_state.shape == (1, 3 * 9, 32)  # 3 views x (cls + 2x2 patches x 2 frames)
+    torch.testing.assert_close(outputs.last_hidden_state[0], per_view_outputs.last_hidden_state.reshape(27, 32))
+    torch.testing.assert_close(outputs.qformer_last_hidden_state, per_view_outputs.qformer_last_hidden_state)
     # a 5-D input is a flat batch of single views, HD or not
     torch.testing.assert_close(model.get_video_features(views[0]).pooler_output, per_view)
     # one instruction per video is repeated for each view
@@ -441,6 +479,93 @@ def test_sampling_is_seeded_and_num_return_sequences_expands_the_video():
     torch.testing.assert_close(first, second)
     assert first.shape == (3, ids.shape[1] + 8)
     assert len({tuple(row.tolist()) for row in first}) > 1  # the samples differ
+
+
+def test_generate_without_cache_gives_the_cached_tokens_and_encodes_the_video_once():
+    model = tiny_model()
+    ids = torch.tensor([prompt([2, 7]), prompt([2, 11])])
+    videos = torch.randn(2, 2, 3, 28, 28)
+    kwargs = dict(input_ids=ids, pixel_values_videos=videos, max_new_tokens=6, do_sample=False, eos_token_id=None,
+                  suppress_tokens=[VIDEO_TOKEN_ID])  # fmt: skip
+    cached = model.generate(**kwargs, use_cache=True)
+    vision_calls, llm_calls = _count_calls(model.vision_model), _count_calls(model.language_model)
+    uncached = model.generate(**kwargs, use_cache=False)
+    torch.testing.assert_close(uncached, cached)
+    # without a cache every step re-reads the whole prompt, placeholders included, and splices the video encoded once
+    assert len(vision_calls) == 1 and len(llm_calls) == 6
+
+
+def test_beam_search_keeps_each_video_with_its_beams():
+    """Beam search expands every prompt and its video to `num_beams` rows; the scores it reports must be those of a
+    plain forward pass of each returned sequence with its own video (a beam fed another prompt's video would not)."""
+    model = tiny_model()
+    with torch.no_grad():  # at init the video moves the logits by ~1e-3 only: make it matter
+        model.multi_modal_projector.weight.normal_(std=1.0)
+    ids = torch.tensor([prompt([2, 7]), prompt([2, 11])])
+    videos = torch.randn(2, 2, 3, 28, 28)
+    new_tokens = 5
+    out = model.generate(
+        input_ids=ids,
+        pixel_values_videos=videos,
+        max_new_tokens=new_tokens,
+        num_beams=3,
+        num_return_sequences=2,
+        do_sample=False,
+        eos_token_id=None,
+        length_penalty=0.0,  # the score is then the plain sum of the generated tokens' log-probabilities
+        suppress_tokens=[VIDEO_TOKEN_ID],
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
+    length = ids.shape[1]
+    assert out.sequences.shape == (4, length + new_tokens)
+    for row, sequence in enumerate(out.sequences):
+        video = row // 2
+        torch.testing.assert_close(sequence[:length], ids[video])
+        logits = model(input_ids=sequence[None, :-1], pixel_values_videos=videos[video : video + 1]).logits[0]
+        log_probs = logits[length - 1 :].log_softmax(-1).gather(-1, sequence[length:, None]).sum()
+        torch.testing.assert_close(out.sequences_scores[row], log_probs, atol=1e-5, rtol=0)
+    # per prompt, the best beam first and the two returned beams differ
+    for video in range(2):
+        assert out.sequences_scores[2 * video] >= out.sequences_scores[2 * video + 1]
+        assert not torch.equal(out.sequences[2 * video], out.sequences[2 * video + 1])
+    # one beam is greedy search
+    greedy = model.generate(input_ids=ids, pixel_values_videos=videos, max_new_tokens=new_tokens, do_sample=False,
+                            eos_token_id=None, suppress_tokens=[VIDEO_TOKEN_ID])  # fmt: skip
+    one_beam = model.generate(input_ids=ids, pixel_values_videos=videos, max_new_tokens=new_tokens, num_beams=1,
+                              do_sample=False, eos_token_id=None, suppress_tokens=[VIDEO_TOKEN_ID])  # fmt: skip
+    torch.testing.assert_close(one_beam, greedy)
+
+
+def test_eos_stops_each_row_and_pads_it_while_max_new_tokens_bounds_the_rest():
+    model = tiny_model()
+    ids = torch.tensor([prompt([2, 7]), prompt([2, 11])])
+    videos = torch.randn(2, 2, 3, 28, 28)
+    length, budget, pad = ids.shape[1], 8, 0
+    kwargs = dict(input_ids=ids, pixel_values_videos=videos, do_sample=False, suppress_tokens=[VIDEO_TOKEN_ID],
+                  pad_token_id=pad)  # fmt: skip
+    free = model.generate(**kwargs, max_new_tokens=budget, eos_token_id=None)
+    assert free.shape == (2, length + budget)  # no end token: exactly max_new_tokens new tokens
+    answers = free[:, length:]
+    # end token: the first token that row 0 produces at a later step than its first (so row 0 stops early)
+    first_step = {}
+    for step, token in enumerate(answers[0].tolist()):
+        first_step.setdefault(token, step)
+    candidates = [token for token, step in first_step.items() if 1 <= step < budget - 1 and token != pad]
+    assert candidates, f"the tiny model repeats one token: {answers[0].tolist()}"
+    eos = candidates[0]
+    stopped = model.generate(**kwargs, max_new_tokens=budget, eos_token_id=eos)
+    # expected: each row is the free-running answer up to and including its first end token, then padding; the
+    # batch stops when every row has ended or the budget is spent
+    expected_rows, ends = [], []
+    for answer in answers.tolist():
+        end = answer.index(eos) + 1 if eos in answer else budget
+        ends.append(end)
+        expected_rows.append(answer[:end] + [pad] * (budget - end))
+    width = max(ends)
+    assert stopped.shape == (2, length + width)
+    assert stopped[:, length:].tolist() == [row[:width] for row in expected_rows]
+    assert stopped[0, length + ends[0] - 1] == eos and ends[0] < budget
 
 
 # ----------------------------------------------------------------------------------------------------------------

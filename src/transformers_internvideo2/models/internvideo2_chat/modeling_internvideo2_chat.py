@@ -28,7 +28,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, selected_hidden_states
 
 from ...losses.language_modeling import token_cross_entropy
 from ..remote_code import RemoteCodeMixin
@@ -47,16 +47,17 @@ logger = logging.get_logger(__name__)
 @dataclass
 class InternVideo2ChatVideoOutput(BaseModelOutputWithPooling):
     r"""
-    last_hidden_state (`torch.FloatTensor` of shape `(num_views, 1 + num_patches, vision_hidden_size)`):
-        The vision tokens the Q-Former attends to: the selected vision hidden state after the vision LayerNorm.
+    last_hidden_state (`torch.FloatTensor` of shape `(num_videos, views * (1 + num_patches), vision_hidden_size)`):
+        The vision tokens the Q-Former attends to: the selected vision hidden state after the vision LayerNorm, the
+        views of a video concatenated in view order (one view per entry for a 5-D input).
     pooler_output (`torch.FloatTensor` of shape `(num_videos, num_visual_tokens, text_hidden_size)`):
         The projected visual tokens, in the order they replace the placeholders. `num_videos` is the batch size of a
         5-D/6-D `pixel_values_videos` (all views of a video concatenated); for a flat batch of views (5-D input with
         `use_hd` off) every view is its own entry.
     qformer_last_hidden_state (`torch.FloatTensor` of shape `(num_views, num_queries + text_length, qformer_hidden_size)`):
-        Q-Former output (queries first, then the instruction text positions).
+        Q-Former output, one row per view (queries first, then the instruction text positions).
     hidden_states, attentions:
-        Vision encoder hidden states / attentions when requested.
+        Vision encoder hidden states / attentions when requested, one row per view.
     """
 
     qformer_last_hidden_state: torch.FloatTensor | None = None
@@ -65,7 +66,7 @@ class InternVideo2ChatVideoOutput(BaseModelOutputWithPooling):
 @dataclass
 class InternVideo2ChatCausalLMOutputWithPast(ModelOutput):
     r"""
-    loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is provided):
+    loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` (or `shift_labels`) is provided):
         Next-token cross-entropy over the positions whose label is not -100.
     logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
         Language-model logits.
@@ -465,11 +466,9 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         batch_size = pixel_values_videos.shape[0]
         views, num_views = self._views(pixel_values_videos)
         select_hidden = config.vision_feature_layer != -1
-        vision_outputs = self.vision_model(
-            views,
-            interpolate_pos_encoding=interpolate_pos_encoding,
-            **({**kwargs, "output_hidden_states": True} if select_hidden else kwargs),
-        )
+        if select_hidden:
+            kwargs = {**kwargs, "output_hidden_states": self._vision_hidden_states_to_capture(kwargs)}
+        vision_outputs = self.vision_model(views, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         if select_hidden:
             vision_tokens = vision_outputs.hidden_states[config.vision_feature_layer]
         else:
@@ -501,8 +500,9 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         )
         query_output = qformer_outputs.last_hidden_state[:, : queries.shape[1]]
         visual_tokens = self.multi_modal_projector(query_output.to(self.multi_modal_projector.weight.dtype))
-        if num_views is not None:
-            visual_tokens = visual_tokens.reshape(batch_size, num_views * queries.shape[1], -1)
+        if num_views is not None:  # one entry per video, its views concatenated in order (as the placeholders)
+            visual_tokens = visual_tokens.reshape(batch_size, -1, visual_tokens.shape[-1])
+            vision_tokens = vision_tokens.reshape(batch_size, -1, vision_tokens.shape[-1])
         return InternVideo2ChatVideoOutput(
             last_hidden_state=vision_tokens,
             pooler_output=visual_tokens,
@@ -510,6 +510,18 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             attentions=vision_outputs.attentions,
             qformer_last_hidden_state=qformer_outputs.last_hidden_state,
         )
+
+    def _vision_hidden_states_to_capture(self, kwargs: dict) -> bool | list[int]:
+        """`output_hidden_states` for the vision encoder when the Q-Former reads an intermediate block: that block,
+        plus what the caller asked for (a flag or indices; the vision config's default when not given). Capturing
+        every block when none was asked for would keep all of them in memory and return them."""
+        requested = kwargs.get("output_hidden_states")
+        if requested is None:
+            requested = self.vision_model.config.output_hidden_states
+        indices = selected_hidden_states(requested)
+        if indices is None:
+            return True if requested else [self.config.vision_feature_layer]
+        return [*indices, self.config.vision_feature_layer]
 
     def get_placeholder_mask(
         self, input_ids: torch.LongTensor | None, inputs_embeds: torch.Tensor, video_features: torch.Tensor
@@ -561,6 +573,10 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Target ids aligned with `input_ids` (shifted inside the loss); -100 = not supervised (prompt, placeholders,
             padding). `num_items_in_batch` (passed by the Trainer) makes gradient accumulation exact.
+        shift_labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*, keyword):
+            Targets already aligned with the logits (position `i` holds the id that position `i` should predict), as
+            the Trainer passes them under sequence/context parallelism, where the shift must happen on the whole
+            sequence before it is sharded. When given they replace `labels` in the loss and are not shifted again.
         interpolate_pos_encoding (`bool`, *optional*):
             The package policy: `None` (default) resamples the vision position embeddings when the frame count or
             resolution differs from the configuration, `False` raises instead.
@@ -606,6 +622,7 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
 
         # the loss is computed here, over the spliced sequence; the LLM only produces logits
         loss_kwargs = {key: kwargs.pop(key) for key in ("num_items_in_batch", "ignore_index") if key in kwargs}
+        shift_labels = kwargs.pop("shift_labels", None)
         outputs = self.language_model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -617,8 +634,10 @@ class InternVideo2ForConditionalGeneration(InternVideo2ChatPreTrainedModel, Gene
             **kwargs,
         )
         loss = None
-        if labels is not None:
-            # labels all -100 (nothing to learn from in this batch) give 0, not NaN
+        # labels all -100 (nothing to learn from in this batch) give 0, not NaN
+        if shift_labels is not None:  # pre-aligned targets: shifting them again would train on the wrong tokens
+            loss = token_cross_entropy(outputs.logits, shift_labels, shift=False, **loss_kwargs)
+        elif labels is not None:
             loss = token_cross_entropy(outputs.logits, labels, shift=True, **loss_kwargs)
         return InternVideo2ChatCausalLMOutputWithPast(
             loss=loss,
