@@ -488,6 +488,34 @@ def test_matching_scores_and_rerank(tiny_retrieval):
         model.matching_scores(input_ids=input_ids)
 
 
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+@pytest.mark.parametrize("num_fusion_layers", [1, 2])
+def test_fuse_cls_computes_only_the_cls_row_of_the_full_fusion_path(attention, num_fusion_layers):
+    """`fuse_cls` (what the matching head reads, its last layer run for the [CLS] row only) equals the [CLS] row of
+    the full fusion path, with padded texts, in both attention kernels and in training mode without dropout."""
+    torch.manual_seed(0)
+    config = tiny_text_config(num_hidden_layers=1 + num_fusion_layers, fusion_layer=1)
+    config._attn_implementation = attention
+    text = InternVideo2TextModel(config).eval()
+    input_ids = ids_tensor([5, 7], config.vocab_size)
+    attention_mask = torch.ones(5, 7, dtype=torch.long)
+    attention_mask[1, 4:] = 0
+    attention_mask[3, 2:] = 0
+    video_tokens = floats_tensor([5, 9, config.encoder_width]) * 3
+    with torch.no_grad():
+        hidden = text.encode_text(input_ids, attention_mask).last_hidden_state
+        full = text.fuse(hidden, attention_mask, video_tokens).last_hidden_state[:, 0]
+        fast = text.fuse_cls(hidden, attention_mask, video_tokens)
+    assert fast.shape == (5, config.hidden_size)
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
+    text.train()  # no dropout in this config: the training path computes the same
+    torch.testing.assert_close(text.fuse_cls(hidden, attention_mask, video_tokens), full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="encoder_hidden_states must be"):
+        text.fuse_cls(hidden, attention_mask, video_tokens[:2])
+    with pytest.raises(ValueError, match="attention_mask has shape"):
+        text.fuse_cls(hidden, attention_mask[:, :3], video_tokens)
+
+
 def test_training_forward_losses(tiny_retrieval):
     model, pixel_values, input_ids, attention_mask = tiny_retrieval
     model.train()

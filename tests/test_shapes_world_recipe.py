@@ -113,6 +113,81 @@ def test_bundled_video_text_retrieves_far_above_chance(bundled_retrieval):
     assert retrieval["t2v_r1"] >= 5 * retrieval["chance_r1"]
 
 
+def test_bundled_video_text_matching_head_reranking_beats_cosine():
+    """The shipped matching head (tuned by `recipes.matching_head`) re-ranks the recorded held-out clips better than
+    cosine, as `metrics.json` records (re-measured here), both with the recipe's cached features and through the
+    user path (`tasks.retrieval.retrieve` on the rendered uint8 clips, through the processor, default re-ranking)."""
+    from transformers_internvideo2.shapes_world.generator import render_clip, sample_clip_spec
+    from transformers_internvideo2.shapes_world.recipes import matching_head as step
+    from transformers_internvideo2.tasks.retrieval import retrieve
+
+    record = bundled.bundled_metrics(bundled.BUNDLED_VIDEO_TEXT)
+    metrics = record["metrics"]
+    assert metrics["reranking_helps"] is True and record["command"] == bundled.VIDEO_TEXT_REPRODUCE_COMMAND
+    settings = recipe.RecipeSettings(**record["settings"])
+    model, processor = bundled.load_bundled_video_text()
+    clips = recipe.distinct_caption_clips("test", settings.retrieval_clips, settings, start_index=settings.eval_clips)
+    measured = step.reranked_retrieval_evaluation(model, step.cached_pair_features(model, processor, clips),
+                                                  metrics["matching_head_rerank_k"])  # fmt: skip
+    assert measured["cosine_t2v_r1"] == metrics["stage2_t2v_r1"]
+    for key in ("t2v_r1", "t2v_r5", "v2t_r1", "v2t_r5"):
+        assert abs(measured[f"reranked_{key}"] - metrics[f"stage2_reranked_{key}"]) < 1e-6, key
+    assert measured["reranked_t2v_r1"] > measured["cosine_t2v_r1"]
+
+    videos = [render_clip(sample_clip_spec(seed, settings.num_frames, settings.image_size, settings.image_size))
+              for seed in clips.seeds]  # fmt: skip
+    results = retrieve(model, processor, videos, clips.captions, progress=False)
+    assert results.has_rerank and results.rerank_k == len(clips)  # k = 128 > 100 clips: every clip is re-scored
+    user = results.metrics(reranked=True)
+    assert abs(user["t2v_r1"] - measured["reranked_t2v_r1"]) < 1e-6 and abs(user["v2t_r1"] - measured["reranked_v2t_r1"]) < 1e-6
+    card = (bundled.bundled_model_dir(bundled.BUNDLED_VIDEO_TEXT) / "README.md").read_text()
+    assert f"**{metrics['stage2_reranked_t2v_r1']:.1f} %**" in card and bundled.MATCHING_HEAD_COMMAND in card
+
+
+def test_matching_head_card_and_metrics_of_a_tuning_run(tmp_path):
+    """`write_video_text_bundle` turns a tuning run into a shippable folder: the source card gains the re-ranking
+    section (replacing the stage-2 note) and the reproduction step, `metrics.json` the tuned numbers."""
+    from transformers_internvideo2.shapes_world.recipes import matching_head as step
+
+    source = tmp_path / "source"
+    model_folder = tmp_path / "tuned"
+    model_folder.mkdir()
+    (model_folder / "config.json").write_text("{}")
+    source.mkdir()
+    card = ("# shapes-video-text\n\n## Held-out metrics\n\ntable\n\nMatching-head re-ranking (k = 128) of the same "
+            f"clips scores far lower.\n\n## What it can and cannot do\n\nshapes\n\n## Reproduce\n\n```bash\n"
+            f"{bundled.REPRODUCE_COMMAND}\n```\n")  # fmt: skip
+    (source / "README.md").write_text(card)
+    metrics = {f"{kind}_{d}_{k}_{when}": 10.0 * i for i, (kind, d, k, when) in enumerate(
+        (a, b, c, e) for a in ("cosine", "reranked") for b in ("t2v", "v2t") for c in ("r1", "r5", "r10")
+        for e in ("before", "after"))}  # fmt: skip
+    metrics.update({f"{name}_{split}_{when}": 0.5 for name in ("auc", "pairwise_accuracy", "match_logit_std_over_videos")
+                    for split in ("train", "held_out") for when in ("before", "after")})  # fmt: skip
+    metrics.update(loss_vtm_first=0.64, loss_vtm_last=0.2, selected_step=900, validation_reranked_t2v_r1=70.0,
+                   validation_clips=100, held_out_clips=100, rerank_k=128, reranking_helps=True)  # fmt: skip
+    result = step.MatchingHeadResult(settings={"train_clips": 4000, "steps": 1000, "batch_size": 96}, metrics=metrics)
+    recorded = {"settings": {"seed": 0}, "metrics": {"stage2_t2v_r1": 53.0, "stage2_reranked_t2v_r1": 1.0,
+                                                     "matching_head_tuning_best_reranked_t2v_r1": 28.0,
+                                                     "reranking_helps": False, "stage2_loss_vtm_last": 0.637},
+                "notes": {"reranking": "old"}, "command": "old"}  # fmt: skip
+    folder = step.write_video_text_bundle(model_folder, source, recorded, result, tmp_path / "bundle")
+    assert folder == tmp_path / "bundle" / bundled.BUNDLED_VIDEO_TEXT and (folder / "config.json").is_file()
+    written = json.loads((folder / "metrics.json").read_text())
+    assert written["command"] == bundled.VIDEO_TEXT_REPRODUCE_COMMAND and written["settings"] == {"seed": 0}
+    assert written["metrics"]["reranking_helps"] is True and written["metrics"]["stage2_t2v_r1"] == 53.0
+    assert written["metrics"]["stage2_reranked_t2v_r1"] == metrics["reranked_t2v_r1_after"]
+    assert written["metrics"]["stage2_reranked_t2v_r1_before_matching_head"] == metrics["reranked_t2v_r1_before"]
+    assert "matching_head_tuning_best_reranked_t2v_r1" not in written["metrics"]
+    new_card = (folder / "README.md").read_text()
+    assert "scores far lower" not in new_card and new_card.count(step.CARD_START) == 1
+    assert new_card.index(step.CARD_END) < new_card.index("## What it can and cannot do")
+    assert f"{bundled.REPRODUCE_COMMAND}\n{bundled.MATCHING_HEAD_COMMAND}" in new_card
+    # idempotent on its own output: the section is replaced, not repeated
+    again = step.write_video_text_bundle(model_folder, folder, written, result, tmp_path / "bundle2")
+    assert (again / "README.md").read_text().count(step.CARD_START) == 1
+    assert (again / "README.md").read_text().count(bundled.MATCHING_HEAD_COMMAND) == 1
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # A real run (slow)
 # ----------------------------------------------------------------------------------------------------------------

@@ -406,6 +406,28 @@ class InternVideo2TextLayer(GradientCheckpointingLayer):
             hidden_states = self.crossattention(hidden_states, encoder_attention_mask, encoder_hidden_states, **kwargs)
         return self.output(self.intermediate(hidden_states), hidden_states)
 
+    def forward_first_token(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """This layer's output at position 0 only, `(batch, 1, hidden)`: what `forward(...)[:, :1]` returns, for the
+        cost of one query row (the self-attention still reads the keys and values of every position; every other
+        sub-block works per position). Used for the last fusion layer, whose other positions the matching head never
+        reads."""
+        first = hidden_states[:, :1]
+        attended, _ = self.attention.self(first, attention_mask, hidden_states)
+        first = self.attention.output(attended, first)
+        if self.has_cross_attention:
+            if encoder_hidden_states is None:
+                raise ValueError(
+                    f"Layer {self.layer_idx} is a fusion layer and needs the video tokens (encoder_hidden_states)."
+                )
+            first = self.crossattention(first, encoder_attention_mask, encoder_hidden_states)
+        return self.output(self.intermediate(first), first)
+
 
 class InternVideo2TextEncoder(nn.Module):
     def __init__(self, config: InternVideo2TextConfig):
@@ -592,6 +614,38 @@ class InternVideo2TextModel(InternVideo2TextPreTrainedModel):
             mode="fusion",
             **kwargs,
         )
+
+
+    def fuse_cls(
+        self,
+        text_hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The `[CLS]` state of the fusion path, `(batch, hidden)`: `fuse(...).last_hidden_state[:, 0]` (the matching
+        head's input), with the last layer computed for the `[CLS]` row only (the other rows of the last layer are
+        never read), which makes matching-head scoring several times cheaper for models with few fusion layers."""
+        layers = self._layers("fusion")
+        if len(layers) == 0:
+            return self.fuse(text_hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask).last_hidden_state[:, 0]
+        batch_size, seq_length = text_hidden_states.shape[:2]
+        if attention_mask is not None and tuple(attention_mask.shape) != (batch_size, seq_length):
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(batch_size, seq_length)}."
+            )
+        if encoder_hidden_states is None or encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != batch_size:
+            got = None if encoder_hidden_states is None else tuple(encoder_hidden_states.shape)
+            raise ValueError(
+                f"encoder_hidden_states must be (batch={batch_size}, num_video_tokens, {self.config.encoder_width}); "
+                f"got {got}. Each text needs its own video tokens (repeat them to pair one video with several texts)."
+            )
+        dtype = text_hidden_states.dtype
+        mask = additive_padding_mask(attention_mask, dtype)
+        memory = encoder_hidden_states.to(dtype)
+        memory_mask = additive_padding_mask(encoder_attention_mask, dtype)
+        hidden_states = self.encoder(text_hidden_states, mask, memory, memory_mask, range(layers.start, layers.stop - 1))
+        return self.encoder.layer[layers.stop - 1].forward_first_token(hidden_states, mask, memory, memory_mask)[:, 0]
 
 
 class InternVideo2TextMLMHead(nn.Module):
@@ -1130,8 +1184,7 @@ class InternVideo2ForRetrieval(InternVideo2PreTrainedModel):
 
     def fusion_cls(self, text_hidden_states, attention_mask, video_tokens) -> torch.Tensor:
         """`[CLS]` state of the fusion path for (text, video) pairs: the matching head's input."""
-        text = self.internvideo2.text_model
-        return text.fuse(text_hidden_states, attention_mask, video_tokens).last_hidden_state[:, 0]
+        return self.internvideo2.text_model.fuse_cls(text_hidden_states, attention_mask, video_tokens)
 
     def matching_scores(
         self,

@@ -43,7 +43,9 @@ __all__ = [
     "BUNDLED_CLASSIFIER",
     "BUNDLED_DIR",
     "BUNDLED_VIDEO_TEXT",
+    "MATCHING_HEAD_COMMAND",
     "REPRODUCE_COMMAND",
+    "VIDEO_TEXT_REPRODUCE_COMMAND",
     "bundled_metrics",
     "bundled_model_dir",
     "export_bundled",
@@ -62,6 +64,13 @@ REPRODUCE_COMMAND = (
     "python -m transformers_internvideo2.shapes_world.recipes.three_stage --output-dir runs/shapes"
     " && python scripts/install_bundled.py runs/shapes/bundle"
 )
+# the bundled video-text model's matching head (fusion layer + head) is tuned after the three stages
+MATCHING_HEAD_COMMAND = (
+    "python -m transformers_internvideo2.shapes_world.recipes.matching_head"
+    " --model runs/shapes/bundle/shapes-video-text --output-dir runs/shapes-matching-head"
+    " && python scripts/install_bundled.py runs/shapes-matching-head/bundle"
+)
+VIDEO_TEXT_REPRODUCE_COMMAND = f"{REPRODUCE_COMMAND} && {MATCHING_HEAD_COMMAND}"
 
 
 AUDIO_REPRODUCE_COMMAND = (
