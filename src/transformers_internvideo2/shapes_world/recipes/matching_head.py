@@ -33,6 +33,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from ...models.internvideo2_video_text.modeling_internvideo2_video_text import I
 from ...models.internvideo2_video_text.processing_internvideo2_video_text import InternVideo2Processor
 from ...tasks.metrics import retrieval_metrics
 from ...tasks.retrieval import rerank_with_matching_head
+from ..bundled import BUNDLED_VIDEO_TEXT, MATCHING_HEAD_COMMAND, REPRODUCE_COMMAND, VIDEO_TEXT_REPRODUCE_COMMAND
 from .three_stage import RecipeSettings, _save, _ShapesTensors, caption_id, distinct_caption_clips
 
 
@@ -426,7 +428,6 @@ default. The MLM head reads the same fusion layer and was not trained in this st
 
 
 def _updated_card(card: str, section: str) -> str:
-    from ..bundled import MATCHING_HEAD_COMMAND, REPRODUCE_COMMAND
 
     if CARD_START in card:
         head, rest = card.split(CARD_START, 1)
@@ -449,9 +450,7 @@ def write_video_text_bundle(model_folder: Path, source_dir: Path, recorded: dict
     """`target_dir/shapes-video-text`: the tuned model folder with the source folder's `metrics.json` (re-ranking
     numbers replaced by the tuned ones, `reranking_helps`, the tuning settings and the full reproduction command)
     and its model card (re-ranking section, reproduction)."""
-    import shutil
 
-    from ..bundled import BUNDLED_VIDEO_TEXT, VIDEO_TEXT_REPRODUCE_COMMAND
 
     destination = Path(target_dir) / BUNDLED_VIDEO_TEXT
     if destination.exists():
