@@ -35,7 +35,7 @@ INSTALL_REQUIRES = [
     "transformers>=5.23,<6",
     "safetensors",
     "numpy",
-    "av>=14",
+    "av>=15",  # av 14 stream-copies H.264 clips that do not decode (tests/test_curation_clips.py)
     "tqdm",
     "huggingface_hub",
 ]

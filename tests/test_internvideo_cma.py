@@ -106,8 +106,12 @@ def test_standardised_tokens_keep_what_tells_clips_apart_under_a_large_shared_of
             pooled = model.fuse(masked_tokens, multimodal_tokens)
         spreads[standardize] = (pooled.std(0).norm() / pooled.mean(0).norm()).item()
         models[standardize] = model
-    assert spreads[True] > 3.0, spreads
+    # The claim, for any initialisation: with standardisation what differs between clips outweighs what they share
+    # (spread > shared part), without it the shared offset swamps it. The threshold is the property, not one draw's
+    # value (torch 2.11 draws other init values from the same seed: 2.9 there, 3.2 on 2.14).
+    assert spreads[True] > 1.0, spreads
     assert spreads[False] < 0.5, spreads
+    assert spreads[True] > 10 * spreads[False], spreads
     # inference uses running statistics, which training batches update (buffers, saved with the model)
     assert models[True].masked_token_norm.running_mean.abs().max() > 1.0
     assert "masked_token_norm.running_var" in models[True].state_dict()
