@@ -399,12 +399,15 @@ class InternVideo2TextLayer(GradientCheckpointingLayer):
     ) -> torch.Tensor:
         hidden_states = self.attention(hidden_states, attention_mask, **kwargs)
         if self.has_cross_attention:
-            if encoder_hidden_states is None:
-                raise ValueError(
-                    f"Layer {self.layer_idx} is a fusion layer and needs the video tokens (encoder_hidden_states)."
-                )
+            self._require_video_tokens(encoder_hidden_states)
             hidden_states = self.crossattention(hidden_states, encoder_attention_mask, encoder_hidden_states, **kwargs)
         return self.output(self.intermediate(hidden_states), hidden_states)
+
+    def _require_video_tokens(self, encoder_hidden_states: torch.Tensor | None) -> None:
+        if encoder_hidden_states is None:
+            raise ValueError(
+                f"Layer {self.layer_idx} is a fusion layer and needs the video tokens (encoder_hidden_states)."
+            )
 
     def forward_first_token(
         self,
@@ -421,10 +424,7 @@ class InternVideo2TextLayer(GradientCheckpointingLayer):
         attended, _ = self.attention.self(first, attention_mask, hidden_states)
         first = self.attention.output(attended, first)
         if self.has_cross_attention:
-            if encoder_hidden_states is None:
-                raise ValueError(
-                    f"Layer {self.layer_idx} is a fusion layer and needs the video tokens (encoder_hidden_states)."
-                )
+            self._require_video_tokens(encoder_hidden_states)
             first = self.crossattention(first, encoder_attention_mask, encoder_hidden_states)
         return self.output(self.intermediate(first), first)
 
