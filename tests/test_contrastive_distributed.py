@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from distributed_support import free_port, gloo_process_group
+from distributed_support import exit_worker, free_port, gloo_process_group
 from transformers_internvideo2.losses.contrastive import video_text_contrastive_loss
 
 
@@ -62,6 +62,7 @@ def _worker(rank, port, out_dir):
         local = slice(rank * BATCH // WORLD_SIZE, (rank + 1) * BATCH // WORLD_SIZE)
         results = {case: _loss_and_grads(local, *case, average_over_ranks=True) for case in CASES}
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    exit_worker()
 
 
 @pytest.fixture(scope="module")

@@ -232,7 +232,7 @@ import json, os, sys
 import torch
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
-from distributed_support import shut_down_process_group
+from distributed_support import exit_worker, shut_down_process_group
 from test_trainer_video_text import AUDIO_EXACT_WEIGHTS, make_rows, one_step_update, tiny_model
 
 out_dir, rank = sys.argv[1], int(os.environ["RANK"])
@@ -248,6 +248,7 @@ for mode, weights, original in (("exact", dict(vtm_loss_weight=0.0), False),
                      "world_size": trainer.args.world_size}
 torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
 shut_down_process_group()  # the Trainer started the group; leave it only when every rank is done
+exit_worker()
 '''
 
 

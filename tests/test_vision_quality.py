@@ -541,12 +541,13 @@ import copy, sys
 import torch
 import torch.multiprocessing as mp
 
-from distributed_support import gloo_process_group  # tests/ is on PYTHONPATH
+from distributed_support import exit_worker, gloo_process_group  # tests/ is on PYTHONPATH
 
 
 def run(rank, world_size, port, result_path):
     with gloo_process_group(rank, world_size, port):
         shard_and_compare(rank, result_path)
+    exit_worker()
 
 
 def shard_and_compare(rank, result_path):
