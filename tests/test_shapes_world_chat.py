@@ -199,8 +199,10 @@ def test_shipped_bundle_reproduces_its_recorded_held_out_accuracy():
 # 1/6 (start / end colour) and 1/3 (size: "it grows" / "it shrinks" / "no"); for size the majority answer "no" alone
 # scores about 1/2, so it must beat that as well.
 SLOW_MINIMUM_ACCURACY = {"shape": 0.6, "start colour": 0.6, "end colour": 0.6, "direction": 0.5, "size": 0.65}
-# A shorter run than the shipped model's (5000 / 120 steps, 200 clips; ~11 min on 2 cores): ~6 min on 2 idle cores.
-SLOW_RUN = dict(warmup_steps=3000, steps=60, eval_clips=100)
+# A shorter run than the shipped model's (5000 / 120 steps, 200 clips; ~11 min on 2 cores). With the MVBench-format
+# evaluation it took 492 s on 2 idle cores (warm-up ~4 min, tuning 2.7 min, evaluations ~2 min); this test asserts
+# nothing of that format (the micro run covers its plumbing), so it is skipped here.
+SLOW_RUN = dict(warmup_steps=3000, steps=60, eval_clips=100, mvbench_videos=0)
 
 
 @requires_smollm2
