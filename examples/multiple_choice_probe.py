@@ -134,7 +134,8 @@ def main(argv=None) -> int:
                             "not_stated": letter_accuracy(model, tokenizer, 8, False, args.questions)}}  # fmt: skip
     print("zero-shot:", json.dumps(result["zero_shot"]))
     if args.train_steps:
-        result["lora_on_stated"] = train_stated(model, tokenizer, args.train_steps, args.eval_every, args.questions, print)
+        history = train_stated(model, tokenizer, args.train_steps, args.eval_every, args.questions, print)
+        result["lora_on_stated"] = history
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
