@@ -126,3 +126,43 @@ def test_beats_audio_encoder_runs_bf16_kernels_under_autocast(monkeypatch, attn_
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         model(torch.randn(1, 64, 32))
     _assert_all_bf16(recorder)
+
+
+class _AtenOpRecorder(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_layer_scale_in_one_16_bit_dtype_multiplies_directly_with_the_float32_bits(dtype):
+    """LayerScale with `force_fp32` (the original's float32 product) and weights and activations in one 16-bit dtype:
+    one multiply kernel, no float32 round trip, and the same bits as the float32 product rounded once (exact in
+    float32, so rounding it once is the correctly rounded 16-bit product). Under autocast (float32 lambda) the
+    float32 path stays."""
+    from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import (
+        InternVideo2LayerScale,
+    )
+
+    generator = torch.Generator().manual_seed(0)
+    layer_scale = InternVideo2LayerScale(64, 1e-5, force_fp32=True)
+    with torch.no_grad():  # lambdas of every magnitude a trained model holds, some negative
+        layer_scale.lambda1.copy_(torch.randn(64, generator=generator) * torch.logspace(-6, 1, 64))
+    # activations from subnormal to the dtype's large range
+    scales = torch.logspace(-7, 3 if dtype == torch.float16 else 30, 512).reshape(8, 64)
+    hidden = (torch.randn(3, 8, 64, generator=generator) * scales).to(dtype)
+    layer_scale.to(dtype)
+    expected = (hidden.float() * layer_scale.lambda1.float()).to(dtype)
+    with _AtenOpRecorder() as recorder:
+        output = layer_scale(hidden)
+    assert recorder.ops == ["mul"], recorder.ops
+    assert output.dtype == dtype and torch.equal(output.view(torch.int16), expected.view(torch.int16))
+
+    float32_lambda = InternVideo2LayerScale(64, 1e-5, force_fp32=True)
+    with _AtenOpRecorder() as recorder:
+        output = float32_lambda(hidden)
+    assert recorder.ops.count("_to_copy") == 2 and output.dtype == dtype  # float32 product, cast back
