@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 from transformers_internvideo2.assets import load_smollm2  # noqa: E402
 from transformers_internvideo2.shapes_world import generator as shapes_world  # noqa: E402
+from transformers_internvideo2.shapes_world.mvbench import MULTIPLE_CHOICE_FACTS  # noqa: E402
 from transformers_internvideo2.tasks.mvbench import (  # noqa: E402
     MVBENCH_ANSWER_PROMPT,
     MVBENCH_SYSTEM_PROMPT,
@@ -38,12 +39,12 @@ from transformers_internvideo2.tasks.mvbench import (  # noqa: E402
 
 
 LETTERS = "ABCD"
-# (question, option pool, the fact as a sentence)
+# (question, option pool, the fact as a sentence: the chat recipe's hint for the same task)
 TASKS = (
-    ("Which way does the shape move?", shapes_world.DIRECTIONS, "The shape moves {}."),
-    ("What shape is it?", shapes_world.SHAPES, "The shape is a {}."),
-    ("What colour is the shape at the start?", shapes_world.COLOURS, "At the start the shape is {}."),
-    ("What colour is the shape at the end?", shapes_world.COLOURS, "At the end the shape is {}."),
+    ("Which way does the shape move?", shapes_world.DIRECTIONS, MULTIPLE_CHOICE_FACTS["Moving Direction"]),
+    ("What shape is it?", shapes_world.SHAPES, MULTIPLE_CHOICE_FACTS["Object Shape"]),
+    ("What colour is the shape at the start?", shapes_world.COLOURS, MULTIPLE_CHOICE_FACTS["Start Colour"]),
+    ("What colour is the shape at the end?", shapes_world.COLOURS, MULTIPLE_CHOICE_FACTS["End Colour"]),
 )
 
 

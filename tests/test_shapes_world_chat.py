@@ -108,6 +108,33 @@ def test_multiple_choice_conversations_train_on_the_benchmark_prompt():
         assert candidates[chosen] == by_seed[conversation["seed"]]["answers"][task_kind]
 
 
+def test_multiple_choice_hints_state_the_answer_and_leave_the_questions_unchanged():
+    """`multiple_choice_hint_fraction` of the multiple-choice conversations state the answer right before the question
+    (the task's fact sentence); the others, and every question, option order and answer, are those of the run
+    without hints, and evaluation prompts never carry one."""
+    from transformers_internvideo2.shapes_world.mvbench import MULTIPLE_CHOICE_FACTS
+    from transformers_internvideo2.shapes_world.recipes.chat import multiple_choice_records
+
+    plain_settings = ChatRecipeSettings(multiple_choice_fraction=1.0)
+    records = chat_records("train", 12, plain_settings)
+    plain = multiple_choice_records(records, plain_settings)
+    hinted = multiple_choice_records(records, ChatRecipeSettings(multiple_choice_fraction=1.0,
+                                                                 multiple_choice_hint_fraction=0.25))  # fmt: skip
+    assert sum(c["hinted"] for c in hinted) == 3 and not any(c["hinted"] for c in plain)
+    for with_hint, without in zip(hinted, plain):
+        assert with_hint["task"] == without["task"] and with_hint["QA"][0]["a"] == without["QA"][0]["a"]
+        preamble, question = with_hint["QA"][0]["q"].split("Question: ")
+        assert question == without["QA"][0]["q"].split("Question: ")[1]
+        if with_hint["hinted"]:
+            answer = with_hint["QA"][0]["a"].split(") ", 1)[1]
+            assert preamble.endswith("\n" + MULTIPLE_CHOICE_FACTS[with_hint["task"]].format(answer) + "\n")
+        else:
+            assert preamble == without["QA"][0]["q"].split("Question: ")[0]
+    with pytest.raises(ValueError, match="multiple_choice_hint_fraction must be in"):
+        multiple_choice_records(records, ChatRecipeSettings(multiple_choice_fraction=1.0,
+                                                            multiple_choice_hint_fraction=1.5))  # fmt: skip
+
+
 @requires_smollm2
 def test_micro_run_plumbing(micro_run):
     result = micro_run

@@ -11,9 +11,17 @@ import numpy as np
 from . import generator as shapes_world
 
 
-__all__ = ["make_shapes_world_benchmark", "multiple_choice_question", "MULTIPLE_CHOICE_TASKS"]
+__all__ = ["make_shapes_world_benchmark", "multiple_choice_question", "MULTIPLE_CHOICE_TASKS", "MULTIPLE_CHOICE_FACTS"]
 
 MULTIPLE_CHOICE_TASKS = ("Moving Direction", "Object Shape", "Start Colour", "End Colour")
+# Each task's answer stated as a sentence (`.format(answer)`): training text that gives the answer away, so that a
+# language model can learn the letter mechanism of the format (find the option that says it) apart from seeing it.
+MULTIPLE_CHOICE_FACTS = {
+    "Moving Direction": "The shape moves {}.",
+    "Object Shape": "The shape is a {}.",
+    "Start Colour": "At the start the shape is {}.",
+    "End Colour": "At the end the shape is {}.",
+}
 
 
 def multiple_choice_question(spec, task: str, rng: np.random.Generator) -> dict:

@@ -68,7 +68,12 @@ from ...training.chat import InternVideo2ChatDataCollator, InternVideo2ChatTrain
 from .. import generator as shapes_world
 from ..chat_bundle import load_chat_bundle, prepare_language_model, save_chat_bundle, update_bundle_metrics
 from ..generator import video_to_pixel_values, write_mp4
-from ..mvbench import MULTIPLE_CHOICE_TASKS, make_shapes_world_benchmark, multiple_choice_question
+from ..mvbench import (
+    MULTIPLE_CHOICE_FACTS,
+    MULTIPLE_CHOICE_TASKS,
+    make_shapes_world_benchmark,
+    multiple_choice_question,
+)
 from . import StageClock, add_setting_options, apply_setting_options
 
 
@@ -132,6 +137,11 @@ class ChatRecipeSettings:
     # into instruction tuning: one four-option question about a random task for this fraction of the training clips.
     # The bundled model was trained without (0.0); see docs/videochat_shapes.md for what a trial with 0.25 gave.
     multiple_choice_fraction: float = 0.0
+    # Of those, this fraction states the answer first ("The shape moves left." before "Question: ..."): SmolLM2-135M
+    # writes "C" to every question of this format zero-shot, even from text that gives the answer away, so the letter
+    # mechanism is taught on text that makes it easy while the plain questions teach reading the answer off the video
+    # (examples/multiple_choice_probe.py; docs/videochat_shapes.md). Evaluation never states it.
+    multiple_choice_hint_fraction: float = 0.0
     eval_clips: int = 200
     eval_batch_size: int = 40
     mvbench_videos: int = 40  # held-out clips of the generated MVBench-format benchmark (4 questions each); 0: skip
@@ -184,23 +194,32 @@ def multiple_choice_records(records: list[dict], settings: ChatRecipeSettings) -
     """MVBench-format conversations for `settings.multiple_choice_fraction` of the clips (seeded): one four-option
     question per chosen clip about a random task ([`make_shapes_world_benchmark`]'s tasks and candidate pools), as
     instruction data: the benchmark's system text as instruction, its user text as question, and the answer with the
-    answer prompt (`"Best option:(C) red"`)."""
-    if not 0.0 <= settings.multiple_choice_fraction <= 1.0:
-        raise ValueError(f"multiple_choice_fraction must be in [0, 1], got {settings.multiple_choice_fraction}.")
+    answer prompt (`"Best option:(C) red"`). `settings.multiple_choice_hint_fraction` of them state the answer
+    before the question (`"hinted": True`)."""
+    for name in ("multiple_choice_fraction", "multiple_choice_hint_fraction"):
+        if not 0.0 <= getattr(settings, name) <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {getattr(settings, name)}.")
     count = round(settings.multiple_choice_fraction * len(records))
     rng = np.random.default_rng(settings.seed + 1)
     chosen = sorted(rng.choice(len(records), size=count, replace=False)) if count else []
+    # a generator of its own, so that the questions themselves do not depend on the hint fraction
+    hint_order = np.random.default_rng(settings.seed + 2).permutation(count)
+    hinted = set(hint_order[: round(settings.multiple_choice_hint_fraction * count)].tolist())
     conversations = []
-    for index in chosen:
+    for position, index in enumerate(chosen):
         record = records[index]
         spec = shapes_world.sample_clip_spec(record["seed"], settings.num_frames, settings.image_size,
                                              settings.image_size)  # fmt: skip
         task = MULTIPLE_CHOICE_TASKS[int(rng.integers(len(MULTIPLE_CHOICE_TASKS)))]
         item = multiple_choice_question(spec, task, rng)
         answer_index = item["candidates"].index(item["answer"])
-        turn = {"i": MVBENCH_SYSTEM_PROMPT, "q": mvbench_question_text(item["question"], item["candidates"]),
+        preamble = MVBENCH_SYSTEM_PROMPT
+        if position in hinted:
+            preamble += MULTIPLE_CHOICE_FACTS[task].format(item["answer"]) + "\n"
+        turn = {"i": MVBENCH_SYSTEM_PROMPT, "q": mvbench_question_text(item["question"], item["candidates"], preamble),
                 "a": mvbench_answer_text(item["candidates"], answer_index)}  # fmt: skip
-        conversations.append({"video": record["video"], "QA": [turn], "seed": record["seed"], "task": task})
+        conversations.append({"video": record["video"], "QA": [turn], "seed": record["seed"], "task": task,
+                              "hinted": position in hinted})  # fmt: skip
     return conversations
 
 
@@ -704,11 +723,14 @@ def main(argv=None) -> int:
     parser.add_argument("--vision-init", default=None, help="scratch (default) | bundled | FOLDER")
     parser.add_argument("--multiple-choice-fraction", type=float, default=None,
                         help="fraction of training clips that also get an MVBench-format question (default 0)")
+    parser.add_argument("--multiple-choice-hint-fraction", type=float, default=None,
+                        help="fraction of those questions that state the answer first (default 0)")
     count_options = ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips", "mvbench_videos")
     add_setting_options(parser, count_options)
     args = parser.parse_args(argv)
     settings = ChatRecipeSettings.micro() if args.micro else ChatRecipeSettings()
-    apply_setting_options(settings, args, ("seed", "threads", "vision_init", "multiple_choice_fraction") + count_options)
+    option_names = ("seed", "threads", "vision_init", "multiple_choice_fraction", "multiple_choice_hint_fraction")
+    apply_setting_options(settings, args, option_names + count_options)
     run(args.output_dir, settings, bundle_dir=args.bundle_dir)
     return 0
 
