@@ -9,6 +9,9 @@ frame; see `shapes_world/generator.py`).
 
 1. **Masked video encoder**: a tiny VideoMAE pre-trained with its own objective, masked-tube pixel reconstruction
    (`VideoMAEForPreTraining`, tube masking), on training clips — no labels.
+   Then **supervised motion post-pre-training** (the paper post-pre-trains both encoders supervised before the
+   fusion; the masked one on action labels): a linear head on its mean-pooled tokens, trained on the direction
+   only, on the first `motion_clips` training-split clips (never a held-out one); the head is dropped.
 2. **Multimodal encoder**: a tiny InternVideo-MM (video tower + CLIP text tower, the real CLIP BPE tokenizer)
    trained contrastively on training clips paired with what the web's captions mostly name, the object: "a red
    circle" (shape and colour, never the motion).
@@ -23,6 +26,7 @@ Reported: held-out top-1 of both probes and of the fused model, and the fused mo
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import tempfile
@@ -35,7 +39,7 @@ from transformers import VideoMAEForPreTraining
 
 from ...models.internvideo_cma import InternVideoCMAConfig, InternVideoCMAForVideoClassification
 from ...models.internvideo_mm import InternVideoMMConfig, InternVideoMMModel, InternVideoMMTokenizer
-from ...models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEModel
+from ...models.videomae_v1 import InternVideoMAEConfig, InternVideoMAEForVideoClassification, InternVideoMAEModel
 from ...training.classification import InternVideo2ClassificationArguments, InternVideo2ClassificationTrainer
 from ..generator import COLOURS, DIRECTIONS, SHAPES, ShapesWorldDataset
 
@@ -45,7 +49,7 @@ __all__ = ["CMARecipeSettings", "main", "run_cma_recipe"]
 
 @dataclasses.dataclass
 class CMARecipeSettings:
-    """Sizes and steps of the recipe (defaults: ~1-2 minutes on two CPU cores)."""
+    """Sizes and steps of the recipe (defaults: about 1.5 minutes on one CPU core)."""
 
     train_clips: int = 384
     test_clips: int = 256
@@ -53,9 +57,14 @@ class CMARecipeSettings:
     image_size: int = 32
     width: int = 64
     mae_steps: int = 60
+    # Supervised post-pre-training of the masked encoder on the motion (the direction), as the paper post-pre-trains
+    # both encoders supervised before the fusion; its own clips (labels: direction only). Without it a tiny VideoMAE
+    # does not read the direction at all (docs/internvideo1.md); held-out direction 98 % after 3000 steps.
+    motion_steps: int = 3000
+    motion_clips: int = 8192
     contrastive_steps: int = 60
     probe_steps: int = 200
-    cma_epochs: int = 5
+    cma_epochs: int = 20  # 5 left the fusion below the masked encoder's probe on cached tokens
     cma_blocks: int = 2
     batch_size: int = 16
     seed: int = 0
@@ -122,6 +131,35 @@ def pretrain_masked_encoder(pixel_values: torch.Tensor, settings: CMARecipeSetti
         optimizer.zero_grad()
     encoder = InternVideoMAEModel(config)
     encoder.load_state_dict(model.videomae.state_dict(), strict=True)
+    return encoder.eval(), loss.item()
+
+
+def post_pretrain_on_motion(
+    encoder: InternVideoMAEModel, settings: CMARecipeSettings, learning_rate: float = 1e-3
+) -> tuple[InternVideoMAEModel, float]:
+    """Supervised post-pre-training on the direction of motion (the shapes world's action label): the pre-trained
+    encoder plus a linear head on its mean-pooled tokens (`InternVideoMAEForVideoClassification`), AdamW with a
+    one-cycle schedule on `motion_clips` training clips; returns the encoder without the head."""
+    pixel_values, directions, _, _ = _clips("train", settings.motion_clips, settings)
+    config = copy.deepcopy(encoder.config)
+    config.id2label = dict(enumerate(DIRECTIONS))
+    config.label2id = {name: index for index, name in config.id2label.items()}
+    classifier = InternVideoMAEForVideoClassification(config).train()
+    classifier.videomae.load_state_dict(encoder.state_dict(), strict=True)
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=learning_rate, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=settings.motion_steps,
+                                                   pct_start=0.1)  # fmt: skip
+    generator = torch.Generator().manual_seed(settings.seed + 2)
+    loss = torch.tensor(float("nan"))
+    for _ in range(settings.motion_steps):
+        index = torch.randint(0, pixel_values.shape[0], (settings.batch_size,), generator=generator)
+        loss = classifier(pixel_values[index], labels=directions[index]).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        schedule.step()
+    encoder = InternVideoMAEModel(encoder.config)
+    encoder.load_state_dict(classifier.videomae.state_dict(), strict=True)
     return encoder.eval(), loss.item()
 
 
@@ -194,6 +232,11 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
     start = time.perf_counter()
     masked_encoder, mae_loss = pretrain_masked_encoder(train_pixels, settings)
     seconds["masked_encoder_pretraining"] = round(time.perf_counter() - start, 1)
+    motion_loss = float("nan")
+    if settings.motion_steps:
+        start = time.perf_counter()
+        masked_encoder, motion_loss = post_pretrain_on_motion(masked_encoder, settings)
+        seconds["masked_encoder_motion_post_pretraining"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
     multimodal, contrastive_loss = train_multimodal_encoder(train_pixels, captions, settings)
     seconds["multimodal_encoder_training"] = round(time.perf_counter() - start, 1)
@@ -250,7 +293,7 @@ def run_cma_recipe(settings: CMARecipeSettings | None = None) -> dict:
         "cma_direction_top1": float((predictions // num_appearances == test_dir).float().mean()),
         "cma_appearance_top1": float((predictions % num_appearances == test_shape).float().mean()),
         "cma_trainable_parameters": trainable,
-        "final_losses": {"mae": mae_loss, "contrastive": contrastive_loss},
+        "final_losses": {"mae": mae_loss, "motion": motion_loss, "contrastive": contrastive_loss},
         "seconds": seconds,
     }
 
