@@ -571,6 +571,18 @@ REPRODUCE_COMMAND = (
 )
 
 
+def _multiple_choice_card_section(mvbench: dict | None) -> str:
+    if not mvbench:
+        return ""
+    per_task = ", ".join(f"{task} {accuracy:.1%}" for task, accuracy in mvbench["per_task"].items())
+    return f"""
+## MVBench format
+
+{mvbench['num_questions']} four-option questions about held-out clips (`make_shapes_world_benchmark`), asked as MVBench
+asks them (`tasks.mvbench.evaluate_mvbench`: the benchmark's system and user text, the answer prompt `Best option:(`,
+the chat template, greedy; the letter is parsed from the answer): **{mvbench['overall']:.1%}** (chance 25 %); {per_task}."""
+
+
 def write_model_card(folder: str | os.PathLike, result: "ChatRecipeResult") -> Path:
     """`README.md` of a chat bundle: what it is, its held-out accuracies (with chance), how to reproduce it."""
     held_out = result.metrics["held_out"]
@@ -608,13 +620,15 @@ Frames: the processor's default sampling of the 8-frame clips (0,1,2,3,4,4,5,6),
 
 Warm-up (visual token nearest to the right answer's word embedding, held-out): {warmup or 'skipped'}.
 Instruction-tuning answer loss {result.metrics['train_loss_first']:.3f} -> {result.metrics['train_loss_last']:.3f}.
+{_multiple_choice_card_section(result.metrics.get("mvbench"))}
 
 ## Training
 
 Vision init: {result.metrics.get('vision_init')}; warm-up {settings['warmup_steps']} steps x {settings['warmup_batch_size']} clips
 (lr {settings['warmup_learning_rate']}); instruction tuning {settings['steps']} steps x {settings['batch_size']} conversations
 (lr {settings['learning_rate']}, LoRA lr {settings['lora_learning_rate']}, r={settings['lora_r']}, alpha={settings['lora_alpha']} on
-{', '.join(settings['lora_target_modules'])}), seed {settings['seed']}. Wall time on 2 CPU cores: {result.seconds.get('total')} s
+{', '.join(settings['lora_target_modules'])}); multiple-choice fraction {settings.get('multiple_choice_fraction', 0.0)}
+(answer stated in {settings.get('multiple_choice_hint_fraction', 0.0)} of them); seed {settings['seed']}. Wall time on 2 CPU cores: {result.seconds.get('total')} s
 ({json.dumps(result.seconds)}).
 
 Reproduce:
@@ -703,7 +717,10 @@ def run(
     result.seconds["total"] = round(sum(result.seconds.values()), 1)
     result.bundle_dir = str(bundle_dir)
     # the bundle's manifest carries the held-out numbers it was measured with
-    update_bundle_metrics(bundle_dir, {"held_out": evaluation, "held_out_mp4": evaluation_mp4, "seconds": result.seconds})
+    recorded = {"held_out": evaluation, "held_out_mp4": evaluation_mp4, "seconds": result.seconds}
+    if "mvbench" in result.metrics:
+        recorded["mvbench"] = {**result.metrics["mvbench"], "num_videos": settings.mvbench_videos}
+    update_bundle_metrics(bundle_dir, recorded)
     write_model_card(bundle_dir, result)
     (output_dir / "metrics.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
     log(f"bundle: {bundle_dir}; metrics and predictions: {output_dir / 'metrics.json'}; {result.seconds['total']} s")
