@@ -76,12 +76,12 @@ def test_multiple_choice_conversations_train_on_the_benchmark_prompt():
     from transformers_internvideo2.training.chat import InternVideo2ChatDataCollator
     from test_processing_internvideo2_chat import smollm2_tokenizer_with_video_token, tiny_chat_config
 
-    settings = ChatRecipeSettings(multiple_choice_fraction=0.5)
+    settings = ChatRecipeSettings(multiple_choice_fraction=0.5, multiple_choice_hint_fraction=0.0)
     records = chat_records("train", 8, settings)
     conversations = multiple_choice_records(records, settings)
     assert len(conversations) == 4 and len({c["seed"] for c in conversations}) == 4
     assert multiple_choice_records(records, settings) == conversations  # seeded
-    assert not multiple_choice_records(records, ChatRecipeSettings())  # the default (the bundled run): none
+    assert not multiple_choice_records(records, ChatRecipeSettings(multiple_choice_fraction=0.0))
     tokenizer = smollm2_tokenizer_with_video_token()
     from transformers_internvideo2.models.internvideo2_chat.processing_internvideo2_chat import InternVideo2ChatProcessor
 
@@ -115,7 +115,7 @@ def test_multiple_choice_hints_state_the_answer_and_leave_the_questions_unchange
     from transformers_internvideo2.shapes_world.mvbench import MULTIPLE_CHOICE_FACTS
     from transformers_internvideo2.shapes_world.recipes.chat import multiple_choice_records
 
-    plain_settings = ChatRecipeSettings(multiple_choice_fraction=1.0)
+    plain_settings = ChatRecipeSettings(multiple_choice_fraction=1.0, multiple_choice_hint_fraction=0.0)
     records = chat_records("train", 12, plain_settings)
     plain = multiple_choice_records(records, plain_settings)
     hinted = multiple_choice_records(records, ChatRecipeSettings(multiple_choice_fraction=1.0,
@@ -233,9 +233,10 @@ def test_shipped_bundle_reproduces_its_recorded_held_out_accuracy(tmp_path):
 # 1/6 (start / end colour) and 1/3 (size: "it grows" / "it shrinks" / "no"); for size the majority answer "no" alone
 # scores about 1/2, so it must beat that as well.
 SLOW_MINIMUM_ACCURACY = {"shape": 0.6, "start colour": 0.6, "end colour": 0.6, "direction": 0.5, "size": 0.65}
-# A shorter run than the shipped model's (5000 / 120 steps, 200 clips; ~11 min on 2 cores). With the MVBench-format
-# evaluation it took 492 s on 2 idle cores (warm-up ~4 min, tuning 2.7 min, evaluations ~2 min); this test asserts
-# nothing of that format (the micro run covers its plumbing), so it is skipped here.
+# A shorter run than the shipped model's (5000 / 800 steps, 200 clips; ~85 min on 2 cores), on open questions only
+# (multiple-choice conversations are about twice as long). With the MVBench-format evaluation it took 492 s on 2 idle
+# cores (warm-up ~4 min, tuning 2.7 min, evaluations ~2 min); this test asserts nothing of that format (the micro run
+# covers its plumbing), so it is skipped here.
 SLOW_RUN = dict(warmup_steps=3000, steps=60, eval_clips=100, mvbench_videos=0, multiple_choice_fraction=0.0)
 
 
