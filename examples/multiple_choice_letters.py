@@ -29,26 +29,16 @@ from transformers_internvideo2.shapes_world.mvbench import (  # noqa: E402
     MULTIPLE_CHOICE_FACTS,
     make_shapes_world_benchmark,
 )
-from transformers_internvideo2.tasks.mvbench import (  # noqa: E402
-    MVBENCH_ANSWER_PROMPT,
-    MVBENCH_SYSTEM_PROMPT,
-    mvbench_question_text,
-)
+from transformers_internvideo2.tasks.mvbench import MVBENCH_SYSTEM_PROMPT, build_mvbench_prompt  # noqa: E402
 
 
 LETTERS = "ABCD"
 
 
 def prompt(processor, item: dict, task: str, stated: bool) -> str:
-    """The evaluation prompt (`tasks.mvbench.build_mvbench_prompt`), optionally with the fact before the question."""
+    """The evaluation prompt, optionally with the fact before the question (as the recipe's stated questions)."""
     preamble = MVBENCH_SYSTEM_PROMPT + (MULTIPLE_CHOICE_FACTS[task].format(item["answer"]) + "\n" if stated else "")
-    user_text = mvbench_question_text(item["question"], item["candidates"], preamble)
-    messages = [
-        {"role": "system", "content": [{"type": "text", "text": MVBENCH_SYSTEM_PROMPT}]},
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": user_text}]},
-        {"role": "assistant", "content": [{"type": "text", "text": MVBENCH_ANSWER_PROMPT}]},
-    ]
-    return processor.apply_chat_template(messages, continue_final_message=True, tokenize=False)
+    return build_mvbench_prompt(processor, item["question"], item["candidates"], user_preamble=preamble)
 
 
 @torch.no_grad()

@@ -37,6 +37,10 @@ def test_question_block_and_original_mistral_prompt():
         f"{sys}[INST] <Video>[<VID_PLH>]</Video> [/INST] [INST] {sys}Question: Where?\nOptions:\n(A) left\n(B) right"
         "\nOnly give the best option. [/INST] Best option:("
     )
+    # a user preamble replaces the repeated system text in the user turn only
+    stated = build_mvbench_prompt(Stub(), "Where?", ["left", "right"], prompt_format="mistral",
+                                  user_preamble=sys + "It goes left.\n")  # fmt: skip
+    assert stated == prompt.replace(f"[INST] {sys}Question:", f"[INST] {sys}It goes left.\nQuestion:")
     with pytest.raises(ValueError, match="at least 2"):
         format_question("q", ["only"])
     with pytest.raises(ValueError, match="prompt_format"):

@@ -103,9 +103,11 @@ def build_mvbench_prompt(
     candidates: list[str],
     prompt_format: str = "chat_template",
     system_prompt: str = MVBENCH_SYSTEM_PROMPT,
+    user_preamble: str | None = None,
 ) -> str:
-    """The prompt (text with one video token) for one question; see the module docstring."""
-    body = mvbench_question_text(question, candidates, system_prompt)
+    """The prompt (text with one video token) for one question; see the module docstring. `user_preamble` replaces
+    the system text repeated before the question block of the user turn (default: `system_prompt`, as the original)."""
+    body = mvbench_question_text(question, candidates, system_prompt if user_preamble is None else user_preamble)
     if prompt_format == "mistral":
         video = f"<Video>{processor.video_token}</Video>"
         return f"{system_prompt}[INST] {video} [/INST] [INST] {body} [/INST] {MVBENCH_ANSWER_PROMPT}"
