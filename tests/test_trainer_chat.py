@@ -218,6 +218,38 @@ def test_checkpoint_round_trip(smol, sample_video_path, tmp_path):
         torch.testing.assert_close(merged(**batch).logits, expected, rtol=1e-4, atol=1e-4)
 
 
+@requires_smollm2
+def test_a_lora_tuned_model_trains_further_with_its_own_adapters(smol, sample_video_path, tmp_path):
+    """A second training phase: the PeftModel of a first run, reloaded in inference mode, keeps its adapters (no
+    second LoRA wrapped around them) and they move again; mismatched LoRA arguments are refused."""
+    processor, config = smol
+    base = tiny_chat_model(config)
+    pristine = copy.deepcopy(base)
+    first = InternVideo2ChatTrainer(model=base, args=_args(tmp_path / "one", max_steps=2, freeze_vision_encoder=True),
+                                    train_dataset=records(sample_video_path), processing_class=processor)  # fmt: skip
+    first.train()
+    first.save_model(str(tmp_path / "one" / "final"))
+    loaded = load_instruction_tuned(pristine, tmp_path / "one" / "final")  # inference mode: nothing trainable
+    assert not any(p.requires_grad for n, p in loaded.named_parameters() if "lora_" in n)
+    before = {n: p.detach().clone() for n, p in loaded.named_parameters() if "lora_" in n}
+    args = _args(tmp_path / "two", max_steps=2, freeze_vision_encoder=True, learning_rate=3e-3)
+    second = InternVideo2ChatTrainer(model=loaded, args=args, train_dataset=records(sample_video_path),
+                                     processing_class=processor)  # fmt: skip
+    assert second.model is loaded and list(loaded.peft_config) == ["default"]
+    assert not any("base_model.model.base_model" in n for n, _ in second.model.named_parameters())  # not re-wrapped
+    second.train()
+    after = {n: p for n, p in second.model.named_parameters() if "lora_" in n}
+    assert set(after) == set(before) and all(p.requires_grad for p in after.values())
+    assert all(not torch.equal(after[n], before[n]) for n in before if "lora_B" in n)
+    assert second.model.get_base_model().multi_modal_projector.weight.requires_grad
+    with pytest.raises(ValueError, match=r"\(r, alpha\)"):
+        InternVideo2ChatTrainer(model=loaded, args=_args(tmp_path / "three", lora_r=args.lora_r * 2),
+                                train_dataset=records(sample_video_path), processing_class=processor)  # fmt: skip
+    with pytest.raises(ValueError, match="already carries LoRA"):
+        InternVideo2ChatTrainer(model=loaded, args=_args(tmp_path / "four", use_lora=False),
+                                train_dataset=records(sample_video_path), processing_class=processor)  # fmt: skip
+
+
 def test_argument_validation(tmp_path):
     with pytest.raises(ValueError, match="LoRA already freezes"):
         _args(tmp_path, freeze_llm=True)

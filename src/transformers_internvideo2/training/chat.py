@@ -354,8 +354,13 @@ def _lora_targets(model, names) -> list[str]:
 
 def apply_training_switches(model, args: InternVideo2ChatTrainingArguments):
     """Freeze / unfreeze the parts of an [`InternVideo2ForConditionalGeneration`] as `args` says and, with
-    `use_lora`, wrap it in a PEFT model whose LoRA adapters sit on the LLM only. Returns the model to train."""
-    if not isinstance(model, InternVideo2ForConditionalGeneration):
+    `use_lora`, wrap it in a PEFT model whose LoRA adapters sit on the LLM only. A `PeftModel` around one (a model
+    already instruction-tuned with LoRA, e.g. `load_chat_bundle(..., merge_lora=False)`) keeps its adapters, which
+    are trained further; its LoRA rank and alpha must then match `args`. Returns the model to train."""
+    continued = _continued_lora_model(model, args)
+    if continued is not None:
+        model = continued
+    elif not isinstance(model, InternVideo2ForConditionalGeneration):
         raise TypeError(f"Expected an InternVideo2ForConditionalGeneration, got {type(model).__name__}.")
     trainable = {
         "vision_model": not args.freeze_vision_encoder,
@@ -365,7 +370,7 @@ def apply_training_switches(model, args: InternVideo2ChatTrainingArguments):
         "multi_modal_projector": not args.freeze_projector,
         "language_model": not args.freeze_llm and not args.use_lora,
     }
-    if args.use_lora:
+    if args.use_lora and continued is None:
         from peft import LoraConfig, get_peft_model
 
         targets = _lora_targets(model, args.lora_target_modules)
@@ -378,6 +383,7 @@ def apply_training_switches(model, args: InternVideo2ChatTrainingArguments):
     base = model.get_base_model() if args.use_lora else model
     for name, parameter in base.named_parameters():
         if "lora_" in name:
+            parameter.requires_grad_(True)  # a loaded adapter may come in inference mode
             continue
         part = name.split(".", 1)[0]
         if part not in trainable:
@@ -385,6 +391,28 @@ def apply_training_switches(model, args: InternVideo2ChatTrainingArguments):
         parameter.requires_grad_(trainable[part])
     if not any(parameter.requires_grad for parameter in model.parameters()):
         raise ValueError("Every part of the model is frozen: nothing to train.")
+    return model
+
+
+def _continued_lora_model(model, args: InternVideo2ChatTrainingArguments):
+    """`model` if it is a `PeftModel` with LoRA adapters around a chat model and `args` agree with them, else None."""
+    try:
+        from peft import PeftModel
+    except ImportError:  # without PEFT there is no PeftModel to continue
+        return None
+    if not isinstance(model, PeftModel):
+        return None
+    if not isinstance(model.get_base_model(), InternVideo2ForConditionalGeneration):
+        raise TypeError(f"Expected a PeftModel around an InternVideo2ForConditionalGeneration, got one around "
+                        f"{type(model.get_base_model()).__name__}.")  # fmt: skip
+    if not args.use_lora:
+        raise ValueError("The model already carries LoRA adapters: use_lora=False would train around them "
+                         "frozen. Merge them first (`merge_and_unload()`) or set use_lora=True to train them further.")  # fmt: skip
+    config = model.peft_config[model.active_adapter]
+    found, expected = (config.r, config.lora_alpha), (args.lora_r, args.lora_alpha)
+    if found != expected:
+        raise ValueError(f"The model's LoRA adapters have (r, alpha) = {found}, the arguments ask for {expected}.")
+    config.inference_mode = False
     return model
 
 
