@@ -224,7 +224,9 @@ def test_exported_bundles_load_with_trust_remote_code_without_the_package(tmp_pa
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))[7:])
     assert all(module.startswith("transformers_modules.") for module in report["classes"]), report["classes"]
-    assert torch.equal(torch.tensor(report["logits"]), expected_logits)
+    # Not bit-equal: the same fp32 math in another process may take another kernel path (buffer alignment decides
+    # oneDNN's vector tails), which moved the last bit of these logits once in CI.
+    torch.testing.assert_close(torch.tensor(report["logits"]), expected_logits, atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.tensor(report["audio"]), expected_audio, atol=1e-6, rtol=0)
     assert [r["label"] for r in report["zero_shot"]] == [r["label"] for r in expected_scores]
     np.testing.assert_allclose([r["score"] for r in report["zero_shot"]], [r["score"] for r in expected_scores],
