@@ -63,6 +63,8 @@ def micro_run(tmp_path_factory):
     torch.manual_seed(0)
     settings = ChatRecipeSettings.micro()
     settings.multiple_choice_fraction = 0.5  # the mixing's plumbing too
+    settings.multiple_choice_phase_steps = 2  # and the second phase's
+    settings.multiple_choice_phase_clips, settings.multiple_choice_phase_open_clips = 4, 2
     return run(out, settings, log=lambda *_: None)
 
 
@@ -147,6 +149,7 @@ def test_micro_run_plumbing(micro_run):
     assert {p["type"] for p in result.predictions} == set(QUESTION_TYPES)
     assert all(isinstance(p["generated"], str) for p in result.predictions)
     assert result.metrics["train_loss_first"] > 0 and result.metrics["train_loss_last"] > 0
+    assert result.metrics["multiple_choice_phase_loss_first"] > 0 and "multiple_choice_phase" in result.seconds
     assert result.metrics["held_out_mp4"]["num_clips"] == 2
     mvbench = result.metrics["mvbench"]
     assert mvbench["num_questions"] == 4 and 0.0 <= mvbench["overall"] <= 1.0
@@ -179,6 +182,28 @@ def test_bundle_holds_no_llm_weights_and_reloads(micro_run):
     assert processor.video_token_id == model.config.video_token_id == 49152
     manifest = json.loads((folder / "shapes_chat.json").read_text())
     assert manifest["metrics"]["held_out"]["accuracy"] == micro_run.metrics["held_out"]["accuracy"]
+
+
+@requires_smollm2
+def test_the_multiple_choice_phase_continued_from_the_phase_one_bundle_reproduces_the_full_run(micro_run, tmp_path):
+    from pathlib import Path
+
+    phase_one = Path(micro_run.bundle_dir).parent / "phase-one"
+    settings = ChatRecipeSettings(**micro_run.settings)
+    settings.lora_target_modules = tuple(settings.lora_target_modules)
+    again = run(tmp_path, settings, log=lambda *_: None, phase_one_bundle=phase_one)
+    for name in ("model.safetensors", "adapter_model.safetensors"):
+        first, second = load_file(str(Path(micro_run.bundle_dir) / name)), load_file(str(Path(again.bundle_dir) / name))
+        assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first), name
+    assert again.metrics["held_out"]["accuracy"] == micro_run.metrics["held_out"]["accuracy"]
+    assert again.metrics["train_loss_last"] == micro_run.metrics["train_loss_last"]  # phase one's, from its manifest
+
+    settings.lora_r = 8  # not what phase one was trained with
+    with pytest.raises(ValueError, match="lora_r=16"):
+        run(tmp_path / "other", settings, log=lambda *_: None, phase_one_bundle=phase_one)
+    settings.lora_r, settings.multiple_choice_phase_steps = 16, 0
+    with pytest.raises(ValueError, match="multiple_choice_phase_steps"):
+        run(tmp_path / "other", settings, log=lambda *_: None, phase_one_bundle=phase_one)
 
 
 @requires_smollm2

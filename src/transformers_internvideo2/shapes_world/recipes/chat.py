@@ -66,7 +66,13 @@ from ...tasks.mvbench import (
 )
 from ...training.chat import InternVideo2ChatDataCollator, InternVideo2ChatTrainer, InternVideo2ChatTrainingArguments
 from .. import generator as shapes_world
-from ..chat_bundle import load_chat_bundle, prepare_language_model, save_chat_bundle, update_bundle_metrics
+from ..chat_bundle import (
+    load_chat_bundle,
+    prepare_language_model,
+    read_bundle_manifest,
+    save_chat_bundle,
+    update_bundle_metrics,
+)
 from ..generator import video_to_pixel_values, write_mp4
 from ..mvbench import (
     MULTIPLE_CHOICE_FACTS,
@@ -143,6 +149,14 @@ class ChatRecipeSettings:
     # mechanism is taught on text that makes it easy while the plain questions teach reading the answer off the video
     # (examples/multiple_choice_probe.py; docs/videochat_shapes.md). Evaluation never states it.
     multiple_choice_hint_fraction: float = 0.5
+    # A second, short phase after instruction tuning that continues from the saved phase-one bundle (so that
+    # `--from-phase-one BUNDLE` reproduces it exactly) on new multiple-choice draws of the training clips (seed + 100),
+    # a share of them hinted as above, plus the open questions of `multiple_choice_phase_open_clips` clips so that those
+    # are not forgotten. 0 steps: no second phase. See docs/videochat_shapes.md, "Multiple choice".
+    multiple_choice_phase_steps: int = 0
+    multiple_choice_phase_clips: int = 2400
+    multiple_choice_phase_open_clips: int = 800
+    multiple_choice_phase_lora_learning_rate: float = 1e-3
     eval_clips: int = 200
     eval_batch_size: int = 40
     mvbench_videos: int = 40  # held-out clips of the generated MVBench-format benchmark (4 questions each); 0: skip
@@ -191,8 +205,10 @@ def chat_records(split: str, num_clips: int, settings: ChatRecipeSettings, start
     return records
 
 
-def multiple_choice_records(records: list[dict], settings: ChatRecipeSettings) -> list[dict]:
-    """MVBench-format conversations for `settings.multiple_choice_fraction` of the clips (seeded): one four-option
+def multiple_choice_records(records: list[dict], settings: ChatRecipeSettings, count: int | None = None,
+                            seed_offset: int = 1) -> list[dict]:  # fmt: skip
+    """MVBench-format conversations for `settings.multiple_choice_fraction` of the clips (or `count` clips; drawn with
+    the generator seeded `settings.seed + seed_offset`, the hints with `+ seed_offset + 1`): one four-option
     question per chosen clip about a random task ([`make_shapes_world_benchmark`]'s tasks and candidate pools), as
     instruction data: the benchmark's system text as instruction, its user text as question, and the answer with the
     answer prompt (`"Best option:(C) red"`). `settings.multiple_choice_hint_fraction` of them state the answer
@@ -200,11 +216,13 @@ def multiple_choice_records(records: list[dict], settings: ChatRecipeSettings) -
     for name in ("multiple_choice_fraction", "multiple_choice_hint_fraction"):
         if not 0.0 <= getattr(settings, name) <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {getattr(settings, name)}.")
-    count = round(settings.multiple_choice_fraction * len(records))
-    rng = np.random.default_rng(settings.seed + 1)
+    count = round(settings.multiple_choice_fraction * len(records)) if count is None else count
+    if not 0 <= count <= len(records):
+        raise ValueError(f"Asked for multiple-choice questions about {count} of {len(records)} clips.")
+    rng = np.random.default_rng(settings.seed + seed_offset)
     chosen = sorted(rng.choice(len(records), size=count, replace=False)) if count else []
     # a generator of its own, so that the questions themselves do not depend on the hint fraction
-    hint_order = np.random.default_rng(settings.seed + 2).permutation(count)
+    hint_order = np.random.default_rng(settings.seed + seed_offset + 1).permutation(count)
     hinted = set(hint_order[: round(settings.multiple_choice_hint_fraction * count)].tolist())
     conversations = []
     for position, index in enumerate(chosen):
@@ -465,27 +483,43 @@ def make_processor(model, tokenizer):
     )  # fmt: skip
 
 
-def instruction_tune(model, processor, records: list[dict], settings: ChatRecipeSettings, output_dir: Path, log):
-    """Train Q-Former + queries + projector + LoRA on the conversations; returns the PEFT model and its loss log."""
+def instruction_tune(model, processor, conversations: list[dict], settings: ChatRecipeSettings, output_dir: Path,
+                     log, steps: int | None = None, lora_learning_rate: float | None = None):  # fmt: skip
+    """Train Q-Former + queries + projector + LoRA on the conversations (`settings.steps` steps at
+    `settings.lora_learning_rate` unless given); a PEFT model keeps its adapters and trains them further. Returns the
+    PEFT model and its loss log."""
+    steps = settings.steps if steps is None else steps
+    lora_learning_rate = settings.lora_learning_rate if lora_learning_rate is None else lora_learning_rate
     args = InternVideo2ChatTrainingArguments(
-        output_dir=str(output_dir), per_device_train_batch_size=settings.batch_size, max_steps=settings.steps,
-        learning_rate=settings.learning_rate, llm_learning_rate=settings.lora_learning_rate,
-        warmup_steps=max(1, settings.steps // 10), lr_scheduler_type="cosine", weight_decay=0.0,
-        logging_steps=max(1, settings.steps // 10), save_strategy="no", report_to=[], seed=settings.seed,
+        output_dir=str(output_dir), per_device_train_batch_size=settings.batch_size, max_steps=steps,
+        learning_rate=settings.learning_rate, llm_learning_rate=lora_learning_rate,
+        warmup_steps=max(1, steps // 10), lr_scheduler_type="cosine", weight_decay=0.0,
+        logging_steps=max(1, steps // 10), save_strategy="no", report_to=[], seed=settings.seed,
         use_cpu=not torch.cuda.is_available(), dataloader_drop_last=True, disable_tqdm=True,
         freeze_vision_encoder=True, use_lora=True, lora_r=settings.lora_r, lora_alpha=settings.lora_alpha,
         lora_dropout=0.0, lora_target_modules=list(settings.lora_target_modules),
     )  # fmt: skip
     collator = InternVideo2ChatDataCollator(processor, shuffle_turns=True, seed=settings.seed)
-    conversations = records + multiple_choice_records(records, settings)
     trainer = InternVideo2ChatTrainer(
         model=model, args=args, data_collator=collator, train_dataset=_RecordDataset(conversations),
         processing_class=processor,
     )  # fmt: skip
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    log(f"  instruction tuning: answer loss {losses[0]:.3f} -> {losses[-1]:.3f} over {settings.steps} steps")
+    log(f"  answer loss {losses[0]:.3f} -> {losses[-1]:.3f} over {steps} steps")
     return trainer.model, losses
+
+
+def multiple_choice_phase_conversations(train: list[dict], settings: ChatRecipeSettings) -> list[dict]:
+    """The second phase's data: new multiple-choice draws about `multiple_choice_phase_clips` training clips and the
+    open-question conversations of `multiple_choice_phase_open_clips` others (seeded, `settings.seed + 100...102`)."""
+    if settings.multiple_choice_phase_open_clips > len(train):
+        raise ValueError(f"multiple_choice_phase_open_clips={settings.multiple_choice_phase_open_clips} > "
+                         f"{len(train)} training clips.")  # fmt: skip
+    choice = multiple_choice_records(train, settings, count=settings.multiple_choice_phase_clips, seed_offset=100)
+    rng = np.random.default_rng(settings.seed + 102)
+    open_clips = rng.choice(len(train), size=settings.multiple_choice_phase_open_clips, replace=False)
+    return choice + [train[index] for index in sorted(open_clips)]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -584,6 +618,32 @@ asks them (`tasks.mvbench.evaluate_mvbench`: the benchmark's system and user tex
 the chat template, greedy; the letter is parsed from the answer): **{mvbench['overall']:.1%}** (chance 25 %); {per_task}."""
 
 
+def _loss_lines(metrics: dict) -> str:
+    lines = []
+    if "train_loss_first" in metrics:
+        lines.append(f"Instruction-tuning answer loss {metrics['train_loss_first']:.3f} -> {metrics['train_loss_last']:.3f}.")
+    if "multiple_choice_phase_loss_first" in metrics:
+        lines.append(f"Multiple-choice phase answer loss {metrics['multiple_choice_phase_loss_first']:.3f} -> "
+                     f"{metrics['multiple_choice_phase_loss_last']:.3f}.")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _phase_two_line(result: "ChatRecipeResult") -> str:
+    settings = result.settings
+    if not settings.get("multiple_choice_phase_steps"):
+        return ""
+    phase_one = result.metrics.get("phase_one", {})
+    before = ""
+    if phase_one.get("held_out_overall") is not None and phase_one.get("mvbench_overall") is not None:
+        before = (f" Phase one alone scored {phase_one['held_out_overall']:.1%} on the open questions and "
+                  f"{phase_one['mvbench_overall']:.1%} in the MVBench format.")  # fmt: skip
+    return f"""
+Then a multiple-choice phase, continued from the saved phase-one bundle: {settings['multiple_choice_phase_steps']} steps x
+{settings['batch_size']} on new multiple-choice questions about {settings['multiple_choice_phase_clips']} training clips (hinted
+as above) and the open questions of {settings['multiple_choice_phase_open_clips']} clips (LoRA lr
+{settings['multiple_choice_phase_lora_learning_rate']}).{before}"""
+
+
 def write_model_card(folder: str | os.PathLike, result: "ChatRecipeResult") -> Path:
     """`README.md` of a chat bundle: what it is, its held-out accuracies (with chance), how to reproduce it."""
     held_out = result.metrics["held_out"]
@@ -597,6 +657,7 @@ def write_model_card(folder: str | os.PathLike, result: "ChatRecipeResult") -> P
     )
     warmup = ", ".join(f"{k.replace('warmup_alignment_', '').replace('_', ' ')} {v:.0%}"
                        for k, v in result.metrics.items() if k.startswith("warmup_alignment_"))  # fmt: skip
+    warmup_missing = "skipped" if not settings["warmup_steps"] else "not recorded in the phase-one bundle"
     card = f"""# shapes-chat: a tiny InternVideo2 video chat model for the shapes world
 
 The trained parts of an `InternVideo2ForConditionalGeneration` (vision encoder, Q-Former, queries, projector, LoRA
@@ -619,8 +680,8 @@ Frames: the processor's default sampling of the 8-frame clips (0,1,2,3,4,4,5,6),
 {rows}
 | all | | {held_out['overall']:.1%} | {mp4['overall'] if mp4 else float('nan'):.1%} | | |
 
-Warm-up (visual token nearest to the right answer's word embedding, held-out): {warmup or 'skipped'}.
-Instruction-tuning answer loss {result.metrics['train_loss_first']:.3f} -> {result.metrics['train_loss_last']:.3f}.
+Warm-up (visual token nearest to the right answer's word embedding, held-out): {warmup or warmup_missing}.
+{_loss_lines(result.metrics)}
 {_multiple_choice_card_section(result.metrics.get("mvbench"))}
 
 ## Training
@@ -629,7 +690,7 @@ Vision init: {result.metrics.get('vision_init')}; warm-up {settings['warmup_step
 (lr {settings['warmup_learning_rate']}); instruction tuning {settings['steps']} steps x {settings['batch_size']} conversations
 (lr {settings['learning_rate']}, LoRA lr {settings['lora_learning_rate']}, r={settings['lora_r']}, alpha={settings['lora_alpha']} on
 {', '.join(settings['lora_target_modules'])}); multiple-choice fraction {settings.get('multiple_choice_fraction', 0.0)}
-(answer stated in {settings.get('multiple_choice_hint_fraction', 0.0)} of them); seed {settings['seed']}. Wall time on 2 CPU cores: {result.seconds.get('total')} s
+(answer stated in {settings.get('multiple_choice_hint_fraction', 0.0)} of them); seed {settings['seed']}.{_phase_two_line(result)} Wall time on 2 CPU cores: {result.seconds.get('total')} s
 ({json.dumps(result.seconds)}).
 
 Reproduce:
@@ -646,28 +707,13 @@ Reproduce:
 # ----------------------------------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------------------------------
-def run(
-    output_dir: str | os.PathLike,
-    settings: ChatRecipeSettings | None = None,
-    log=print,
-    bundle_dir: str | os.PathLike | None = None,
-) -> ChatRecipeResult:
-    """Train and evaluate; writes the bundle to `bundle_dir` (default `<output_dir>/shapes-chat`) and
-    `<output_dir>/metrics.json`. The reported accuracies are measured on the model **reloaded from the bundle**."""
-    settings = settings or ChatRecipeSettings()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    bundle_dir = Path(bundle_dir) if bundle_dir is not None else output_dir / "shapes-chat"
-    result = ChatRecipeResult(settings=asdict(settings))
-    lap = StageClock(result.seconds).lap
+# settings that do not change what phase one trains (a phase-one bundle is reused whatever they are)
+_NOT_PHASE_ONE_SETTINGS = ("eval_clips", "eval_batch_size", "mvbench_videos", "max_new_tokens", "threads")
 
-    train = chat_records("train", settings.train_clips, settings)
-    held_out = chat_records("test", settings.eval_clips, settings)
-    log(f"data: {len(train)} training clips, {len(held_out)} held-out clips (test split, disjoint seeds), "
-        f"{settings.num_frames} frames of {settings.image_size}x{settings.image_size}")  # fmt: skip
 
+def _train_phase_one(train, held_out, settings, result, lap, output_dir: Path, bundle_dir: Path, log) -> None:
+    """Steps 1-3: build the model, warm up, instruction-tune; writes the phase-one bundle (its manifest carries the
+    warm-up and training numbers, which a run that continues from it reports again)."""
     llm, tokenizer, video_token_id = prepare_language_model()
     init_folder = _resolve_vision_init(settings.vision_init)
     vision = saved_vision_config(init_folder) if init_folder is not None else None
@@ -687,12 +733,87 @@ def run(
 
     log(f"instruction tuning: {settings.steps} steps x {settings.batch_size} conversations, LoRA r={settings.lora_r} "
         f"on {','.join(settings.lora_target_modules)} of SmolLM2-135M (base frozen), vision encoder frozen")  # fmt: skip
-    peft_model, losses = instruction_tune(model, processor, train, settings, output_dir / "work", log)
+    conversations = train + multiple_choice_records(train, settings)
+    peft_model, losses = instruction_tune(model, processor, conversations, settings, output_dir / "work", log)
     result.metrics["train_loss_first"], result.metrics["train_loss_last"] = losses[0], losses[-1]
     lap("instruction_tuning")
+    save_bundle(peft_model, processor, bundle_dir, settings, metrics={**result.metrics, "seconds": dict(result.seconds)})
 
-    save_bundle(peft_model, processor, bundle_dir, settings, metrics={})
-    del peft_model, model, llm
+
+def _load_phase_one(folder, settings: ChatRecipeSettings, result: ChatRecipeResult, log):
+    """The phase-one bundle as a trainable `PeftModel` (LoRA as saved, float16-rounded, which is why a full run also
+    goes through the saved bundle), after checking that it was trained with these settings."""
+    manifest = read_bundle_manifest(folder)
+    saved = manifest.get("recipe_settings", {})
+    wanted = json.loads(json.dumps(asdict(settings)))
+    differing = sorted(
+        key for key, value in wanted.items()
+        if key not in _NOT_PHASE_ONE_SETTINGS and not key.startswith("multiple_choice_phase_") and saved.get(key) != value
+    )  # fmt: skip
+    if differing:
+        raise ValueError(f"{folder} was trained with other settings than this run: "
+                         + ", ".join(f"{key}={saved.get(key)!r} (this run {wanted[key]!r})" for key in differing))  # fmt: skip
+    recorded = manifest.get("metrics", {})
+    result.metrics.update({key: value for key, value in recorded.items()
+                           if key.startswith("warmup_alignment_") or key in ("vision_init", "train_loss_first", "train_loss_last")})  # fmt: skip
+    result.metrics["phase_one"] = {
+        "bundle": str(folder),
+        "seconds": recorded.get("seconds"),
+        "held_out_overall": recorded.get("held_out", {}).get("overall"),
+        "mvbench_overall": recorded.get("mvbench", {}).get("overall"),
+    }
+    log(f"phase one: {folder}")
+    return load_chat_bundle(folder, merge_lora=False)
+
+
+def run(
+    output_dir: str | os.PathLike,
+    settings: ChatRecipeSettings | None = None,
+    log=print,
+    bundle_dir: str | os.PathLike | None = None,
+    phase_one_bundle: str | os.PathLike | None = None,
+) -> ChatRecipeResult:
+    """Train and evaluate; writes the bundle to `bundle_dir` (default `<output_dir>/shapes-chat`) and
+    `<output_dir>/metrics.json`. The reported accuracies are measured on the model **reloaded from the bundle**.
+
+    With `settings.multiple_choice_phase_steps`, phase one is written to `<output_dir>/phase-one` and the second
+    phase continues from it as reloaded; `phase_one_bundle` skips phase one and continues from that bundle (which must
+    have been trained with the same settings), e.g. the shipped one."""
+    settings = settings or ChatRecipeSettings()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    bundle_dir = Path(bundle_dir) if bundle_dir is not None else output_dir / "shapes-chat"
+    result = ChatRecipeResult(settings=asdict(settings))
+    lap = StageClock(result.seconds).lap
+
+    train = chat_records("train", settings.train_clips, settings)
+    held_out = chat_records("test", settings.eval_clips, settings)
+    log(f"data: {len(train)} training clips, {len(held_out)} held-out clips (test split, disjoint seeds), "
+        f"{settings.num_frames} frames of {settings.image_size}x{settings.image_size}")  # fmt: skip
+
+    if phase_one_bundle is None:
+        phase_one_target = output_dir / "phase-one" if settings.multiple_choice_phase_steps else bundle_dir
+        _train_phase_one(train, held_out, settings, result, lap, output_dir, phase_one_target, log)
+        phase_one_bundle = phase_one_target
+    elif not settings.multiple_choice_phase_steps:
+        raise ValueError("A phase-one bundle is only read to run the multiple-choice phase: set multiple_choice_phase_steps.")
+    if settings.multiple_choice_phase_steps:
+        peft_model, processor = _load_phase_one(phase_one_bundle, settings, result, log)
+        conversations = multiple_choice_phase_conversations(train, settings)
+        log(f"multiple-choice phase: {settings.multiple_choice_phase_steps} steps x {settings.batch_size} on "
+            f"{settings.multiple_choice_phase_clips} new multiple-choice questions and the open questions of "
+            f"{settings.multiple_choice_phase_open_clips} clips, LoRA lr {settings.multiple_choice_phase_lora_learning_rate}")  # fmt: skip
+        peft_model, losses = instruction_tune(
+            peft_model, processor, conversations, settings, output_dir / "work-multiple-choice", log,
+            steps=settings.multiple_choice_phase_steps, lora_learning_rate=settings.multiple_choice_phase_lora_learning_rate,
+        )  # fmt: skip
+        result.metrics["multiple_choice_phase_loss_first"] = losses[0]
+        result.metrics["multiple_choice_phase_loss_last"] = losses[-1]
+        lap("multiple_choice_phase")
+        save_bundle(peft_model, processor, bundle_dir, settings, metrics={})
+        del peft_model
     reloaded, reloaded_processor = load_chat_bundle(bundle_dir)
     lap("save_and_reload")
     evaluation = evaluate_chat(reloaded, reloaded_processor, held_out, settings.eval_batch_size, settings.max_new_tokens)
@@ -743,13 +864,19 @@ def main(argv=None) -> int:
                         help="fraction of training clips that also get an MVBench-format question (default 1.0)")
     parser.add_argument("--multiple-choice-hint-fraction", type=float, default=None,
                         help="fraction of those questions that state the answer first (default 0.5)")
-    count_options = ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips", "mvbench_videos")
+    parser.add_argument("--multiple-choice-phase-lora-learning-rate", type=float, default=None)
+    parser.add_argument("--from-phase-one", default=None, metavar="BUNDLE",
+                        help="skip warm-up and instruction tuning: continue from this phase-one bundle (trained with the "
+                             "same settings, e.g. the shipped one) with the multiple-choice phase")  # fmt: skip
+    count_options = ("warmup_steps", "steps", "batch_size", "train_clips", "eval_clips", "mvbench_videos",
+                     "multiple_choice_phase_steps", "multiple_choice_phase_clips", "multiple_choice_phase_open_clips")
     add_setting_options(parser, count_options)
     args = parser.parse_args(argv)
     settings = ChatRecipeSettings.micro() if args.micro else ChatRecipeSettings()
-    option_names = ("seed", "threads", "vision_init", "multiple_choice_fraction", "multiple_choice_hint_fraction")
+    option_names = ("seed", "threads", "vision_init", "multiple_choice_fraction", "multiple_choice_hint_fraction",
+                    "multiple_choice_phase_lora_learning_rate")  # fmt: skip
     apply_setting_options(settings, args, option_names + count_options)
-    run(args.output_dir, settings, bundle_dir=args.bundle_dir)
+    run(args.output_dir, settings, bundle_dir=args.bundle_dir, phase_one_bundle=args.from_phase_one)
     return 0
 
 
