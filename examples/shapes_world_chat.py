@@ -1,6 +1,6 @@
 """Stage 3 on the shapes world: instruction-tune a tiny InternVideo2 chat model (SmolLM2-135M + LoRA) on CPU.
 
-    python examples/shapes_world_chat.py --output-dir runs/shapes-chat            # the bundled model's run (~85 min)
+    python examples/shapes_world_chat.py --output-dir runs/shapes-chat            # the bundled model's run (~2 h: ~85 min + ~45 min)
     python examples/shapes_world_chat.py --output-dir runs/shapes-chat --micro    # a few seconds of plumbing
 
 See docs/videochat_shapes.md and `transformers_internvideo2.shapes_world.recipes.chat`.

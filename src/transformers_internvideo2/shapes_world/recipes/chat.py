@@ -20,7 +20,10 @@ Steps:
 3. **instruction tuning** with [`InternVideo2ChatTrainer`]: vision encoder frozen, Q-Former + queries + projector
    trained, LoRA (r=16, alpha=32 as the original) on the LLM's attention projections, base LLM frozen. Every training
    clip is one multi-turn conversation with its question–answer pairs in a random order; only answer tokens are
-   supervised ([`InternVideo2ChatDataCollator`]).
+   supervised ([`InternVideo2ChatDataCollator`]). MVBench-format questions are mixed in (`multiple_choice_fraction`).
+   Then a **multiple-choice phase** (`multiple_choice_phase_steps`): the phase-one bundle is saved, reloaded and
+   trained further on new multiple-choice questions plus some open ones ([`multiple_choice_phase_conversations`]);
+   `--from-phase-one BUNDLE` runs only this phase.
 4. **held-out evaluation** on clips of the `test` split (a disjoint seed range), on the rendered frames and again
    through H.264 mp4 files: each question asked on its own, in a fresh conversation, answered by greedy
    `generate()`; an answer is right when its first line, lower-cased and stripped of surrounding punctuation, equals
