@@ -423,4 +423,5 @@ def test_saved_folder_loads_as_remote_code(tmp_path):
                           timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     line = [line for line in done.stdout.splitlines() if line.startswith("DIFF")][0]
-    assert float(line.split()[1]) == 0.0 and "transformers_modules" in line
+    # within float32 rounding, not bit-equal: another process may take another kernel path (1.9e-6 on an AMD EPYC)
+    assert float(line.split()[1]) <= 1e-5 and "transformers_modules" in line

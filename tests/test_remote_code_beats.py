@@ -142,7 +142,8 @@ def test_loads_with_trust_remote_code_without_the_package(exported, tmp_path):
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REPORT "))[7:])
     assert report["classes"] == ["BeatsConfig", "BeatsModel", "BeatsFeatureExtractor"]
     assert all(module.startswith("transformers_modules.") for module in report["modules"]), report["modules"]
-    assert report["features_diff"] == 0.0
+    # float32 rounding at most, not bit equality: another process may take another FFT / kernel path
+    assert report["features_diff"] <= 1e-6, report
     assert report["tokens_diff"] <= 1e-6 and report["pooled_diff"] <= 1e-6, report
     assert report["resaved_model_auto_map"] == MODEL_AUTO_MAP
     assert report["resaved_extractor_auto_map"] == EXTRACTOR_AUTO_MAP
