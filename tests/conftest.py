@@ -196,3 +196,29 @@ def execute_notebook(tmp_path, monkeypatch, shared_dir):
         return notebook, outputs
 
     return run
+
+
+# A test that changes torch's intra-op thread count (a recipe run with `threads=1`, say) would leave every later test
+# on that many threads. Suspected when, in one suite run on 2 cores, the late heavy tests took 1.6-2x their standalone
+# time (the chat slow test 1066 s against 657 s, the shipped chat bundle's re-measure 248 s against 124 s). Restored
+# after each test; the offenders are listed at the end of the run.
+_THREAD_CHANGES: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # around set-up, call and tear-down, so that a module or session fixture that changes it is caught too
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        _THREAD_CHANGES.append(f"{item.nodeid}: {threads} -> {torch.get_num_threads()}")
+        torch.set_num_threads(threads)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _THREAD_CHANGES:
+        terminalreporter.write_line("tests that changed torch's thread count (restored after each):")
+        for line in _THREAD_CHANGES:
+            terminalreporter.write_line(f"  {line}")
