@@ -183,7 +183,10 @@ def execute_notebook(tmp_path, monkeypatch, shared_dir):
         path = repo_root / "notebooks" / name
         notebook = nbformat.read(path, as_version=4)
         client = nbclient.NotebookClient(
-            notebook, kernel_name=kernel_name, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
+            notebook, kernel_name=kernel_name, timeout=timeout, resources={"metadata": {"path": str(path.parent)}},
+            # nbclient waits 4 s by default for a cell's late IOPub output: once, on this 2-core machine under load, a
+            # printed line was missing from the collected outputs although the cell ran (its own asserts passed)
+            iopub_timeout=30,
         )
         client.execute()  # raises CellExecutionError on the first failing cell (the cells assert their own results)
         outputs = "\n".join(
