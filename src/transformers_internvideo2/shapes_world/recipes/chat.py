@@ -806,6 +806,8 @@ def run(
     phase continues from it as reloaded; `phase_one_bundle` skips phase one and continues from that bundle (which must
     have been trained with the same settings), e.g. the shipped one."""
     settings = settings or ChatRecipeSettings()
+    if phase_one_bundle is not None and not settings.multiple_choice_phase_steps:  # before rendering any data
+        raise ValueError("A phase-one bundle is only read to run the multiple-choice phase: set multiple_choice_phase_steps.")
     if settings.threads:
         torch.set_num_threads(settings.threads)
     output_dir = Path(output_dir)
@@ -823,8 +825,6 @@ def run(
         phase_one_target = output_dir / "phase-one" if settings.multiple_choice_phase_steps else bundle_dir
         _train_phase_one(train, held_out, settings, result, lap, output_dir, phase_one_target, log)
         phase_one_bundle = phase_one_target
-    elif not settings.multiple_choice_phase_steps:
-        raise ValueError("A phase-one bundle is only read to run the multiple-choice phase: set multiple_choice_phase_steps.")
     if settings.multiple_choice_phase_steps:
         peft_model, processor = _load_phase_one(phase_one_bundle, settings, result, log)
         conversations = multiple_choice_phase_conversations(train, settings)
