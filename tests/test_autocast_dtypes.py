@@ -11,6 +11,7 @@ from torch import nn
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from transformers_internvideo2 import InternVideo2Model, InternVideo2VisionConfig, InternVideo2VisionModel
+from transformers_internvideo2.models.internvideo2_vision import modeling_internvideo2_vision
 from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import (
     eager_attention_forward,
 )
@@ -32,6 +33,9 @@ class KernelDtypeRecorder:
         for name in ("sdpa", "eager"):
             kernel = ALL_ATTENTION_FUNCTIONS.get(name, eager_kernel)
             monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, name, self._wrap(kernel))
+        # what the vision blocks' `sdpa` runs for bf16 inference on CPU
+        blocked = modeling_internvideo2_vision.query_blocked_attention_forward
+        monkeypatch.setattr(modeling_internvideo2_vision, "query_blocked_attention_forward", self._wrap(blocked))
         self._handles = [
             module.register_forward_hook(self._linear_hook(name))
             for name, module in model.named_modules()
@@ -72,6 +76,7 @@ def test_vision_encoder_runs_bf16_kernels_under_autocast(monkeypatch, attn_imple
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         outputs = model(torch.randn(1, 4, 3, 28, 28))
     _assert_all_bf16(recorder)
+    assert len(recorder.attention) == config.num_hidden_layers + 1  # every block and the pooler
     assert outputs.pooler_output.dtype == torch.bfloat16
 
 
