@@ -4,6 +4,8 @@ after an interruption equal to an uninterrupted run, refused overwrites, one-lin
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -363,6 +365,25 @@ def test_num_workers_give_the_same_output_bytes_as_sequential(tmp_path, on_error
         results[workers] = (path.read_bytes(), summary.skipped, summary.computed)
     assert results[2] == results[0]
     assert results[0][0].count(b"\n") == 9
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority") or not sys.platform.startswith("linux"), reason="per-thread nice")
+def test_decoding_threads_run_at_a_lower_priority_than_the_model(tmp_path):
+    """The prefetch threads are niced (the forward keeps the cores; docs/benchmarks.md measured +3 points of the
+    forward-only speed), the calling thread is left as it was."""
+    import threading
+
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+
+    def prepare(name):
+        seen.append((threading.current_thread() is threading.main_thread(),
+                     os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))  # fmt: skip
+        return _prepare(name)
+
+    run_batch(_names(3), prepare, _compute, MemoryOutput(), batch_size=1, progress=False, num_workers=1)
+    assert seen and all(not in_main and priority > caller for in_main, priority in seen), (caller, seen)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
 
 
 def test_num_workers_must_not_be_negative(tmp_path):

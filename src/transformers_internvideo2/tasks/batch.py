@@ -39,6 +39,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -542,6 +543,16 @@ def _unique(inputs: Sequence[str]) -> list[str]:
     return unique
 
 
+def _lower_this_threads_priority() -> None:
+    """Decoding threads yield the cores to the model's threads: a forward on all cores waits at every parallel
+    region for a thread the scheduler gave to decoding, so decoding should run in the forward's gaps instead.
+    Linux only (per-thread nice); elsewhere a no-op."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
 class _Prefetcher:
     """Prepares slices ahead of the model: with `num_workers` threads, slice `i + 1` is decoded while slice `i`
     computes. `slice(i)` returns, per input, a callable that gives the prepared input or raises its error (so errors
@@ -552,7 +563,8 @@ class _Prefetcher:
         self.executor = None
         self.futures: dict[int, list] = {}
         if num_workers > 0:
-            self.executor = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="prepare")
+            self.executor = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="prepare",
+                                               initializer=_lower_this_threads_priority)  # fmt: skip
 
     def _submit(self, index: int) -> None:
         if index < len(self.slices) and index not in self.futures:
