@@ -189,8 +189,8 @@ def _attention_interface(config) -> Callable:
     return ALL_ATTENTION_FUNCTIONS.get_interface(config._attn_implementation, eager_attention_forward)
 
 
-# Queries per block of `query_blocked_attention_forward`: the (heads x 64 x tokens) bf16 score block of a ViT-S/B
-# clip (2,049 tokens) is 1.5-3 MiB, about one core's L2; 32 and 128 measured no better on 8x224 clips.
+# Queries per block of `query_blocked_attention_forward`: the (heads x 64 x tokens) bf16 score block of an S/14 or
+# B/14 clip (2,049 tokens) is 1.5-3 MiB; 32 measured no better and 128 slower on 8x224 clips (docs/benchmarks.md).
 ATTENTION_QUERY_BLOCK = 64
 
 
@@ -224,7 +224,7 @@ def query_blocked_attention_forward(
 
 def _uses_query_blocked_attention(config, query: torch.Tensor, dropout: float) -> bool:
     """`sdpa` on CPU in bfloat16 without autograd (inference) runs `query_blocked_attention_forward` instead of the
-    fused kernel: 20 % faster for a whole S/14 clip. Training keeps the fused kernel (its backward does not keep
+    fused kernel: an S/14 8x224 clip took 0.81 s instead of 0.97 s on 2 cores. Training keeps the fused kernel (its backward does not keep
     the score matrix), and so do compiled graphs (inductor has its own attention kernels)."""
     return (
         config._attn_implementation == "sdpa"
