@@ -24,27 +24,30 @@ from test_modeling_internvideo2_video_text import tiny_config as tiny_video_text
 
 
 class KernelDtypeRecorder:
-    """Records the q/k/v dtypes reaching the attention kernel and the input/output dtypes of every `nn.Linear`."""
+    """Records the q/k/v dtypes reaching the attention kernel (and which kernel: `kernels`, one name per call) and the
+    input/output dtypes of every `nn.Linear`."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, model: nn.Module, eager_kernel=eager_attention_forward):
         # `eager_kernel`: the model family's own eager function (the mapping's "eager" entry overrides it)
         self.attention: list[tuple[torch.dtype, ...]] = []
+        self.kernels: list[str] = []  # "sdpa", "eager" or "blocked", per attention call
         self.linear: list[tuple[str, torch.dtype, torch.dtype]] = []
         for name in ("sdpa", "eager"):
             kernel = ALL_ATTENTION_FUNCTIONS.get(name, eager_kernel)
-            monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, name, self._wrap(kernel))
+            monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, name, self._wrap(name, kernel))
         # what the vision blocks' `sdpa` runs for bf16 inference on CPU
         blocked = modeling_internvideo2_vision.query_blocked_attention_forward
-        monkeypatch.setattr(modeling_internvideo2_vision, "query_blocked_attention_forward", self._wrap(blocked))
+        monkeypatch.setattr(modeling_internvideo2_vision, "query_blocked_attention_forward", self._wrap("blocked", blocked))
         self._handles = [
             module.register_forward_hook(self._linear_hook(name))
             for name, module in model.named_modules()
             if isinstance(module, nn.Linear)
         ]
 
-    def _wrap(self, kernel):
+    def _wrap(self, name: str, kernel):
         def recording_kernel(module, query, key, value, *args, **kwargs):
             self.attention.append((query.dtype, key.dtype, value.dtype))
+            self.kernels.append(name)
             return kernel(module, query, key, value, *args, **kwargs)
 
         return recording_kernel

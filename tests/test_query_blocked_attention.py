@@ -5,18 +5,20 @@ exactly when it is meant to be (bfloat16, CPU, no autograd, not compiling, `sdpa
 the eager setting on their own kernels.
 """
 
+from collections import Counter
+
 import pytest
 import torch
 from torch import nn
-from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from transformers_internvideo2 import InternVideo2VisionConfig, InternVideo2VisionModel
-from transformers_internvideo2.models.internvideo2_vision import modeling_internvideo2_vision as vision
 from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import (
     ATTENTION_QUERY_BLOCK,
     eager_attention_forward,
     query_blocked_attention_forward,
 )
+
+from test_autocast_dtypes import KernelDtypeRecorder
 
 
 def _qkv(batch, heads, tokens, head_dim, dtype, seed=0):
@@ -66,24 +68,6 @@ def _tiny_model(attn_implementation: str, dtype: torch.dtype) -> InternVideo2Vis
     return InternVideo2VisionModel._from_config(config, dtype=dtype, attn_implementation=attn_implementation)
 
 
-class KernelCounter:
-    """Counts the calls of the blocked kernel and of the registered `sdpa` / `eager` kernels."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.calls = {"blocked": 0, "sdpa": 0, "eager": 0}
-        for name in ("sdpa", "eager"):
-            kernel = ALL_ATTENTION_FUNCTIONS.get(name, eager_attention_forward)
-            monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, name, self._counting(name, kernel))
-        monkeypatch.setattr(vision, "query_blocked_attention_forward", self._counting("blocked", query_blocked_attention_forward))
-
-    def _counting(self, name, kernel):
-        def counted(*args, **kwargs):
-            self.calls[name] += 1
-            return kernel(*args, **kwargs)
-
-        return counted
-
-
 @pytest.mark.parametrize(
     "attn_implementation, dtype, mode, expected",
     [
@@ -99,21 +83,22 @@ def test_the_blocks_run_the_blocked_kernel_exactly_for_bfloat16_cpu_inference_wi
     monkeypatch, attn_implementation, dtype, mode, expected
 ):
     model = _tiny_model(attn_implementation, dtype)
-    counter = KernelCounter(monkeypatch)
+    recorder = KernelDtypeRecorder(monkeypatch, model)
     pixel_values = torch.randn(1, 4, 3, 28, 28, dtype=dtype)
     if mode == "train":
         model.train()
         model(pixel_values).last_hidden_state.float().sum().backward()
     else:
         model.eval()
-        context = {"inference": torch.inference_mode, "no_grad": torch.no_grad}.get(mode)
-        with context() if context else torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=mode == "autocast"):
+        context = torch.inference_mode if mode == "inference" else torch.no_grad
+        with context(), torch.autocast("cpu", torch.bfloat16, enabled=mode == "autocast"):
             model(pixel_values)
     blocks = model.config.num_hidden_layers
     # the pooler's one-query attention always takes the registered kernel
     pooler_kernel = "eager" if attn_implementation == "eager" else "sdpa"
-    assert counter.calls[expected] == blocks + (expected == pooler_kernel), counter.calls
-    assert sum(counter.calls.values()) == blocks + 1, counter.calls
+    calls = Counter(recorder.kernels)
+    assert calls[expected] == blocks + (expected == pooler_kernel), calls
+    assert sum(calls.values()) == blocks + 1, calls
 
 
 def test_bfloat16_sdpa_inference_matches_the_eager_setting_on_a_whole_model():
