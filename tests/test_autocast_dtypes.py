@@ -170,7 +170,13 @@ def test_layer_scale_in_one_16_bit_dtype_multiplies_directly_with_the_float32_bi
     assert recorder.ops == ["mul"], recorder.ops
     assert output.dtype == dtype and torch.equal(output.view(torch.int16), expected.view(torch.int16))
 
+    # a float32 lambda (autocast keeps parameters in float32): the product is formed in float32 through type
+    # promotion - no float32 copy of the activations first - and cast back, with the original's bits
     float32_lambda = InternVideo2LayerScale(64, 1e-5, force_fp32=True)
+    with torch.no_grad():
+        float32_lambda.lambda1.copy_(torch.randn(64, generator=generator) * torch.logspace(-6, 1, 64))
     with _AtenOpRecorder() as recorder:
         output = float32_lambda(hidden)
-    assert recorder.ops.count("_to_copy") == 2 and output.dtype == dtype  # float32 product, cast back
+    assert recorder.ops == ["mul", "_to_copy"], recorder.ops
+    expected = (hidden.float() * float32_lambda.lambda1.float()).to(dtype)
+    assert output.dtype == dtype and torch.equal(output.view(torch.int16), expected.view(torch.int16))

