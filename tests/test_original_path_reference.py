@@ -72,11 +72,15 @@ def test_our_eager_setting_gives_the_original_bits_on_the_same_weights(pair, dty
 
 def test_the_benchmark_runs_every_mode_and_reports_speedups(tmp_path):
     out = tmp_path / "original.json"
-    report = benchmark_original.main(["--models", "tiny", "--rounds", "2", "--json", str(out)], log=lambda *a: None)
+    argv = ["--models", "tiny", "--rounds", "2", "--passes", "1", "--matmul-size", "256", "--json", str(out)]
+    report = benchmark_original.main(argv, log=lambda *a: None)
     assert json.loads(out.read_text())["results"] == json.loads(json.dumps(report["results"]))
     assert [row["mode"] for row in report["results"]] == ["fp32", "bf16", "autocast-bf16"]
     for row in report["results"]:
         assert row["original_median_s"] > 0 and len(row["original_per_round_s"]) == 2
+        # the ceiling is the original's time over the time of its FLOPs at the peak measured in the same run
+        peak = report["matmul_peak_flops_per_second"]["fp32" if row["mode"] == "fp32" else "bf16"]
+        assert row["largest_possible_speedup"] == pytest.approx(row["original_median_s"] * peak / row["flops_per_forward"])
         for attn in ("sdpa", "eager"):
             speedup = row["ours"][attn]["speedup_over_original"]
             assert len(speedup["per_round"]) == 2 and speedup["min"] <= speedup["median"] <= speedup["max"]
