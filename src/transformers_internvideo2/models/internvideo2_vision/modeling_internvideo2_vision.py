@@ -137,9 +137,9 @@ class InternVideo2LayerScale(nn.Module):
         # With both operands in one 16-bit dtype the float32 round trip is skipped: the product of two bfloat16 (or
         # float16) values is exact in float32, so rounding it once gives the same bits as the direct multiply, which
         # PyTorch also rounds once (tested) - three kernels fewer per LayerScale with bfloat16 weights. Under autocast
-        # (bfloat16 activations, float32 lambda) the float32 product is the original's and is kept.
-        # A float32 operand promotes the product to float32, exactly as the original's explicit upcast of both,
-        # without materialising the upcast activations first.
+        # (bfloat16 activations, float32 lambda) the float32 product is the original's and is kept; the float32
+        # operand promotes the multiply to float32 - the bits of upcasting both - without a float32 copy of the
+        # activations first.
         if self.force_fp32 and hidden_states.dtype != self.lambda1.dtype:
             return torch.mul(hidden_states, self.lambda1.float()).to(hidden_states.dtype)
         return hidden_states * self.lambda1
