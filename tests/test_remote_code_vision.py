@@ -171,3 +171,20 @@ def test_loads_with_trust_remote_code_without_the_package(exported, tmp_path):
         assert diff <= 1e-6, f"{name} differs by {diff} when loaded as remote code"
     assert report["resaved_auto_map"] == VISION_AUTO_MAP
     assert set(CODE_FILES) <= set(report["resaved_files"])
+
+
+def test_copied_code_runs_bfloat16_inference_next_to_the_package(exported):
+    """The copied modeling file registers its own blocked-attention operator under its own module name, so a
+    remote-code model and the package's can run side by side in one process, with the same bits."""
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    folder = exported / "classifier"
+    copied_class = get_class_from_dynamic_module(VISION_AUTO_MAP["AutoModelForVideoClassification"], str(folder))
+    assert copied_class.__module__ != InternVideo2ForVideoClassification.__module__
+    copied = copied_class.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="sdpa").eval()
+    ours = InternVideo2ForVideoClassification.from_pretrained(folder, dtype=torch.bfloat16, attn_implementation="sdpa")
+    pixel_values = torch.load(folder / "expected.pt")["pixel_values"].to(torch.bfloat16)
+    with torch.inference_mode():
+        assert torch.equal(copied(pixel_values).logits, ours.eval()(pixel_values).logits)
+    operators = [name for name in dir(torch.ops.internvideo2) if name.startswith("query_blocked_attention")]
+    assert len(operators) >= 2, operators

@@ -95,3 +95,26 @@ def test_vision_encoder_compiles_with_inductor():
         torch.testing.assert_close(
             compiled(pixel_values).pooler_output, model(pixel_values).pooler_output, rtol=1e-5, atol=1e-6
         )
+
+
+def test_bfloat16_inference_compiles_with_the_blocked_attention_as_one_operator():
+    """On CPU the blocked attention beats the fused bf16 kernel; compiled graphs call it as a custom operator (one
+    node per block, opaque to the compiler) and give the uncompiled model's result."""
+    torch.manual_seed(0)
+    model = InternVideo2VisionModel(_vision_config()).to(torch.bfloat16).eval()
+    targets = []
+
+    def recording_backend(graph_module, example_inputs):
+        targets.extend(str(node.target) for node in graph_module.graph.nodes if node.op == "call_function")
+        return graph_module.forward
+
+    compiled = torch.compile(model, backend=recording_backend, fullgraph=True)
+    pixel_values = torch.randn(2, 4, 3, 28, 28, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        expected = model(pixel_values)
+        actual = compiled(pixel_values)
+    blocked = [target for target in targets if "query_blocked_attention" in target]
+    assert len(blocked) == model.config.num_hidden_layers, targets
+    assert sum("scaled_dot_product_attention" in target for target in targets) == 1  # the pooler's one query
+    torch.testing.assert_close(actual.last_hidden_state, expected.last_hidden_state, rtol=0, atol=0)
+    torch.testing.assert_close(actual.pooler_output, expected.pooler_output, rtol=0, atol=0)
