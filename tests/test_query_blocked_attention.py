@@ -1,8 +1,8 @@
 """The query-blocked attention that the vision encoder's `sdpa` setting runs for bfloat16 inference on CPU.
 
 It must be the same attention as the eager path (same order of operations, so float32 agrees to rounding), be chosen
-exactly when it is meant to be (bfloat16, CPU, no autograd, not compiling, `sdpa`), and leave training, float32 and
-the eager setting on their own kernels.
+exactly when it is meant to be (bfloat16, CPU, no autograd, `sdpa`; compiled graphs too, see test_torch_compile.py),
+and leave training, float32 and the eager setting on their own kernels.
 """
 
 from collections import Counter
