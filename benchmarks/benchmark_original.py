@@ -19,7 +19,6 @@ A measurement tool, not a test: nothing asserts a speed. The load average is rec
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time
@@ -30,16 +29,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import interleaved_rounds, load_average, ratio_summary, start_report, vision_config, write_json  # noqa: E402
-from benchmark_vision import forward_flops, measure_matmul_peak  # noqa: E402
+# the modes (`fp32`, `bf16`, `autocast-bf16`, ...) and their dtypes and contexts are the vision benchmark's
+from benchmark_vision import (  # noqa: E402
+    AUTOCAST_MODES,
+    DTYPES,
+    compute_dtype,
+    compute_dtype_name,
+    forward_context,
+    forward_flops,
+    measure_matmul_peak,
+    synchronize,
+    weight_dtype,
+)
 from original_path import OriginalInternVideo2Classifier  # noqa: E402
-
-
-MODES = {"fp32": torch.float32, "bf16": torch.bfloat16, "autocast-bf16": torch.float32}
-MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "autocast-bf16": torch.bfloat16}
-
-
-def mode_context(mode: str, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if mode.startswith("autocast") else contextlib.nullcontext()
 
 
 def build_pair(model: str, frames: int, num_classes: int, device: torch.device):
@@ -73,7 +75,9 @@ def build_pair(model: str, frames: int, num_classes: int, device: torch.device):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["internvideo2-s14"], help="Vision presets, or `tiny`.")
-    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    parser.add_argument(
+        "--modes", nargs="+", choices=[*DTYPES, *AUTOCAST_MODES], default=["fp32", "bf16", "autocast-bf16"]
+    )
     parser.add_argument("--attn", nargs="+", default=["sdpa", "eager"], help="Our attn_implementation settings.")
     parser.add_argument("--frames", type=int, default=8, help="Frames per clip (the original needs the trained count).")
     parser.add_argument("--batch-size", type=int, default=1)
@@ -100,9 +104,9 @@ def main(argv=None, log=print) -> dict:
     # implementation can be much faster than it.
     peaks = {}
     for mode in args.modes:
-        name = "bf16" if MATMUL_DTYPES[mode] == torch.bfloat16 else "fp32"
+        name = compute_dtype_name(mode)
         if name not in peaks:
-            peaks[name] = measure_matmul_peak(device, MATMUL_DTYPES[mode], args.matmul_size)
+            peaks[name] = measure_matmul_peak(device, compute_dtype(mode), args.matmul_size)
             log(f"# matmul peak {name} ({args.matmul_size}^3): {peaks[name] / 1e9:.0f} GFLOP/s")
     report["matmul_peak_flops_per_second"] = peaks
     for model_name in args.models:
@@ -111,9 +115,9 @@ def main(argv=None, log=print) -> dict:
         shape = (args.batch_size, config.num_frames, config.num_channels, config.image_size, config.image_size)
         video = torch.randn(shape, generator=generator).to(device)  # ours: (B, T, C, H, W)
         for mode in args.modes:
-            ours.to(MODES[mode])
-            original.to(MODES[mode])
-            inputs = video.to(MODES[mode])
+            ours.to(weight_dtype(mode))
+            original.to(weight_dtype(mode))
+            inputs = video.to(weight_dtype(mode))
             original_inputs = inputs.permute(0, 2, 1, 3, 4)  # the original takes (B, C, T, H, W)
 
             def timed(name):
@@ -121,13 +125,11 @@ def main(argv=None, log=print) -> dict:
                     prepare(name)
                     seconds = []
                     for _ in range(args.passes):
-                        with torch.inference_mode(), mode_context(mode, device):
-                            if device.type == "cuda":
-                                torch.cuda.synchronize(device)
+                        with torch.inference_mode(), forward_context(mode, device):
+                            synchronize(device)
                             start = time.perf_counter()
                             forwards[name]()
-                            if device.type == "cuda":
-                                torch.cuda.synchronize(device)
+                            synchronize(device)
                             seconds.append(time.perf_counter() - start)
                     return min(seconds)
 
@@ -142,11 +144,11 @@ def main(argv=None, log=print) -> dict:
             logits = {}
             for name, forward in forwards.items():  # warm-up, and the agreement check
                 prepare(name)
-                with torch.inference_mode(), mode_context(mode, device):
+                with torch.inference_mode(), forward_context(mode, device):
                     logits[name] = forward().float()
             log(f"# {model_name} {mode}, seconds per forward (batch {args.batch_size}, {config.num_frames} frames):")
             measured = interleaved_rounds({name: timed(name) for name in forwards}, args.rounds, log)
-            peak = peaks["bf16" if MATMUL_DTYPES[mode] == torch.bfloat16 else "fp32"]
+            peak = peaks[compute_dtype_name(mode)]
             flops = forward_flops(config, config.num_frames)["total"] * args.batch_size  # encoder and pooler matmuls
             original_s = statistics.median(measured["original"])
             row = {"model": model_name, "mode": mode, "flops_per_forward": flops, "original_median_s": original_s,
@@ -158,14 +160,15 @@ def main(argv=None, log=print) -> dict:
             for attn in args.attn:
                 name = f"ours {attn}"
                 speedup = ratio_summary(measured["original"], measured[name])
+                ours_s = statistics.median(measured[name])
                 row["ours"][attn] = {
-                    "median_s": statistics.median(measured[name]),
-                    "fraction_of_matmul_peak": flops / statistics.median(measured[name]) / peak,
+                    "median_s": ours_s,
+                    "fraction_of_matmul_peak": flops / ours_s / peak,
                     "per_round_s": measured[name],
                     "speedup_over_original": speedup,
                     "max_abs_logit_difference": (logits[name] - logits["original"]).abs().max().item(),
                 }
-                log(f"{model_name} {mode} ours {attn}: {row['ours'][attn]['median_s']:.3f} s "
+                log(f"{model_name} {mode} ours {attn}: {ours_s:.3f} s "
                     f"({row['ours'][attn]['fraction_of_matmul_peak']:.0%} of the peak) vs original "
                     f"{original_s:.3f} s, original / ours per round: median {speedup['median']:.2f}x "
                     f"(min {speedup['min']:.2f}, max {speedup['max']:.2f}); "
