@@ -42,6 +42,8 @@ INSTALL_REQUIRES = [
 
 EXTRAS = {
     "torchcodec": ["torchcodec"],
+    # the reader of the original InternVideo2 data loaders, as a third, by-name-only video backend
+    "decord": ["decord>=0.6"],
     "peft": ["peft"],
     "quant": ["bitsandbytes>=0.49"],
     "train": ["accelerate", "datasets"],
@@ -68,6 +70,7 @@ EXTRAS = {
         "accelerate",
         "datasets",
         "torchcodec",
+        "decord>=0.6",
         "gguf",
         "sentencepiece",
         "scenedetect-headless>=0.7",

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Data-path benchmark: video decoding per clip by backend, and `classify` end to end against the forward alone.
 
-1. Decoding: milliseconds per clip with each usable backend (torchcodec, PyAV) on the packaged sample clip and on a
-   larger clip made from it (`--large`: the sample re-encoded with PyAV at 640x480, looped to 30 s), decoding the
-   whole file against decoding only the `--frames` frames the segment sampler picks.
+1. Decoding: milliseconds per clip with each usable backend (torchcodec, PyAV, and decord when installed) on the
+   packaged sample clip and on a larger clip made from it (`--large`: the sample re-encoded with PyAV at 640x480,
+   looped to 30 s), decoding the whole file against decoding only the `--frames` frames the segment sampler picks.
 2. End to end: clips/s of the `classify` batch engine (decode + preprocess + forward) for each `--num-workers` value
    (decoding overlapped with the forward) against the forward alone on one preprocessed batch, for a random-weight
    classifier (`--model`, a vision preset), over `--videos` copies of the largest clip.

@@ -46,6 +46,7 @@ LOCAL_IMPORTS = {
     "ray": _EXTRA + " (--engine ray; extra `ray`)",
     "faiss": _EXTRA + " (internvideo2 index / search; extra `index`)",
     "torchcodec": _EXTRA + " (the preferred decoder, PyAV otherwise; extra `torchcodec`)",
+    "decord": _EXTRA + " (the original's video reader, a backend used only by name; extra `decord`)",
     "scenedetect": _EXTRA + " (PySceneDetect shot detection; extra `curation`)",
     "sentencepiece": _EXTRA + " (the LLaMA tokenizer of the 1B/6B CLIP models; extra `clip`)",
     "ftfy": _EXTRA + " (CLIP text cleaning; extras `clip`, `internvideo1`)",

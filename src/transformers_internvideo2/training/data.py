@@ -361,7 +361,8 @@ class VideoCollator:
         video_column, label_column, caption_column: dataset columns (`None` to skip labels / captions).
         tokenizer (optional): tokenise captions into `input_ids` / `attention_mask` (padding to the longest,
             `max_length` truncation); without it captions are returned as the `captions` list.
-        num_clips, num_crops: views of `"multi_view"` mode. video_backend: `"auto"`, `"pyav"` or `"torchcodec"`.
+        num_clips, num_crops: views of `"multi_view"` mode. video_backend: `"auto"`, `"pyav"`, `"torchcodec"` or
+            `"decord"`.
         seed (`int`, *optional*): seeds the training sampler (per worker: `seed + worker id`) for reproducibility.
         max_failure_fraction (`float`, defaults to 0.05): a sample whose video cannot be decoded is dropped from its
             batch (logged, counted in `failure_budget`); more than this fraction of failed samples stops training

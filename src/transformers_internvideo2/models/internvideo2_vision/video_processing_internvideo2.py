@@ -90,7 +90,8 @@ class InternVideo2VideoProcessorKwargs(VideosKwargs, total=False):
     """Video-processor kwargs of InternVideo2 on top of [`~processing_utils.VideosKwargs`].
 
     video_backend (`str`, *optional*, defaults to `"auto"`):
-        Decoder for file paths: `"auto"` (torchcodec when usable, else PyAV), `"torchcodec"` or `"pyav"`.
+        Decoder for file paths: `"auto"` (torchcodec when usable, else PyAV), `"torchcodec"`, `"pyav"` or
+        `"decord"` (the optional extra `decord`).
     frame_sampling (`str`, *optional*, defaults to `"segments"`):
         A mode of `media.frame_sampling` (`"segments"`, `"test_clips"`, `"random_segments"`, `"middle"`, `"demo"`,
         `"mvbench"`; the original's `"val"` / `"test"` / `"train"` are aliases). `sampling_mode` is accepted as
@@ -101,7 +102,7 @@ class InternVideo2VideoProcessorKwargs(VideosKwargs, total=False):
         Which clip to take with `"test_clips"`.
     """
 
-    video_backend: Literal["auto", "torchcodec", "pyav"] | None
+    video_backend: Literal["auto", "torchcodec", "pyav", "decord"] | None
     frame_sampling: str | None
     num_clips: int | None
     clip_index: int | None
