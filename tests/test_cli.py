@@ -18,6 +18,7 @@ from safetensors import safe_open
 
 import transformers_internvideo2  # noqa: F401  (registers the Auto classes)
 from transformers_internvideo2 import cli
+from transformers_internvideo2.media import video_decoding
 from transformers_internvideo2.shapes_world import demo
 from transformers_internvideo2.models.internvideo2_vision.configuration_internvideo2_vision import InternVideo2VisionConfig
 from transformers_internvideo2.models.internvideo2_vision.modeling_internvideo2_vision import (
@@ -218,6 +219,33 @@ def test_classify_folder_batches_and_other_frame_counts(classifier_dir, sample_v
     )
     eight = _manual_probabilities(classifier_dir, sample_video_path, num_frames=8)
     assert not torch.allclose(manual, eight, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_video_backend_option_decodes_with_that_backend(backend, classifier_dir, sample_video_path, tmp_path,
+                                                        monkeypatch, capsys):  # fmt: skip
+    if backend not in video_decoding.available_backends():
+        pytest.skip(f"{backend} is not usable here")
+    decoded_by_it = []
+    decoder = video_decoding._DECODERS[backend]
+    monkeypatch.setitem(video_decoding._DECODERS, backend,
+                        lambda path, indices: decoded_by_it.append(path) or decoder(path, indices))  # fmt: skip
+    classify = ["classify", "--model", str(classifier_dir), str(sample_video_path), "--no-progress", "--output-json"]
+    assert cli.main([*classify, str(tmp_path / "default.json")]) == 0
+    decoded_by_it.clear()
+    assert cli.main([*classify, str(tmp_path / "chosen.json"), "--video-backend", backend]) == 0
+    assert decoded_by_it == [str(sample_video_path)]
+    # the backends give the same frames, so the same predictions
+    default, chosen = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("default", "chosen"))
+    assert chosen["predictions"] == default["predictions"]
+
+    decoded_by_it.clear()
+    embed = ["embed", "--model", str(classifier_dir), str(sample_video_path), "--no-progress", "--video-backend"]
+    assert cli.main([*embed, backend, "--output", str(tmp_path / "embeddings.jsonl")]) == 0
+    assert decoded_by_it == [str(sample_video_path)]
+    capsys.readouterr()
+    assert cli.main([*embed, "opencv", "--output", str(tmp_path / "other.jsonl")]) == 2
+    assert "invalid choice: 'opencv'" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------------------------

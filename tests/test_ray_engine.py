@@ -15,6 +15,7 @@ import pytest
 from transformers_internvideo2.shapes_world.bundled import bundled_model_dir
 from transformers_internvideo2.shapes_world.generator import render_clip, sample_clip_spec, write_mp4
 from transformers_internvideo2.tasks.ray_engine import (
+    _SETTINGS_KEYS,
     ClipWorker,
     JobSpec,
     clip_id,
@@ -103,7 +104,12 @@ def test_worker_batch_of_failures_only_still_has_the_columns(tmp_path):
 
 def test_classify_job_spec_builds_the_classifier():
     spec = JobSpec(kind="classify", model=str(bundled_model_dir("shapes-direction-classifier")), device="cpu", top_k=2)
-    assert type(spec.build()).__name__ == "ClassificationJob"
+    job = spec.build()
+    assert type(job).__name__ == "ClassificationJob" and job.processor.video_backend == "auto"  # as saved
+    # --video-backend reaches every actor's processor through the spec; it is not a setting of the output folder
+    spec.video_backend = "pyav"
+    assert spec.build().processor.video_backend == "pyav"
+    assert "video_backend" not in _SETTINGS_KEYS
     with pytest.raises(ValueError, match="kind must be one of"):
         JobSpec(kind="caption", model=MODEL)
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 from ..tasks.batch import BatchOutput, MemoryOutput, prepare_output, read_records, run_batch
-from ..tasks.inference import ClassificationJob, collect_video_paths, load_video_classifier
+from ..tasks.inference import ClassificationJob, collect_video_paths, load_video_classifier, set_video_backend
 from .common import (
     add_batch_arguments,
     add_engine_arguments,
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         f"{model.config.num_frames} frames) on {device}, loaded in {load_seconds:.2f} s",
         file=sys.stderr,
     )
+    set_video_backend(processor, args.video_backend)
     job = ClassificationJob(model, processor, str(args.model), num_frames=args.num_frames, top_k=args.top_k)
     if args.output is not None:
         output = BatchOutput(args.output, settings=job.settings, header={"model": str(args.model),

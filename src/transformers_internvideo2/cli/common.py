@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..media.video_decoding import SUPPORTED_BACKENDS
 from ..shapes_world.bundled import bundled_model_dir
 from ..tasks.batch import positive_int
 from ..tasks.ray_engine import JobSpec, run_ray_job
@@ -54,7 +55,8 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, batch_flag: str = "--
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--on-error`, `--resume`, `--overwrite` of the batch commands (docs/reliability.md)."""
+    """`--on-error`, `--resume`, `--overwrite` of the batch commands (docs/reliability.md), `--video-backend`,
+    `--num-workers`."""
     parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
                         help="a video that cannot be decoded: skip it (named on stderr and in the summary; exit code "
                         "3 at the end) or stop with exit code 1 (default: skip)")  # fmt: skip
@@ -62,6 +64,10 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue an interrupted run (or extend a finished output): inputs whose results the "
                         "output already holds are not computed again")  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output (refused otherwise)")
+    parser.add_argument("--video-backend", choices=list(SUPPORTED_BACKENDS), default=None,
+                        help="video decoder (default: the model's saved choice, normally auto = torchcodec when "
+                        "usable, else PyAV; decord, the original's reader, needs the [decord] extra); every one gives "
+                        "the same frames")  # fmt: skip
     parser.add_argument("--num-workers", type=int, default=0, metavar="N",
                         help="threads that decode and preprocess the next batch while the model runs the current "
                         "one (default 0: decode in turn); the output is the same")  # fmt: skip
@@ -90,7 +96,7 @@ def run_on_ray(args: argparse.Namespace, kind: str, videos: list[str], top_k: in
         shutil.rmtree(args.output)
     device = args.device if args.device is not None else ("cuda" if args.gpus_per_worker > 0 else "cpu")
     spec = JobSpec(kind=kind, model=str(args.model), num_frames=args.num_frames, device=device, dtype=args.dtype,
-                   top_k=top_k)  # fmt: skip
+                   top_k=top_k, video_backend=args.video_backend)  # fmt: skip
     summary = run_ray_job(spec, videos, args.output, batch_size=args.batch_size, concurrency=args.workers,
                           num_cpus=args.cpus_per_worker, num_gpus=args.gpus_per_worker, on_error=args.on_error,
                           ray_address=args.ray_address)  # fmt: skip

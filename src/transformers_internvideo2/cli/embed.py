@@ -56,7 +56,7 @@ def add_parser(commands) -> None:
 
 def _load_job(args: argparse.Namespace):
     return load_batch_job("embed", args.model, device=args.device, dtype=args.dtype, num_frames=args.num_frames,
-                          modality=args.modality)  # fmt: skip
+                          modality=args.modality, video_backend=args.video_backend)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 from transformers.utils import logging as hf_logging
 
-from ..media.video_decoding import VIDEO_EXTENSIONS
+from ..media.video_decoding import SUPPORTED_BACKENDS, VIDEO_EXTENSIONS
 from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 from ..models.strict_loading import from_pretrained_strictly
 from .modalities import check_modality, embeddings_field, encode_media, prepare_media, require_modality
@@ -58,6 +58,7 @@ __all__ = [
     "quiet_transformers_logging",
     "resolve_device",
     "save_vision_embeddings",
+    "set_video_backend",
 ]
 
 
@@ -498,6 +499,17 @@ class VideoTextEmbeddingJob(_VideoJob):
         return records
 
 
+def set_video_backend(processor, backend: str | None) -> None:
+    """Make `processor` (a video processor, or a processor holding one as `video_processor`) decode files with
+    `backend` (`"auto"`, `"torchcodec"`, `"pyav"` or `"decord"`); `None` keeps the saved choice. The backends give the
+    same pixels, so the choice is not part of a job's `settings`: a run may resume with another one."""
+    if backend is None:
+        return
+    if backend not in SUPPORTED_BACKENDS:
+        raise ValueError(f"video backend must be one of {SUPPORTED_BACKENDS}, got {backend!r}")
+    getattr(processor, "video_processor", processor).video_backend = backend
+
+
 def is_video_text_folder(model_id: str | os.PathLike) -> bool:
     """Whether a folder holds a video-text (stage-2) model rather than a vision-only one."""
     config = load_model_config(model_id)
@@ -505,11 +517,18 @@ def is_video_text_folder(model_id: str | os.PathLike) -> bool:
 
 
 def load_batch_job(kind: str, model_id: str | os.PathLike, device=None, dtype: str | torch.dtype | None = None,
-                   num_frames: int | None = None, top_k: int = 5, modality: str = "video") -> _VideoJob:  # fmt: skip
+                   num_frames: int | None = None, top_k: int = 5, modality: str = "video",
+                   video_backend: str | None = None) -> _VideoJob:  # fmt: skip
     """The job of a batch command, model loaded: `kind="embed"` gives a [`VideoTextEmbeddingJob`] for a video-text
     folder (of `modality`: `"audio"` / `"audio_video"` need an audio-video-text model) and a [`VisionEmbeddingJob`]
     otherwise; `kind="classify"` a [`ClassificationJob`]. Both engines (local and Ray, :mod:`.ray_engine`) build
-    their jobs here, so they run the same code."""
+    their jobs here, so they run the same code. `video_backend`: see [`set_video_backend`]."""
+    job = _load_batch_job(kind, model_id, device, dtype, num_frames, top_k, modality)
+    set_video_backend(job.processor, video_backend)
+    return job
+
+
+def _load_batch_job(kind, model_id, device, dtype, num_frames, top_k, modality) -> _VideoJob:
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if kind == "classify":
         model, processor = load_video_classifier(model_id, device=device, dtype=dtype)

@@ -126,6 +126,7 @@ class JobSpec:
     dtype: str | None = None
     top_k: int = 5
     revision: str = ""
+    video_backend: str | None = None
 
     def __post_init__(self):
         if self.kind not in JOB_KINDS:
@@ -134,7 +135,7 @@ class JobSpec:
     def build(self):
         """Load the model and return the job of :mod:`.inference` (the local engine's code)."""
         return load_batch_job(self.kind, self.model, device=self.device, dtype=self.dtype,
-                              num_frames=self.num_frames, top_k=self.top_k)  # fmt: skip
+                              num_frames=self.num_frames, top_k=self.top_k, video_backend=self.video_backend)  # fmt: skip
 
 
 class ClipWorker:
