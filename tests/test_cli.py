@@ -246,6 +246,14 @@ def test_video_backend_option_decodes_with_that_backend(backend, classifier_dir,
     capsys.readouterr()
     assert cli.main([*embed, "opencv", "--output", str(tmp_path / "other.jsonl")]) == 2
     assert "invalid choice: 'opencv'" in capsys.readouterr().err
+    # a backend that is not installed stops the command once, before any video (not one skip per video)
+    monkeypatch.setattr(video_decoding, f"is_{'pyav_available' if backend == 'pyav' else 'decord_available'}",
+                        lambda: False)  # fmt: skip
+    decoded_by_it.clear()
+    assert cli.main([*classify, str(tmp_path / "missing.json"), "--video-backend", backend]) == 1
+    error = capsys.readouterr().err
+    assert f"internvideo2 classify: error: backend='{backend}' was requested but" in error and "skipped" not in error
+    assert decoded_by_it == [] and not (tmp_path / "missing.json").exists()
 
 
 # ----------------------------------------------------------------------------------------------------------------

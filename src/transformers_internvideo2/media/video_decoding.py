@@ -37,6 +37,7 @@ __all__ = [
     "VideoDecodingError",
     "VideoMetadata",
     "available_backends",
+    "backends_for",
     "decode_video_frames",
     "is_decord_available",
     "is_pyav_available",
@@ -408,6 +409,38 @@ def _decode_open_decoder(decoder, indices: IndicesArg) -> tuple[np.ndarray, Vide
         raise VideoDecodingError("<torchcodec VideoDecoder>", f"{type(err).__name__}: {err}", ["torchcodec"]) from err
 
 
+def backends_for(backend: str) -> list[str]:
+    """The backends `decode_video_frames(..., backend=backend)` would try, in order. Raises `ValueError` for an unknown
+    name and `ImportError` (saying what to install) when the named backend, or every one for `"auto"`, is not usable
+    here, so that a batch command can refuse a backend once instead of failing on every video."""
+    if backend not in SUPPORTED_BACKENDS:
+        raise ValueError(f"Unknown video backend {backend!r}; expected one of {SUPPORTED_BACKENDS}")
+
+    if backend == "auto":
+        candidates = available_backends(auto_only=True)
+        if not candidates:
+            raise ImportError("No video decoding backend is available: install `av` (PyAV) or `torchcodec`.")
+    elif backend == "torchcodec":
+        if not is_torchcodec_usable():
+            raise ImportError(
+                "backend='torchcodec' was requested but torchcodec is not installed or its libraries (FFmpeg) cannot "
+                "be loaded; use backend='pyav' or install the FFmpeg shared libraries (see scripts/setup_env.sh)."
+            )
+        candidates = ["torchcodec"]
+    elif backend == "decord":
+        if not is_decord_available():
+            raise ImportError(
+                "backend='decord' was requested but decord is not installed: `pip install "
+                "transformers-internvideo2[decord]` (wheels for x86-64 Linux, macOS and Windows), or use 'pyav'."
+            )
+        candidates = ["decord"]
+    else:
+        if not is_pyav_available():
+            raise ImportError("backend='pyav' was requested but PyAV (`av`) is not installed.")
+        candidates = ["pyav"]
+    return candidates
+
+
 def decode_video_frames(
     path: str | os.PathLike,
     indices: IndicesArg = None,
@@ -439,31 +472,7 @@ def decode_video_frames(
     if is_torchcodec_decoder(path):
         return _decode_open_decoder(path, indices)
     path = os.fspath(path)
-    if backend not in SUPPORTED_BACKENDS:
-        raise ValueError(f"Unknown video backend {backend!r}; expected one of {SUPPORTED_BACKENDS}")
-
-    if backend == "auto":
-        candidates = available_backends(auto_only=True)
-        if not candidates:
-            raise ImportError("No video decoding backend is available: install `av` (PyAV) or `torchcodec`.")
-    elif backend == "torchcodec":
-        if not is_torchcodec_usable():
-            raise ImportError(
-                "backend='torchcodec' was requested but torchcodec is not installed or its libraries (FFmpeg) cannot "
-                "be loaded; use backend='pyav' or install the FFmpeg shared libraries (see scripts/setup_env.sh)."
-            )
-        candidates = ["torchcodec"]
-    elif backend == "decord":
-        if not is_decord_available():
-            raise ImportError(
-                "backend='decord' was requested but decord is not installed: `pip install "
-                "transformers-internvideo2[decord]` (wheels for x86-64 Linux, macOS and Windows), or use 'pyav'."
-            )
-        candidates = ["decord"]
-    else:
-        if not is_pyav_available():
-            raise ImportError("backend='pyav' was requested but PyAV (`av`) is not installed.")
-        candidates = ["pyav"]
+    candidates = backends_for(backend)
 
     if not os.path.exists(path):
         raise VideoDecodingError(path, "no such file", candidates)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 from transformers.utils import logging as hf_logging
 
-from ..media.video_decoding import SUPPORTED_BACKENDS, VIDEO_EXTENSIONS
+from ..media.video_decoding import VIDEO_EXTENSIONS, backends_for
 from ..models.internvideo2_vision.video_processing_internvideo2 import InternVideo2VideoProcessor
 from ..models.strict_loading import from_pretrained_strictly
 from .modalities import check_modality, embeddings_field, encode_media, prepare_media, require_modality
@@ -501,12 +501,12 @@ class VideoTextEmbeddingJob(_VideoJob):
 
 def set_video_backend(processor, backend: str | None) -> None:
     """Make `processor` (a video processor, or a processor holding one as `video_processor`) decode files with
-    `backend` (`"auto"`, `"torchcodec"`, `"pyav"` or `"decord"`); `None` keeps the saved choice. The backends give the
-    same pixels, so the choice is not part of a job's `settings`: a run may resume with another one."""
+    `backend` (`"auto"`, `"torchcodec"`, `"pyav"` or `"decord"`); `None` keeps the saved choice. An unknown or
+    unusable backend is refused here, once, rather than by every video of a batch. The backends give the same pixels,
+    so the choice is not part of a job's `settings`: a run may resume with another one."""
     if backend is None:
         return
-    if backend not in SUPPORTED_BACKENDS:
-        raise ValueError(f"video backend must be one of {SUPPORTED_BACKENDS}, got {backend!r}")
+    backends_for(backend)
     getattr(processor, "video_processor", processor).video_backend = backend
 
 
