@@ -70,7 +70,7 @@ EXTRAS = {
         "accelerate",
         "datasets",
         "torchcodec",
-        "decord>=0.6",
+        "decord>=0.6; platform_machine == 'x86_64' or platform_machine == 'AMD64'",  # x86-64 wheels only
         "gguf",
         "sentencepiece",
         "scenedetect-headless>=0.7",

@@ -74,6 +74,11 @@ try:
     codec = "torchcodec + pyav"
 except Exception as err:  # missing FFmpeg libraries or a CUDA-only build
     codec = f"pyav only (torchcodec unusable: {type(err).__name__})"
+try:
+    import decord  # noqa: F401
+    codec += " + decord (by name)"
+except Exception:  # optional: requirements-dev.txt pins it, but it has x86-64 wheels only
+    pass
 print(f"[setup_env] ready: transformers {md.version('transformers')}, torch {md.version('torch')}, "
       f"video decoding: {codec}")
 PY
