@@ -278,7 +278,7 @@ def test_unexpected_errors_are_one_line_unless_debug(classifier_dir, sample_vide
     def broken(*args, **kwargs):
         raise RuntimeError("something deep\nwent wrong")
 
-    monkeypatch.setattr(classify, "load_video_classifier", broken)  # the name `internvideo2 classify` calls
+    monkeypatch.setattr(classify, "load_batch_job", broken)  # the name `internvideo2 classify` calls
     argv = ["classify", "--model", str(classifier_dir), str(sample_video_path)]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err

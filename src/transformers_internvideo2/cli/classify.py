@@ -11,7 +11,7 @@ import sys
 import time
 
 from ..tasks.batch import BatchOutput, MemoryOutput, prepare_output, read_records, run_batch
-from ..tasks.inference import ClassificationJob, collect_video_paths, load_video_classifier, set_video_backend
+from ..tasks.inference import collect_video_paths, load_batch_job
 from .common import (
     add_batch_arguments,
     add_engine_arguments,
@@ -74,16 +74,15 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:  # checked before any work: format, folder, an existing file
         prepare_output(args.output, (".jsonl", ".json"), overwrite=args.overwrite, resume=args.resume)
     start = time.perf_counter()
-    model, processor = load_video_classifier(args.model, device=args.device, dtype=resolve_dtype(args.dtype))
+    job = load_batch_job("classify", args.model, device=args.device, dtype=resolve_dtype(args.dtype),
+                         num_frames=args.num_frames, top_k=args.top_k, video_backend=args.video_backend)  # fmt: skip
     load_seconds = time.perf_counter() - start
-    device = next(model.parameters()).device
+    model = job.model
     print(
         f"model: {args.model} ({type(model).__name__}, {model.config.num_labels} labels, trained at "
-        f"{model.config.num_frames} frames) on {device}, loaded in {load_seconds:.2f} s",
+        f"{model.config.num_frames} frames) on {job.device}, loaded in {load_seconds:.2f} s",
         file=sys.stderr,
     )
-    set_video_backend(processor, args.video_backend)
-    job = ClassificationJob(model, processor, str(args.model), num_frames=args.num_frames, top_k=args.top_k)
     if args.output is not None:
         output = BatchOutput(args.output, settings=job.settings, header={"model": str(args.model),
                              "num_frames": job.num_frames}, records_key="predictions", formats=(".jsonl", ".json"),

@@ -523,6 +523,8 @@ def load_batch_job(kind: str, model_id: str | os.PathLike, device=None, dtype: s
     folder (of `modality`: `"audio"` / `"audio_video"` need an audio-video-text model) and a [`VisionEmbeddingJob`]
     otherwise; `kind="classify"` a [`ClassificationJob`]. Both engines (local and Ray, :mod:`.ray_engine`) build
     their jobs here, so they run the same code. `video_backend`: see [`set_video_backend`]."""
+    if video_backend is not None:
+        backends_for(video_backend)  # an unknown or uninstalled decoder is refused before the model loads
     job = _load_batch_job(kind, model_id, device, dtype, num_frames, top_k, modality)
     set_video_backend(job.processor, video_backend)
     return job
